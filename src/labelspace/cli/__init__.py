@@ -1,0 +1,26 @@
+"""The ``labelspace`` command: Typer app with one module per command group.
+
+Bad input raises ``LabelspaceError``; ``main`` prints it as one line and exits 2, no traceback.
+"""
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from labelspace.errors import LabelspaceError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Zero-shot image recognition through a shared embedding space of images and label text.")
+err = Console(stderr=True)
+
+from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except LabelspaceError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)

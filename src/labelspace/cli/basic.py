@@ -1,0 +1,71 @@
+"""``classify``, ``encoders`` and ``demo``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labelspace.cli import app
+
+out = Console()
+
+
+def split_labels(labels: str) -> list[str]:
+    return [label.strip() for label in labels.split(",")]
+
+
+@app.command()
+def classify(
+    images: List[Path] = typer.Argument(..., help="Image files to classify."),
+    labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar".'),
+    method: str = typer.Option("conse", help="Zero-shot method: conse."),
+    image_model: str = typer.Option("efficientnet-lite0", help="Image encoder spec (see `labelspace encoders`)."),
+    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec."),
+    top: int = typer.Option(5, min=1, help="How many labels to show per image."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+):
+    """Rank candidate labels for each image, zero-shot."""
+    from labelspace.api import classify as run
+
+    results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top)
+    if as_json:
+        out.print_json(json.dumps([{"image": str(p), "labels": r} for p, r in zip(images, results)]))
+        return
+    for path, ranked in zip(images, results):
+        table = Table(title=path.name, title_justify="left")
+        table.add_column("rank", justify="right")
+        table.add_column("label")
+        table.add_column("score", justify="right")
+        for rank, item in enumerate(ranked, 1):
+            table.add_row(str(rank), item["label"], f"{item['score']:.3f}")
+        out.print(table)
+
+
+@app.command()
+def encoders():
+    """List the image and text encoder specs."""
+    from labelspace.encoders import list_encoders
+
+    table = Table()
+    for column in ("spec", "modality", "offline", "description"):
+        table.add_column(column)
+    for e in list_encoders():
+        table.add_row(e.spec, e.modality, "yes" if e.offline else "online", e.description)
+    out.print(table)
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Where to write report.md and figures."),
+    per_class: int = typer.Option(100, help="Fashion-MNIST test images per class (the full set has 1000)."),
+    root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+):
+    """Run the tour on the bundled photos and Fashion-MNIST; write OUT/report.md."""
+    from labelspace.demo import run_demo
+
+    report = run_demo(out_dir, per_class=per_class, root=root)
+    out.print(f"report written to [bold]{report}[/]")

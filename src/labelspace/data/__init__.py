@@ -1,0 +1,18 @@
+"""Datasets and the on-disk feature cache."""
+from labelspace.data.datasets import (
+    ArrayImages,
+    FileImages,
+    ImageDataset,
+    bundled_photos,
+    csv_images,
+    fashion_mnist,
+    image_folder,
+    load_dataset,
+    synthetic,
+)
+from labelspace.data.features import Features, extract_features
+
+__all__ = [
+    "ArrayImages", "FileImages", "ImageDataset", "Features", "bundled_photos", "csv_images",
+    "extract_features", "fashion_mnist", "image_folder", "load_dataset", "synthetic",
+]

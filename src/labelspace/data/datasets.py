@@ -1,0 +1,249 @@
+"""Labelled image datasets as small domain objects.
+
+Every dataset has ``class_names``, integer ``targets``, ``load(i)`` returning an RGB PIL image
+(raising on a corrupt file, which feature extraction counts and skips) and a ``fingerprint``
+that changes whenever its content does, so cached features are keyed by it.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from labelspace.errors import LabelspaceError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+FASHION_MNIST_CLASSES = [
+    "T-shirt/top", "trouser", "pullover", "dress", "coat",
+    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+]
+FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
+
+
+def _digest(*parts) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class ImageDataset:
+    """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``."""
+
+    name: str
+    class_names: list[str]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def load(self, index: int) -> Image.Image:
+        raise NotImplementedError
+
+    @property
+    def fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def subset(self, indices: Sequence[int], name: str | None = None) -> "Subset":
+        return Subset(self, np.asarray(indices, dtype=np.int64), name)
+
+    def per_class(self, n: int, seed: int = 0) -> "Subset":
+        """The first ``n`` images of each class after a seeded shuffle: a balanced, reproducible subset."""
+        order = np.random.default_rng(seed).permutation(len(self))
+        picked = np.concatenate([order[self.targets[order] == c][:n] for c in range(len(self.class_names))])
+        return self.subset(np.sort(picked), f"{self.name}[{n}/class,seed={seed}]")
+
+
+class Subset(ImageDataset):
+    def __init__(self, parent: ImageDataset, indices: np.ndarray, name: str | None = None):
+        self.parent, self.indices = parent, indices
+        self.name = name or f"{parent.name}[{len(indices)}]"
+        self.class_names = parent.class_names
+        self.targets = parent.targets[indices]
+
+    def load(self, index: int) -> Image.Image:
+        return self.parent.load(int(self.indices[index]))
+
+    @property
+    def fingerprint(self) -> str:
+        return _digest(self.parent.fingerprint, self.indices.tobytes())
+
+
+class FileImages(ImageDataset):
+    """Images stored as files, with one class per file."""
+
+    def __init__(self, name: str, paths: Sequence[Path], targets: Sequence[int], class_names: Sequence[str]):
+        if not paths:
+            raise LabelspaceError(f"dataset {name!r} has no images (accepted suffixes: {', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.name, self.paths = name, [Path(p) for p in paths]
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.class_names = list(class_names)
+
+    def load(self, index: int) -> Image.Image:
+        with Image.open(self.paths[index]) as image:
+            return image.convert("RGB")
+
+    @property
+    def fingerprint(self) -> str:
+        stats = []
+        for p in self.paths:
+            try:
+                st = p.stat()
+                stats.append((str(p), st.st_size, st.st_mtime_ns))
+            except OSError:
+                stats.append((str(p), -1, -1))
+        return _digest(stats, self.targets.tobytes(), self.class_names)
+
+
+def image_folder(root: str | os.PathLike) -> FileImages:
+    """One sub-folder per class, class names from the folder names (sorted)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise LabelspaceError(f"image folder {str(root)!r} does not exist (expected a folder with one sub-folder per class)")
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    paths, targets = [], []
+    for c, cls in enumerate(classes):
+        for p in sorted((root / cls).rglob("*")):
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                paths.append(p)
+                targets.append(c)
+    return FileImages(f"folder:{root}", paths, targets, classes)
+
+
+def csv_images(path: str | os.PathLike) -> FileImages:
+    """A CSV with columns ``path,label`` (header optional); relative paths are read from the CSV's folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelspaceError(f"CSV file {str(path)!r} does not exist (expected rows of path,label)")
+    with open(path, newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
+        rows = rows[1:]
+    bad = next((r for r in rows if len(r) < 2), None)
+    if bad is not None:
+        raise LabelspaceError(f"CSV row {bad!r} in {str(path)!r} has no label (expected path,label)")
+    classes = sorted({r[1].strip() for r in rows})
+    index = {c: i for i, c in enumerate(classes)}
+    paths = [(path.parent / r[0].strip()) for r in rows]
+    return FileImages(f"csv:{path}", paths, [index[r[1].strip()] for r in rows], classes)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+        raise LabelspaceError(f"{str(path)!r} is not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+class ArrayImages(ImageDataset):
+    """Images held in a uint8 array (N, H, W) or (N, H, W, 3): IDX files, synthetic and shifted sets."""
+
+    def __init__(self, name: str, images: np.ndarray, targets, class_names: Sequence[str]):
+        self.name, self.images = name, images
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.class_names = list(class_names)
+
+    def load(self, index: int) -> Image.Image:
+        return Image.fromarray(self.images[index]).convert("RGB")
+
+    @property
+    def fingerprint(self) -> str:
+        return _digest(self.name, self.images.shape, hashlib.blake2b(self.images.tobytes(), digest_size=16).hexdigest(),
+                       self.targets.tobytes(), self.class_names)
+
+
+def fashion_mnist(split: str = "test", root: str | os.PathLike | None = None) -> ArrayImages:
+    """Fashion-MNIST from Debian's dataset-fashion-mnist package, ``root`` or $LABELSPACE_FASHION_MNIST."""
+    if split not in ("train", "test"):
+        raise LabelspaceError(f"Fashion-MNIST split {split!r} is unknown (accepted: train, test)")
+    root = Path(root or os.environ.get("LABELSPACE_FASHION_MNIST") or FASHION_MNIST_DEFAULT_ROOT)
+    prefix = "train" if split == "train" else "t10k"
+    images_path = root / f"{prefix}-images-idx3-ubyte.gz"
+    labels_path = root / f"{prefix}-labels-idx1-ubyte.gz"
+    if not images_path.exists() or not labels_path.exists():
+        raise LabelspaceError(
+            f"Fashion-MNIST not found under {str(root)!r} (install Debian's dataset-fashion-mnist, "
+            f"or pass --root / set LABELSPACE_FASHION_MNIST to a folder with {images_path.name} and {labels_path.name})"
+        )
+    return ArrayImages(f"fashion-mnist:{split}", _read_idx(images_path), _read_idx(labels_path), FASHION_MNIST_CLASSES)
+
+
+def bundled_photos() -> FileImages:
+    """Real photos that ship with scikit-image, scikit-learn and matplotlib, labelled by what they show."""
+    import matplotlib
+    import skimage
+    import sklearn
+
+    skimage_dir = Path(skimage.__file__).parent / "data"
+    photos = [
+        (skimage_dir / "chelsea.png", "cat"),
+        (skimage_dir / "coffee.png", "coffee"),
+        (skimage_dir / "rocket.jpg", "rocket"),
+        (skimage_dir / "astronaut.png", "astronaut"),
+        (skimage_dir / "motorcycle_left.png", "motorcycle"),
+        (Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg", "temple"),
+        (Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg", "flower"),
+        (Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg", "woman"),
+    ]
+    present = [(p, label) for p, label in photos if p.exists()]
+    classes = sorted({label for _, label in present})
+    return FileImages("photos", [p for p, _ in present], [classes.index(label) for _, label in present], classes)
+
+
+def synthetic(n_classes: int = 4, per_class: int = 8, size: int = 32, seed: int = 0) -> ArrayImages:
+    """Small offline set for tests: each class is a distinct colour and stripe orientation, plus noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images, targets = [], []
+    for c in range(n_classes):
+        colour = rng.integers(40, 216, size=3)
+        angle = np.pi * c / n_classes
+        stripes = (np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 0.6) > 0)[..., None]
+        for _ in range(per_class):
+            noise = rng.normal(0, 20, size=(size, size, 3))
+            img = np.where(stripes, colour, 255 - colour) + noise
+            images.append(np.clip(img, 0, 255).astype(np.uint8))
+            targets.append(c)
+    return ArrayImages(f"synthetic:{n_classes}x{per_class}@{size},seed={seed}", np.stack(images), targets,
+                       [f"class{c}" for c in range(n_classes)])
+
+
+def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
+    """Dataset from a spec string.
+
+    ``fashion-mnist[:train|test]``, ``folder:<dir>``, ``csv:<file>``, ``photos``, ``synthetic``;
+    append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
+    """
+    base, _, per_class = spec.partition("@")
+    kind, _, arg = base.partition(":")
+    if kind == "fashion-mnist":
+        dataset = fashion_mnist(arg or "test", root)
+    elif kind == "folder" and arg:
+        dataset = image_folder(arg)
+    elif kind == "csv" and arg:
+        dataset = csv_images(arg)
+    elif base == "photos":
+        dataset = bundled_photos()
+    elif base == "synthetic":
+        dataset = synthetic()
+    else:
+        raise LabelspaceError(
+            f"unknown dataset {spec!r} (accepted: fashion-mnist[:train|test], folder:<dir>, csv:<file>, photos, synthetic; "
+            "optionally @N images per class)"
+        )
+    if per_class:
+        if not per_class.isdigit() or int(per_class) < 1:
+            raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")
+        dataset = dataset.per_class(int(per_class))
+    return dataset

@@ -1,0 +1,126 @@
+"""Batched image-feature extraction with an on-disk, memory-mapped cache.
+
+Features are keyed by the encoder's ``cache_key`` (model, weights and preprocessing) and the
+dataset's fingerprint, so a second run reads them back and any change to either recomputes.
+Files are written into a temporary folder and renamed into place: an interrupted run never
+leaves a half-written cache entry behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from labelspace.data.datasets import ImageDataset, _digest
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LABELSPACE_CACHE", Path.home() / ".cache" / "labelspace"))
+
+
+@dataclass
+class Features:
+    """Features of the readable images of a dataset, in dataset order.
+
+    ``indices`` are the dataset positions the rows come from (corrupt images are missing),
+    ``targets`` their class indices; ``features`` may be a read-only memory map.
+    """
+
+    features: np.ndarray
+    targets: np.ndarray
+    indices: np.ndarray
+    class_names: list[str]
+    skipped: int
+    cached: bool = False
+
+    def class_means(self, normalize: bool = False) -> np.ndarray:
+        """Mean feature of each class (optionally of unit-normalised features), shape (classes, dim)."""
+        sums = np.zeros((len(self.class_names), self.features.shape[1]), dtype=np.float64)
+        counts = np.bincount(self.targets, minlength=len(self.class_names))
+        for start in range(0, len(self.features), 65536):
+            block = np.asarray(self.features[start:start + 65536], dtype=np.float64)
+            if normalize:
+                block = block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+            np.add.at(sums, self.targets[start:start + 65536], block)
+        empty = [self.class_names[c] for c in np.flatnonzero(counts == 0)]
+        if empty:
+            from labelspace.errors import LabelspaceError
+
+            raise LabelspaceError(f"classes with no images: {', '.join(empty)}")
+        return (sums / counts[:, None]).astype(np.float32)
+
+
+def _progress(disable: bool) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
+
+
+def _decoded_batches(encoder, dataset: ImageDataset, batch_size: int):
+    """Yield (dataset positions, preprocessed batch tensor, number skipped) per batch."""
+    for start in range(0, len(dataset), batch_size):
+        positions, tensors, skipped = [], [], 0
+        for i in range(start, min(start + batch_size, len(dataset))):
+            try:
+                tensors.append(encoder.preprocess(dataset.load(i)))
+                positions.append(i)
+            except (OSError, ValueError, SyntaxError):
+                skipped += 1
+        yield positions, (torch.stack(tensors) if tensors else None), skipped
+
+
+@torch.inference_mode()
+def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
+                     use_cache: bool = True, progress: bool = True) -> Features:
+    """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache."""
+    key = _digest(encoder.cache_key, dataset.fingerprint)
+    entry = Path(cache_dir or default_cache_dir()) / "features" / key
+    if use_cache and (entry / "meta.json").exists():
+        meta = json.loads((entry / "meta.json").read_text())
+        return Features(np.load(entry / "features.npy", mmap_mode="r"), np.load(entry / "targets.npy"),
+                        np.load(entry / "indices.npy"), meta["class_names"], meta["skipped"], cached=True)
+
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
+    try:
+        out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
+                                        shape=(len(dataset), encoder.feature_dim))
+        kept, skipped = [], 0
+        with _progress(not progress) as bar:
+            task = bar.add_task(f"{encoder.name} on {dataset.name}", total=len(dataset), rate="")
+            for positions, batch, batch_skipped in _decoded_batches(encoder, dataset, batch_size):
+                skipped += batch_skipped
+                if batch is not None:
+                    out[len(kept):len(kept) + len(positions)] = encoder.encode(batch).float().cpu().numpy()
+                    kept.extend(positions)
+                bar.update(task, advance=len(positions) + batch_skipped,
+                           rate=f"{bar.tasks[0].speed or 0:.0f} img/s")
+        out.flush()
+        del out
+        indices = np.asarray(kept, dtype=np.int64)
+        if skipped:  # shrink to the readable rows
+            full = np.load(tmp / "features.npy", mmap_mode="r")
+            np.save(tmp / "features.tmp.npy", full[:len(indices)])
+            del full
+            os.replace(tmp / "features.tmp.npy", tmp / "features.npy")
+        np.save(tmp / "indices.npy", indices)
+        np.save(tmp / "targets.npy", dataset.targets[indices])
+        meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
+                "class_names": dataset.class_names, "skipped": skipped, "count": len(indices)}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if use_cache:
+            if entry.exists():
+                shutil.rmtree(entry)
+            os.replace(tmp, entry)
+            return extract_features(encoder, dataset, cache_dir=cache_dir, progress=False)
+        features = np.load(tmp / "features.npy")
+        return Features(features, dataset.targets[indices], indices, dataset.class_names, skipped)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

