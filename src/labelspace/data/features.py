@@ -75,6 +75,12 @@ def _decoded_batches(encoder, dataset: ImageDataset, batch_size: int):
         yield positions, (torch.stack(tensors) if tensors else None), skipped
 
 
+def _read_entry(entry: Path, cached: bool) -> Features:
+    meta = json.loads((entry / "meta.json").read_text())
+    return Features(np.load(entry / "features.npy", mmap_mode="r"), np.load(entry / "targets.npy"),
+                    np.load(entry / "indices.npy"), meta["class_names"], meta["skipped"], cached=cached)
+
+
 @torch.inference_mode()
 def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
                      use_cache: bool = True, progress: bool = True) -> Features:
@@ -82,9 +88,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     key = _digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
-        meta = json.loads((entry / "meta.json").read_text())
-        return Features(np.load(entry / "features.npy", mmap_mode="r"), np.load(entry / "targets.npy"),
-                        np.load(entry / "indices.npy"), meta["class_names"], meta["skipped"], cached=True)
+        return _read_entry(entry, cached=True)
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
@@ -118,9 +122,8 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
             if entry.exists():
                 shutil.rmtree(entry)
             os.replace(tmp, entry)
-            return extract_features(encoder, dataset, cache_dir=cache_dir, progress=False)
-        features = np.load(tmp / "features.npy")
-        return Features(features, dataset.targets[indices], indices, dataset.class_names, skipped)
+            return _read_entry(entry, cached=False)
+        return Features(np.load(tmp / "features.npy"), dataset.targets[indices], indices, dataset.class_names, skipped)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,38 @@
+"""End-to-end: the CLI on real packaged weights and the bundled cat photo."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import skimage
+
+CAT = str(Path(skimage.__file__).parent / "data" / "chelsea.png")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "labelspace.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_classify_ranks_cat_first():
+    result = run_cli("classify", CAT, "--labels", "cat,dog,car,airplane,guitar", "--json")
+    assert result.returncode == 0, result.stderr
+    ranked = json.loads(result.stdout)[0]["labels"]
+    assert ranked[0]["label"] == "cat"
+    assert [r["score"] for r in ranked] == sorted((r["score"] for r in ranked), reverse=True)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["classify", "missing.png", "--labels", "cat,dog"], "does not exist"),
+    (["classify", CAT, "--labels", "cat,,dog"], "non-empty"),
+    (["classify", CAT, "--labels", "cat,Cat"], "duplicate"),
+    (["classify", CAT, "--labels", "cat,dog", "--image-model", "resnet9000"], "unknown image encoder"),
+    (["classify", CAT, "--labels", "cat,dog", "--method", "magic"], "unknown method"),
+    (["classify", __file__, "--labels", "cat,dog"], "not a readable image"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
