@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,17 +63,30 @@ def _progress(disable: bool) -> Progress:
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
 
 
+def _decode_batch(encoder, dataset: ImageDataset, start: int, stop: int):
+    """(dataset positions, preprocessed batch tensor or None, number skipped) for one batch."""
+    positions, tensors, skipped = [], [], 0
+    for i in range(start, stop):
+        try:
+            tensors.append(encoder.preprocess(dataset.load(i)))
+            positions.append(i)
+        except (OSError, ValueError, SyntaxError):
+            skipped += 1
+    return positions, (torch.stack(tensors) if tensors else None), skipped
+
+
 def _decoded_batches(encoder, dataset: ImageDataset, batch_size: int):
-    """Yield (dataset positions, preprocessed batch tensor, number skipped) per batch."""
-    for start in range(0, len(dataset), batch_size):
-        positions, tensors, skipped = [], [], 0
-        for i in range(start, min(start + batch_size, len(dataset))):
-            try:
-                tensors.append(encoder.preprocess(dataset.load(i)))
-                positions.append(i)
-            except (OSError, ValueError, SyntaxError):
-                skipped += 1
-        yield positions, (torch.stack(tensors) if tensors else None), skipped
+    """Decode the next batch in a thread while the caller runs the model on the current one."""
+    starts = range(0, len(dataset), batch_size)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for start in starts:
+            following = pool.submit(_decode_batch, encoder, dataset, start, min(start + batch_size, len(dataset)))
+            if pending is not None:
+                yield pending.result()
+            pending = following
+        if pending is not None:
+            yield pending.result()
 
 
 def _read_entry(entry: Path, cached: bool) -> Features:

@@ -1,0 +1,70 @@
+"""Feature extraction throughput: labelspace's cached pipeline vs the bare model forward.
+
+Side by side in one run, on the same model, images and batch size:
+  * bare:    encoder.encode() on tensors already decoded and preprocessed (the floor);
+  * ours:    extract_features() from the dataset (decode + preprocess + forward + write), cache off;
+  * cached:  extract_features() a second time, reading the memory-mapped cache.
+Usage: python benchmarks/features.py [--model efficientnet-lite0] [--images 512] [--batch-size 64]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import tempfile
+import time
+
+import torch
+
+from labelspace.data import extract_features, fashion_mnist
+from labelspace.encoders import load_image_encoder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="efficientnet-lite0")
+    parser.add_argument("--images", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        encoder = load_image_encoder(args.model)
+    dataset = fashion_mnist("test").per_class(args.images // 10)
+    n = len(dataset)
+    decoded = [torch.stack([encoder.preprocess(dataset.load(i)) for i in range(s, min(s + args.batch_size, n))])
+               for s in range(0, n, args.batch_size)]
+    encoder.encode(decoded[0][:8])  # warm-up
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def run_bare():
+        for batch in decoded:
+            encoder.encode(batch)
+
+    # Alternate the two so load from other processes hits both alike; keep each one's best round.
+    bare_times, our_times = [], []
+    for _ in range(args.rounds):
+        bare_times.append(timed(run_bare))
+        our_times.append(timed(lambda: extract_features(encoder, dataset, args.batch_size, use_cache=False, progress=False)))
+    bare, ours = n / min(bare_times), n / min(our_times)
+
+    with tempfile.TemporaryDirectory() as cache:
+        extract_features(encoder, dataset, args.batch_size, cache_dir=cache, progress=False)
+        start = time.perf_counter()
+        cached = extract_features(encoder, dataset, args.batch_size, cache_dir=cache, progress=False)
+        cached.features.sum()  # touch every row
+        reread = n / (time.perf_counter() - start)
+
+    print(f"model {args.model}, {n} Fashion-MNIST images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
+          f"best of {args.rounds} alternating rounds")
+    print(f"bare forward on pre-decoded tensors : {bare:8.1f} images/s")
+    print(f"labelspace extract_features (fresh) : {ours:8.1f} images/s   ratio to bare {ours / bare:.2f} (goal >= 0.9)")
+    print(f"labelspace extract_features (cached): {reread:8.1f} images/s   speed-up over fresh {reread / ours:.0f}x")
+
+
+if __name__ == "__main__":
+    main()
