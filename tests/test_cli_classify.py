@@ -14,6 +14,17 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "labelspace.cli", *args], capture_output=True, text=True, timeout=300)
 
 
+def run_in_process(monkeypatch, capsys, *args):
+    """Run the CLI entry point in this process: (exit code, stdout, stderr)."""
+    from labelspace.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["labelspace", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
 @pytest.mark.slow
 def test_classify_ranks_cat_first():
     result = run_cli("classify", CAT, "--labels", "cat,dog,car,airplane,guitar", "--json")
@@ -31,8 +42,13 @@ def test_classify_ranks_cat_first():
     (["classify", CAT, "--labels", "cat,dog", "--method", "magic"], "unknown method"),
     (["classify", __file__, "--labels", "cat,dog"], "not a readable image"),
 ])
-def test_bad_input_is_one_line_exit_2(args, message):
-    result = run_cli(*args)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+def test_bad_input_is_one_line_exit_2(args, message, monkeypatch, capsys):
+    code, _, stderr = run_in_process(monkeypatch, capsys, *args)
+    assert code == 2
+    assert message in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_bad_input_from_the_installed_entry_point():
+    result = run_cli("classify", "missing.png", "--labels", "cat,dog")
+    assert result.returncode == 2 and result.stderr.strip() == "error: image 'missing.png' does not exist"

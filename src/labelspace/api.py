@@ -50,8 +50,8 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
              text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10) -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first."""
     labels = check_labels(labels)
-    model = classifier(method, image_model, text_model, top_t)
     pictures = [open_image(image) for image in images]
+    model = classifier(method, image_model, text_model, top_t)
     batch = torch.stack([model.image_encoder.preprocess(p) for p in pictures])
     scores = model.scores(model.image_encoder.encode(batch), labels)
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
