@@ -1,0 +1,3 @@
+from labelspace.cli import main
+
+main()
