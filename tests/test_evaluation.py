@@ -115,6 +115,7 @@ def test_results_json_named_from_parts_and_merged(tmp_path, tiny_file):
         evaluate("zeroshot_dancing", tiny_file, "synthetic")
 
 
+@pytest.mark.slow  # two torchrun processes start torch: ~25 s on 2 cores
 def test_distributed_two_processes_equal_one(tmp_path, tiny_file):
     single = evaluate("zeroshot_classification", tiny_file, "synthetic", templates="photo")
     env = {**os.environ, "LABELSPACE_CACHE": str(tmp_path / "cache2"), "OMP_NUM_THREADS": "1",
