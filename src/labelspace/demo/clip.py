@@ -11,7 +11,7 @@ import os
 
 from labelspace.api import classify
 from labelspace.data import bundled_photos, fashion_mnist
-from labelspace.demo.conse import PHOTO_LABELS
+from labelspace.demo.conse import PHOTO_LABELS, photo_rows
 from labelspace.models import load_clip
 from labelspace.zeroshot import template_set
 from labelspace.zeroshot.speed import builder_speed
@@ -35,12 +35,7 @@ def section(context) -> str:
     lines += [f"### Bundled photos against {len(PHOTO_LABELS)} labels (`photos` templates)\n",
               f"`labelspace classify PHOTO --method clip --image-model {spec} --templates photos --labels ...`\n",
               "| photo | truth | top-3 (probability) |", "|---|---|---|"]
-    hits = 0
-    for path, target, top3 in zip(photos.paths, photos.targets, ranked):
-        truth = photos.class_names[target]
-        hits += top3[0]["label"] == truth
-        lines.append(f"| {path.name} | {truth} | " + ", ".join(f"{r['label']} {r['score']:.2f}" for r in top3) + " |")
-    lines.append(f"\nTop-1: {hits}/{len(photos)} photos (chance {len(photos) / len(PHOTO_LABELS):.1f}).\n")
+    lines += photo_rows(photos, ranked)
 
     classes = fashion_mnist("test", context.root).class_names
     r = builder_speed(model, classes, template_set("openai"), reference_classes=1)
