@@ -35,13 +35,15 @@ def builder_speed(model, class_names: Sequence[str], templates: Sequence[str], r
                                                          [lambda c, t=t: t.replace("{}", c) for t in templates])
     reference_s = time.perf_counter() - start
     per_text = reference_s / (len(shared) * len(templates))
-    builder._MEMORY.clear()
-    start = time.perf_counter()
-    builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
-    disk_s = time.perf_counter() - start
-    start = time.perf_counter()
-    builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
-    memory_s = time.perf_counter() - start
+    disk_s = memory_s = float("inf")
+    for _ in range(3):  # best of three: cached reads take milliseconds, so scheduling noise matters
+        builder._MEMORY.clear()
+        start = time.perf_counter()
+        builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
+        disk_s = min(disk_s, time.perf_counter() - start)
+        start = time.perf_counter()
+        builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
+        memory_s = min(memory_s, time.perf_counter() - start)
     return {"texts": texts, "mean_tokens": float((tokens != 0).sum(1).float().mean()), "padded_tokens": tokens.shape[1],
             "ours_s": ours_s, "reference_classes": len(shared), "reference_s": reference_s,
             "reference_full_s": per_text * texts, "speedup": per_text * texts / ours_s,
