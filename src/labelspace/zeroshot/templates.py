@@ -3,7 +3,7 @@
 ``templates`` may be a set name (``openai``: the 80 CLIP ImageNet templates, ``simple``: open_clip's
 7, ``photo``, ``plain``, or a dataset's own set such as ``fashion-mnist``), a ``.txt`` file with one
 template per line, a ``.json`` file with a list of templates or a CuPL dict ``{class: [prompts]}``,
-a list of template strings, or such a dict. Templates hold ``{}`` where the class name goes.
+a list of template strings, one template string holding ``{}``, or such a dict. Templates hold ``{}`` where the class name goes.
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def class_prompts(class_names: Sequence[str], templates="openai") -> list[list[s
             raise LabelspaceError(f"template file {templates!r} does not exist (expected .txt lines or .json)")
         templates = _read_file(path)
     elif isinstance(templates, str):
-        templates = template_set(templates)
+        templates = [templates] if "{}" in templates else template_set(templates)
     if isinstance(templates, Mapping):  # CuPL: prompts written per class
         missing = [c for c in class_names if not templates.get(c)]
         if missing:
