@@ -12,18 +12,24 @@ PHOTO_LABELS = ["cat", "coffee", "rocket", "astronaut", "motorcycle", "temple", 
                 "dog", "guitar", "car", "airplane", "elephant", "pizza", "violin", "submarine"]
 
 
+def photo_rows(photos, ranked) -> list[str]:
+    """Markdown rows ``| photo | truth | top-3 |`` and a top-1 line, for ``classify`` results on the photos."""
+    lines, hits = [], 0
+    for path, target, top3 in zip(photos.paths, photos.targets, ranked):
+        truth = photos.class_names[target]
+        hits += top3[0]["label"] == truth
+        lines.append(f"| {path.name} | {truth} | " + ", ".join(f"{r['label']} {r['score']:.2f}" for r in top3) + " |")
+    lines.append(f"\nTop-1: {hits}/{len(photos)} photos (chance {len(photos) / len(PHOTO_LABELS):.1f}/{len(photos)}).\n")
+    return lines
+
+
 def section(context) -> str:
     photos = bundled_photos()
     ranked = classify(photos.paths, PHOTO_LABELS, top=3)
     lines = ["## ConSE zero-shot (EfficientNet-Lite0 ImageNet head + GloVe 6B-50d, T=10)\n",
              f"### Bundled photos against {len(PHOTO_LABELS)} labels\n",
              f"Labels: {', '.join(PHOTO_LABELS)}.\n", "| photo | truth | top-3 (cosine) |", "|---|---|---|"]
-    hits = 0
-    for path, target, top3 in zip(photos.paths, photos.targets, ranked):
-        truth = photos.class_names[target]
-        hits += top3[0]["label"] == truth
-        lines.append(f"| {path.name} | {truth} | " + ", ".join(f"{r['label']} {r['score']:.2f}" for r in top3) + " |")
-    lines.append(f"\nTop-1: {hits}/{len(photos)} photos (chance {len(photos) / len(PHOTO_LABELS):.1f}/{len(photos)}).\n")
+    lines += photo_rows(photos, ranked)
 
     test = fashion_mnist("test", context.root).per_class(context.per_class)
     lines += [f"### Fashion-MNIST test, {len(test)} images ({context.per_class} per class), only the 10 class names\n",
