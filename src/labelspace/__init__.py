@@ -1,4 +1,3 @@
-<<<<<<< HEAD
 """labelspace: zero-shot image recognition through a shared embedding space of images and label text.
 
 The public names are imported lazily, so ``labelspace --help`` and error messages do not wait for torch.
@@ -22,12 +21,3 @@ def __getattr__(name: str):
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'labelspace' has no attribute {name!r}")
-=======
-"""labelspace: zero-shot image recognition through a shared embedding space of images and label text."""
-from labelspace.api import classify, pipeline
-from labelspace.encoders import list_encoders, load_image_encoder, load_text_encoder
-from labelspace.errors import LabelspaceError
-
-__version__ = "0.1.0"
-__all__ = ["LabelspaceError", "classify", "pipeline", "list_encoders", "load_image_encoder", "load_text_encoder"]
->>>>>>> clip
