@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+
 from labelspace.errors import LabelspaceError
 
 
@@ -42,6 +44,18 @@ class ClassSplit:
     def to_json(self) -> dict:
         return {"name": self.name, "seen": list(self.seen), "unseen": list(self.unseen),
                 "validation": list(self.validation)}
+
+
+def class_rows(targets, class_names, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of samples whose class is in ``labels``, their targets re-indexed into ``labels``)."""
+    class_names = list(class_names)
+    unknown = [c for c in labels if c not in class_names]
+    if unknown:
+        raise LabelspaceError(f"unknown classes {', '.join(map(repr, unknown))} (dataset classes: {', '.join(class_names)})")
+    remap = np.full(len(class_names), -1)
+    remap[[class_names.index(c) for c in labels]] = np.arange(len(labels))
+    new = remap[np.asarray(targets)]
+    return new >= 0, new[new >= 0]
 
 
 def make_split(name: str, seen, unseen, validation=()) -> ClassSplit:
