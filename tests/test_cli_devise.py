@@ -11,6 +11,7 @@ def cli(*args, cwd=None):
                           timeout=240)
 
 
+@pytest.mark.slow  # each CLI call starts a Python process that imports torch
 def test_split_naming_unknown_classes_is_one_line_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"seen": ["coat", "bag", "gloves"], "unseen": ["dress"]}))
@@ -19,6 +20,7 @@ def test_split_naming_unknown_classes_is_one_line_error(tmp_path):
     assert "unknown classes 'gloves'" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_seen_and_unseen_overlap_and_missing_checkpoint_are_errors(tmp_path):
     bad = tmp_path / "overlap.json"
     bad.write_text(json.dumps({"seen": ["coat", "bag", "dress"], "unseen": ["dress"]}))
