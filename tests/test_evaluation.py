@@ -121,7 +121,7 @@ def test_distributed_two_processes_equal_one(tmp_path, tiny_file):
     env = {**os.environ, "LABELSPACE_CACHE": str(tmp_path / "cache2"), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
-               "-m", "labelspace.cli", "zeroshot-eval", "--model", tiny_file, "--dataset", "synthetic",
+               "-m", "labelspace.cli", "eval", "--task", "zeroshot_classification", "--model", tiny_file, "--dataset", "synthetic",
                "--templates", "photo", "--distributed", "--out", str(tmp_path / "runs")]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -8,20 +8,21 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from labelspace.errors import LabelspaceError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot image recognition through a shared embedding space of images and label text.")
 err = Console(stderr=True)
 
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
-from labelspace.cli import zeroshot  # noqa: E402,F401
+from labelspace.cli import evaluate, train, zeroshot  # noqa: E402,F401
 
 
 def main() -> None:
     try:
         app(standalone_mode=True)
     except LabelspaceError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(2)

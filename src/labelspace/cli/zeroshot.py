@@ -1,8 +1,8 @@
-"""``zeroshot-eval`` and ``eval-merge``: a thin layer over ``labelspace.evaluation``."""
+"""The CLIP_benchmark-style tasks of ``labelspace eval --task ...`` and ``eval-merge``: thin layers over ``labelspace.evaluation``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 from rich.console import Console
@@ -12,25 +12,9 @@ from labelspace.cli import app
 out = Console()
 
 
-@app.command("zeroshot-eval")
-def zeroshot_eval(
-    task: str = typer.Option("zeroshot_classification", help="zeroshot_classification, multilabel_classification, "
-                             "zeroshot_retrieval or linear_probe."),
-    model: Optional[str] = typer.Option(None, help="CLIP spec (open_clip:<arch>[/<tag>|/<file>], hf:<dir>, <file>) or, "
-                                        "for other methods, their image encoder."),
-    dataset: str = typer.Option(..., help="fashion-mnist:test@100, folder:<dir>, csv:<file>, photos, synthetic, "
-                                "captions:<csv>, multilabel:<csv>."),
-    method: str = typer.Option("clip", help="clip or conse: every method scores labels the same way."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, fashion-mnist, a file."),
-    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder (conse)."),
-    train_dataset: Optional[str] = typer.Option(None, help="Training images for linear_probe."),
-    shots: Optional[int] = typer.Option(None, min=1, help="k images per class for a few-shot linear probe."),
-    root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
-    out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON."),
-    batch_size: int = typer.Option(64, min=1),
-    distributed: bool = typer.Option(False, help="Shard images over the processes of `torchrun --nproc-per-node N`."),
-):
-    """Evaluate one model on one dataset and task; write one JSON named from its parts."""
+def run_task(task, model, dataset, method, templates, text_model, train_dataset, shots, root, out_dir, batch_size,
+             distributed) -> None:
+    """``labelspace eval --task`` for the CLIP_benchmark-style tasks: a thin layer over ``evaluation.evaluate``."""
     from labelspace.evaluation import evaluate, init_distributed
 
     rank = init_distributed()[0] if distributed else 0

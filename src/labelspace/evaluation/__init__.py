@@ -3,6 +3,7 @@ from labelspace.evaluation.data import CaptionSet, MultiLabelSet, captions_csv, 
 from labelspace.evaluation.distributed import gathered_features, init_distributed
 from labelspace.evaluation.results import load_results, merge_results, write_result
 from labelspace.evaluation.runner import evaluate
+from labelspace.evaluation.zsl import evaluate_split
 from labelspace.evaluation.tasks import (
     TASKS,
     linear_probe,
@@ -12,7 +13,7 @@ from labelspace.evaluation.tasks import (
 )
 
 __all__ = [
-    "TASKS", "CaptionSet", "MultiLabelSet", "captions_csv", "evaluate", "gathered_features", "init_distributed",
+    "TASKS", "CaptionSet", "MultiLabelSet", "captions_csv", "evaluate", "evaluate_split", "gathered_features", "init_distributed",
     "linear_probe", "load_results", "merge_results", "multilabel_classification", "multilabel_csv", "write_result",
     "zeroshot_classification", "zeroshot_retrieval",
 ]
