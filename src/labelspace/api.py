@@ -46,6 +46,11 @@ def classifier(method: str = "conse", image_model: str = "efficientnet-lite0", t
     return ConSEClassifier(quiet_load_image_encoder(image_model), load_text_encoder(text_model), top_t)
 
 
+def _ranked(scores: np.ndarray, labels: list[str], top: int | None) -> list[list[dict]]:
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+    return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(scores, order)]
+
+
 def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str = "efficientnet-lite0",
              text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10) -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first."""
@@ -53,6 +58,4 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
     model = classifier(method, image_model, text_model, top_t)
     pictures = [open_image(image) for image in images]
     batch = torch.stack([model.image_encoder.preprocess(p) for p in pictures])
-    scores = model.scores(model.image_encoder.encode(batch), labels)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-    return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(scores, order)]
+    return _ranked(model.scores(model.image_encoder.encode(batch), labels), labels, top)
