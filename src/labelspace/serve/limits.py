@@ -87,7 +87,9 @@ def parse_labels(text: str, limits: Limits) -> list[str]:
         raise Refused(400, f"{len(labels)} labels given; at most {limits.max_labels} are accepted per request")
     long = [label for label in labels if len(label) > limits.max_label_chars]
     if long:
-        raise Refused(400, f"label {long[0][:40]!r}... is {len(long[0])} characters; at most {limits.max_label_chars} are accepted")
+        shown = long[0] if len(long[0]) <= 40 else long[0][:40] + "..."
+        raise Refused(400, f"label {shown!r} has {len(long[0])} characters; at most {limits.max_label_chars} characters "
+                           "are accepted per label")
     try:
         return check_labels(labels)
     except LabelspaceError as e:
