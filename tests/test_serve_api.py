@@ -169,6 +169,7 @@ def bomb_png(width: int, height: int) -> bytes:
     ({"image": png()[:60]}, 400, "truncated"),
     ({"image": b""}, 400, "empty"),
     ({"content_type": "text/plain"}, 415, "content type"),
+    ({"content_type": "application/json"}, 415, "content type"),
     ({"image": png(size=(400, 300))}, 413, "pixels"),
     ({"image": bomb_png(9000, 9000)}, 413, "pixels"),
     ({"image": bomb_png(40000, 40000)}, 413, "pixels"),
@@ -189,6 +190,10 @@ def test_bad_input_is_a_4xx_json_error_and_the_server_keeps_serving(client, kwar
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert post(client).status_code == 200
+
+
+def test_generic_content_type_is_decoded_like_an_image(client):
+    assert post(client, content_type="application/octet-stream").status_code == 200
 
 
 def test_bad_requests_without_a_form(client):

@@ -52,7 +52,8 @@ def mib(n: int) -> str:
 
 
 def check_content_type(content_type: str | None) -> None:
-    if not (content_type or "").startswith("image/"):
+    """An ``image/*`` part, or a generic one (clients such as curl send unknown files as octet-stream)."""
+    if content_type and not content_type.startswith(("image/", "application/octet-stream")):
         raise Refused(415, f"the 'image' part has content type {content_type!r}; send an image (image/jpeg, image/png, ...)")
 
 
