@@ -237,8 +237,12 @@ def test_models_health_schema_and_page(client):
     assert {"200", "400", "413", "415", "503"} <= set(schema["paths"]["/classify"]["post"]["responses"])
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
+
+
+@pytest.mark.slow  # the ImageNet names come from open_clip, a slow first import
+def test_suggestions(client):
     sets = client.get("/suggestions").json()
-    assert len(sets["ImageNet-1k"]) == 1000 and "dog" in sets["PASCAL VOC"]
+    assert len(sets["ImageNet-1k"]) == 1000 and "dog" in sets["PASCAL VOC"] and len(sets["Fashion-MNIST"]) == 10
 
 
 def test_page_needs_nothing_from_outside():

@@ -121,7 +121,7 @@ def test_dropped_photo_and_html_labels_are_shown_as_text(page):
     (str(CAT), ",".join(f"l{i}" for i in range(10_000)), "at most 200"),
     (str(CAT), "cat, Cat", "duplicate"),
     (str(CAT), " , ", "Type at least one label"),
-])
+], ids=["text-file", "truncated", "10000-labels", "duplicates", "no-labels"])
 def test_errors_are_shown_in_the_page(page, server, upload, labels, message):
     page.set_input_files("#file", upload)
     page.fill("#labels", labels)
