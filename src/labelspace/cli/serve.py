@@ -1,0 +1,27 @@
+"""``serve``: the web page and HTTP API (``labelspace.serve``)."""
+from __future__ import annotations
+
+from typing import List
+
+import typer
+
+from labelspace.cli import app
+from labelspace.serve.models import DEFAULT_MODEL
+
+
+@app.command()
+def serve(
+    model: List[str] = typer.Option([DEFAULT_MODEL], "--model", "-m",
+                                    help="Model spec METHOD:ARGS to load; repeat for several (the first is the default)."),
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
+    port: int = typer.Option(8000, min=1, max=65535),
+    workers: int = typer.Option(1, min=1, help="Inference threads."),
+    queue: int = typer.Option(16, min=0, help="Requests that may wait for a worker; more are answered 503."),
+):
+    """Serve the zero-shot web page and HTTP API (POST /classify, GET /models, GET /healthz)."""
+    import uvicorn
+
+    from labelspace.serve import create_app
+
+    typer.echo(f"loading {', '.join(model)} ...", err=True)
+    uvicorn.run(create_app(model, workers=workers, queue=queue), host=host, port=port, log_level="info")

@@ -1,0 +1,201 @@
+"""The FastAPI app: ``POST /classify``, ``GET /models``, ``GET /healthz``, ``GET /suggestions`` and the web page.
+
+Inference (decode, preprocess, encode, score) runs on a bounded thread pool so the event loop stays
+free; when ``workers + queue`` requests are already in flight the next one is answered 503 at once.
+Every refusal is JSON ``{"error": message}`` with a 4xx status.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from labelspace.api import _ranked
+from labelspace.data.datasets import FASHION_MNIST_CLASSES
+from labelspace.errors import LabelspaceError
+from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
+                                     parse_templates)
+from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
+
+STATIC = Path(__file__).parent / "static"
+PASCAL_VOC = ["airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table",
+              "dog", "horse", "motorbike", "person", "potted plant", "sheep", "sofa", "train", "tv monitor"]
+
+
+class Ranked(BaseModel):
+    label: str
+    score: float
+
+
+class Classification(BaseModel):
+    model: str
+    labels: list[Ranked]
+    seconds: float
+
+
+class Error(BaseModel):
+    error: str
+
+
+def predict(model, data: bytes, labels: list[str], templates: list[str], limits: Limits) -> list[dict]:
+    """Labels ranked for one uploaded image; each label's score is its mean over the prompt templates.
+
+    Templates are filled with ``str.replace`` (never ``str.format``, which would read attributes).
+    """
+    image = decode_image(data, limits)
+    features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
+    texts = [template.replace("{}", label) for template in templates for label in labels]
+    scores = np.asarray(model.scores(features, texts), dtype=np.float64).reshape(len(templates), len(labels))
+    return _ranked(scores.mean(axis=0, keepdims=True), labels, None)[0]
+
+
+class Gate:
+    """A thread pool that holds at most ``workers + queue`` jobs; one more is refused with 503."""
+
+    def __init__(self, workers: int, queue: int):
+        if workers < 1 or queue < 0:
+            raise LabelspaceError(f"workers must be >= 1 and queue >= 0, got workers={workers}, queue={queue}")
+        self.capacity, self.in_flight = workers + queue, 0
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="labelspace-serve")
+
+    async def run(self, fn, *args):
+        with self.lock:
+            if self.in_flight >= self.capacity:
+                raise Refused(503, f"server busy: {self.capacity} requests already queued or running; retry shortly")
+            self.in_flight += 1
+        future = self.pool.submit(fn, *args)
+        future.add_done_callback(self._done)  # counted until the work ends, even if the client has gone
+        return await asyncio.wrap_future(future)
+
+    def _done(self, _future) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+
+MULTIPART_SCHEMA = {
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["image", "labels"],
+        "properties": {
+            "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP, ... (image/* content type)"},
+            "labels": {"type": "string", "description": "comma-separated candidate labels", "example": "cat, dog, car"},
+            "templates": {"type": "string", "description": "prompt templates, one per line, each with {} for the label"},
+            "model": {"type": "string", "description": "a spec from GET /models, or a method name; default: the first"},
+        }}}}},
+}
+
+
+def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), limits: Limits = Limits(),
+               workers: int = 1, queue: int = 16) -> FastAPI:
+    """The app serving ``models``: spec strings to load, or a mapping of name -> ready classifier."""
+    loaded = dict(models) if isinstance(models, Mapping) else {spec: load_model(spec) for spec in models}
+    if not loaded:
+        raise LabelspaceError("no model to serve; pass at least one spec such as " + repr(DEFAULT_MODEL))
+    for model in loaded.values():
+        if hasattr(model, "text_encoder") and not isinstance(model.text_encoder, CachedTextEncoder):
+            model.text_encoder = CachedTextEncoder(model.text_encoder)
+    gate = Gate(workers, queue)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        gate.pool.shutdown(wait=False, cancel_futures=True)
+
+    # No /docs or /redoc: FastAPI's pages load their scripts from a CDN. The schema is /openapi.json.
+    app = FastAPI(title="labelspace", summary="Zero-shot image classification against any labels.",
+                  docs_url=None, redoc_url=None, lifespan=lifespan)
+    app.state.models, app.state.limits, app.state.gate = loaded, limits, gate
+
+    @app.exception_handler(LabelspaceError)
+    async def refused(request, e: LabelspaceError):
+        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(request, e: Exception):
+        return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
+
+    def pick(name: str | None):
+        if not name:
+            return next(iter(loaded.items()))
+        for spec, model in loaded.items():
+            if name in (spec, spec.partition(":")[0]):
+                return spec, model
+        raise Refused(400, f"model {name!r} is not loaded (loaded: {', '.join(loaded)})")
+
+    @app.post("/classify", response_model=Classification, openapi_extra=MULTIPART_SCHEMA,
+              responses={code: {"model": Error} for code in (400, 413, 415, 503)})
+    async def classify(request: Request):
+        """Rank the labels for the uploaded image, best first."""
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise Refused(415, "POST /classify takes multipart/form-data with an 'image' file and 'labels'")
+        parser = MultiPartParser(request.headers, capped(request.stream(), limits.max_body_bytes), max_files=1,
+                                 max_fields=8, max_part_size=limits.max_field_bytes)
+        parser.spool_max_size = limits.max_body_bytes + 1  # keep the file part in memory: never written to disk
+        try:
+            form = await parser.parse()
+        except MultiPartException as e:
+            raise Refused(413 if "exceeded" in str(e) else 400, f"bad multipart form: {e}") from e
+        image = form.get("image")
+        if not isinstance(image, UploadFile):
+            raise Refused(400, "no 'image' file part in the form; send the image as a file field named 'image'")
+        check_content_type(image.content_type)
+        labels = parse_labels(str(form.get("labels") or ""), limits)
+        templates = parse_templates(str(form.get("templates") or ""), limits)
+        spec, model = pick(str(form.get("model") or ""))
+        data = await image.read()
+        start = time.perf_counter()
+        ranked = await gate.run(predict, model, data, labels, templates, limits)
+        return {"model": spec, "labels": ranked, "seconds": round(time.perf_counter() - start, 4)}
+
+    @app.get("/models")
+    async def models_list():
+        """The loaded models (the first is the default) and their label-vector caches."""
+        return {"default": next(iter(loaded)), "models": [
+            {"spec": spec, "method": spec.partition(":")[0],
+             "label_cache": model.text_encoder.stats() if isinstance(getattr(model, "text_encoder", None), CachedTextEncoder) else None}
+            for spec, model in loaded.items()]}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
+
+    @app.get("/limits")
+    async def limits_info():
+        return {**asdict(limits), "max_body_bytes": limits.max_body_bytes}
+
+    @app.get("/suggestions")
+    async def suggestions():
+        """Label sets the page offers: PASCAL VOC, Fashion-MNIST and ImageNet-1k class names."""
+        from labelspace.encoders.image import imagenet_labels
+
+        return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

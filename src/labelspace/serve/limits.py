@@ -1,0 +1,109 @@
+"""What a request may carry, and the checks that refuse the rest with a 4xx and a one-line message.
+
+Uploads are read into memory only (never spooled to disk), capped in bytes while they stream in;
+images are refused by their header's pixel count before any pixel is decoded (decompression bombs).
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from labelspace.encoders.text import check_labels
+from labelspace.errors import LabelspaceError
+
+
+class Refused(LabelspaceError):
+    """Bad request input, answered with HTTP ``status`` and the message as JSON ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_labels: int = 200
+    max_label_chars: int = 100
+    max_templates: int = 16
+    max_field_bytes: int = 64 * 1024  # each text field (labels, templates)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_upload_bytes + 4 * self.max_field_bytes
+
+
+async def capped(stream: AsyncIterator[bytes], limit: int) -> AsyncIterator[bytes]:
+    """Pass the request body through, refusing it (413) as soon as it grows past ``limit`` bytes."""
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise Refused(413, f"request body is larger than {limit} bytes (images up to {mib(limit)} are accepted)")
+        yield chunk
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def check_content_type(content_type: str | None) -> None:
+    """An ``image/*`` part, or a generic one (clients such as curl send unknown files as octet-stream)."""
+    if content_type and not content_type.startswith(("image/", "application/octet-stream")):
+        raise Refused(415, f"the 'image' part has content type {content_type!r}; send an image (image/jpeg, image/png, ...)")
+
+
+def decode_image(data: bytes, limits: Limits) -> Image.Image:
+    """An RGB image from uploaded bytes; not an image, truncated, or too many pixels is refused."""
+    if not data:
+        raise Refused(400, "the 'image' part is empty; send an image file")
+    if len(data) > limits.max_upload_bytes:
+        raise Refused(413, f"image is {len(data)} bytes; the limit is {limits.max_upload_bytes} ({mib(limits.max_upload_bytes)})")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+            if width * height > limits.max_pixels:
+                raise Refused(413, f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}")
+            return im.convert("RGB")
+    except Refused:
+        raise
+    except Image.DecompressionBombError as e:
+        raise Refused(413, f"image refused as a decompression bomb ({e})") from e
+    except UnidentifiedImageError as e:
+        raise Refused(400, "the 'image' part is not an image Pillow can read (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise Refused(400, f"the image could not be decoded, it may be truncated or corrupt ({e})") from e
+
+
+def parse_labels(text: str, limits: Limits) -> list[str]:
+    """Comma-separated labels (empty entries dropped): 1 to ``max_labels``, each at most ``max_label_chars`` characters."""
+    labels = [label.strip() for label in text.split(",") if label.strip()]
+    if not labels:
+        raise Refused(400, "no labels given; send 'labels' as comma-separated names, e.g. 'cat, dog, car'")
+    if len(labels) > limits.max_labels:
+        raise Refused(400, f"{len(labels)} labels given; at most {limits.max_labels} are accepted per request")
+    long = [label for label in labels if len(label) > limits.max_label_chars]
+    if long:
+        shown = long[0] if len(long[0]) <= 40 else long[0][:40] + "..."
+        raise Refused(400, f"label {shown!r} has {len(long[0])} characters; at most {limits.max_label_chars} characters "
+                           "are accepted per label")
+    try:
+        return check_labels(labels)
+    except LabelspaceError as e:
+        raise Refused(400, str(e)) from e
+
+
+def parse_templates(text: str, limits: Limits) -> list[str]:
+    """One prompt template per line, each with ``{}`` where the label goes; none means the bare label."""
+    templates = [t.strip() for t in text.splitlines() if t.strip()] or ["{}"]
+    if len(templates) > limits.max_templates:
+        raise Refused(400, f"{len(templates)} templates given; at most {limits.max_templates} are accepted")
+    bad = [t for t in templates if "{}" not in t or len(t) > limits.max_label_chars]
+    if bad:
+        raise Refused(400, f"template {bad[0][:60]!r} must contain '{{}}' where the label goes and be at most "
+                           f"{limits.max_label_chars} characters")
+    return list(dict.fromkeys(templates))

@@ -1,0 +1,139 @@
+// The labelspace page: pick or drop an image, type labels, POST /classify, draw the ranked labels as bars.
+// All text from the user or the server is set with textContent, never parsed as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let chosen = null;      // the File to upload
+let vocabulary = [];    // suggestion names (PASCAL VOC, Fashion-MNIST, ImageNet)
+
+async function getJSON(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+function choose(file) {
+  if (!file) return;
+  chosen = file;
+  $("preview").src = URL.createObjectURL(file);
+  $("preview").hidden = false;
+  $("drop-hint").hidden = true;
+  $("file-name").textContent = `${file.name} (${Math.round(file.size / 1024)} KiB)`;
+  showError("");
+}
+
+function currentLabels() {
+  return $("labels").value.split(",").map((s) => s.trim()).filter(Boolean);
+}
+
+function suggest() {
+  const parts = $("labels").value.split(",");
+  const fragment = parts[parts.length - 1].trim().toLowerCase();
+  const taken = new Set(currentLabels().map((s) => s.toLowerCase()));
+  const box = $("suggestions");
+  box.replaceChildren();
+  if (!fragment) return;
+  for (const name of vocabulary.filter((n) => n.toLowerCase().startsWith(fragment) && !taken.has(n.toLowerCase())).slice(0, 8)) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = name;
+    button.addEventListener("click", () => {
+      parts[parts.length - 1] = (parts.length > 1 ? " " : "") + name;
+      $("labels").value = parts.join(",") + ", ";
+      $("labels").focus();
+      suggest();
+    });
+    box.append(button);
+  }
+}
+
+function render(result) {
+  const scores = result.labels.map((r) => r.score);
+  const hi = Math.max(...scores), lo = Math.min(...scores);
+  const rows = result.labels.map(({ label, score }) => {
+    const row = document.createElement("li");
+    row.className = "row";
+    const name = document.createElement("span");
+    name.className = "label";
+    name.textContent = label;
+    const bar = document.createElement("div");
+    bar.className = "bar";
+    const fill = document.createElement("div");
+    fill.className = "fill";
+    fill.style.width = `${hi > lo ? Math.max(2, (100 * (score - lo)) / (hi - lo)) : 100}%`;
+    bar.append(fill);
+    const value = document.createElement("span");
+    value.className = "score";
+    value.textContent = score.toFixed(3);
+    row.append(name, bar, value);
+    return row;
+  });
+  $("results").replaceChildren(...rows);
+  $("status").textContent = `${result.labels.length} labels ranked by ${result.model} in ${result.seconds.toFixed(2)} s`;
+  $("output").hidden = false;
+}
+
+async function classify(event) {
+  event.preventDefault();
+  showError("");
+  if (!chosen) return showError("Choose an image first: drop one on the box or click it.");
+  if (!currentLabels().length) return showError("Type at least one label, e.g. cat, dog, car.");
+  const form = new FormData();
+  form.append("image", chosen, chosen.name);
+  form.append("labels", $("labels").value);
+  form.append("templates", $("templates").value);
+  form.append("model", $("model").value);
+  $("go").disabled = true;
+  try {
+    const response = await fetch("/classify", { method: "POST", body: form });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      $("output").hidden = true;
+      return showError(body && body.error ? body.error : `The server answered HTTP ${response.status}.`);
+    }
+    render(body);
+  } catch (error) {
+    showError(`Could not reach the server: ${error.message}`);
+  } finally {
+    $("go").disabled = false;
+  }
+}
+
+async function init() {
+  const drop = $("drop");
+  $("file").addEventListener("change", () => choose($("file").files[0]));
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    choose(e.dataTransfer.files[0]);
+  });
+  $("labels").addEventListener("input", suggest);
+  $("form").addEventListener("submit", classify);
+  try {
+    const [models, sets, limits] = await Promise.all([getJSON("/models"), getJSON("/suggestions"), getJSON("/limits")]);
+    for (const { spec } of models.models) $("model").append(new Option(spec, spec));
+    for (const [name, labels] of Object.entries(sets)) {
+      vocabulary.push(...labels);
+      if (labels.length > limits.max_labels) continue;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = `${name} (${labels.length})`;
+      button.addEventListener("click", () => { $("labels").value = labels.join(", "); suggest(); });
+      $("presets").append(button);
+    }
+    vocabulary = [...new Set(vocabulary)];
+    $("limits").textContent = `Images up to ${Math.round(limits.max_upload_bytes / 2 ** 20)} MiB and ` +
+      `${Math.round(limits.max_pixels / 1e6)} megapixels; up to ${limits.max_labels} labels.`;
+  } catch (error) {
+    showError(`Could not load the server settings: ${error.message}`);
+  }
+}
+
+init();

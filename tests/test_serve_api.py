@@ -1,0 +1,272 @@
+"""The HTTP API through FastAPI's test client: ranking, caching, the busy answer, limits and bad input.
+
+Most tests use a tiny colour model (an image's feature is its mean colour, a label's vector is the
+colour it names) so they run in milliseconds; one slow test checks the real ConSE model against
+``labelspace.classify``.
+"""
+import io
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage
+import torch
+from fastapi.testclient import TestClient
+from PIL import Image
+from starlette import formparsers
+
+from labelspace.errors import LabelspaceError
+from labelspace.serve import DEFAULT_MODEL, Limits, create_app, load_model
+from labelspace.serve.app import STATIC, predict
+from labelspace.serve.models import CachedTextEncoder
+
+CAT = Path(skimage.__file__).parent / "data" / "chelsea.png"
+COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+
+
+class ColourText:
+    """A label's vector is the sum of the colours it names; a label naming none is unknown."""
+
+    dim, cache_key = 3, "colour"
+
+    def __init__(self):
+        self.calls = []
+
+    def encode(self, labels, on_unknown="error"):
+        self.calls.append(list(labels))
+        out = np.array([np.sum([COLOURS[w] for w in re.findall(r"[a-z]+", label.lower()) if w in COLOURS] or
+                               [(0.0, 0.0, 0.0)], axis=0) for label in labels], dtype=np.float32)
+        if on_unknown == "error" and not np.all(out.any(axis=1)):
+            raise LabelspaceError(f"no colour in label(s) {[l for l, v in zip(labels, out) if not v.any()]}")
+        return out
+
+
+class ColourImages:
+    release = None  # a threading.Event that encode waits for, to hold a worker busy
+
+    def preprocess(self, image):
+        return torch.from_numpy(np.asarray(image, dtype=np.float32).mean(axis=(0, 1)) / 255)
+
+    def encode(self, batch):
+        if self.release is not None:
+            self.release.wait(10)
+        return batch
+
+
+class ColourModel:
+    def __init__(self):
+        self.image_encoder, self.text_encoder = ColourImages(), ColourText()
+
+    def scores(self, features, labels):
+        vectors = self.text_encoder.encode(labels)
+        f = np.asarray(features, dtype=np.float32)
+        return (f / np.linalg.norm(f, axis=1, keepdims=True)) @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T
+
+
+def png(colour=(200, 30, 30), size=(32, 24), noise=False) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8) if noise else None
+    image = Image.fromarray(pixels) if noise else Image.new("RGB", size, colour)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def post(client, image=None, labels="red, green, blue", content_type="image/png", **fields):
+    files = {"image": ("x.png", png() if image is None else image, content_type)}
+    return client.post("/classify", files=files, data={"labels": labels, **fields})
+
+
+@pytest.fixture()
+def model():
+    return ColourModel()
+
+
+@pytest.fixture()
+def client(model):
+    limits = Limits(max_upload_bytes=200_000, max_pixels=100_000, max_labels=5, max_label_chars=30)
+    with TestClient(create_app({"colour": model}, limits=limits)) as c:
+        yield c
+
+
+def test_classify_ranks_labels_by_score(client):
+    response = post(client, png((20, 40, 220)))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == "colour"
+    assert [r["label"] for r in body["labels"]][0] == "blue"
+    scores = [r["score"] for r in body["labels"]]
+    assert scores == sorted(scores, reverse=True)
+    colour = np.array([20, 40, 220]) / np.linalg.norm([20, 40, 220])
+    assert scores[0] == pytest.approx(colour[2], abs=1e-4)  # cosine of the mean colour with pure blue
+
+
+def test_templates_average_scores_like_a_plain_loop(model):
+    data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
+    ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())}
+    features = model.image_encoder.encode(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB"))[None])
+    for j, label in enumerate(labels):
+        loop = np.mean([model.scores(features, [t.replace("{}", label)])[0, 0] for t in templates])
+        assert ranked[label] == pytest.approx(loop, abs=1e-6)
+
+
+def test_label_vectors_are_cached_across_requests(client, model):
+    for _ in range(3):
+        assert post(client, labels="red, green").status_code == 200
+    assert post(client, labels="green, blue").status_code == 200
+    encoded = [label for call in model.text_encoder.encoder.calls for label in call]
+    assert sorted(encoded) == ["blue", "green", "red"]  # each label encoded once
+    cache = client.get("/models").json()["models"][0]["label_cache"]
+    assert cache == {"size": 3, "hits": 5, "misses": 3}
+
+
+def test_cached_text_encoder_is_an_lru_with_the_inner_rows():
+    inner = ColourText()
+    cached = CachedTextEncoder(inner, maxsize=2)
+    labels = ["red", "green", "blue", "green"]
+    np.testing.assert_array_equal(cached.encode(labels), inner.encode(labels))
+    assert list(cached.rows) == ["green", "blue"]
+    with pytest.raises(LabelspaceError, match="no colour"):
+        cached.encode(["red", "purple"])
+    assert "purple" not in cached.rows
+
+
+def test_full_queue_answers_503_and_recovers(model):
+    model.image_encoder.release = threading.Event()
+    with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
+        first = []
+        worker = threading.Thread(target=lambda: first.append(post(client)))
+        worker.start()
+        for _ in range(200):
+            if client.get("/healthz").json()["in_flight"] == 1:
+                break
+            threading.Event().wait(0.01)
+        busy = post(client)
+        model.image_encoder.release.set()
+        worker.join(10)
+        assert busy.status_code == 503 and "busy" in busy.json()["error"]
+        assert first[0].status_code == 200
+        assert post(client).status_code == 200
+        assert client.get("/healthz").json()["in_flight"] == 0
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A few hundred bytes of PNG claiming ``width`` x ``height`` pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\0" * (width // 8 + 1) * 64)  # the first rows of all-black pixels
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("kwargs,status,message", [
+    ({"image": b"this is not an image"}, 400, "not an image"),
+    ({"image": png()[:60]}, 400, "truncated"),
+    ({"image": b""}, 400, "empty"),
+    ({"content_type": "text/plain"}, 415, "content type"),
+    ({"content_type": "application/json"}, 415, "content type"),
+    ({"image": png(size=(400, 300))}, 413, "pixels"),
+    ({"image": bomb_png(9000, 9000)}, 413, "pixels"),
+    ({"image": bomb_png(40000, 40000)}, 413, "pixels"),
+    ({"image": png(size=(300, 300), noise=True)}, 413, "limit is 200000"),
+    ({"image": b"\0" * 600_000}, 413, "request body is larger"),
+    ({"labels": ""}, 400, "no labels"),
+    ({"labels": " , ,"}, 400, "no labels"),
+    ({"labels": ",".join(f"label{i}" for i in range(10_000))}, 413, "exceeded"),
+    ({"labels": ",".join("red" * (i + 1) for i in range(6))}, 400, "at most 5"),
+    ({"labels": "red, " + "blue" * 10}, 400, "at most 30 characters"),
+    ({"labels": "red, Red"}, 400, "duplicate"),
+    ({"labels": "red, purple"}, 400, "no colour"),
+    ({"model": "clip:ViT-B-32"}, 400, "not loaded"),
+    ({"templates": "a photo"}, 400, "must contain '{}'"),
+])
+def test_bad_input_is_a_4xx_json_error_and_the_server_keeps_serving(client, kwargs, status, message):
+    response = post(client, **kwargs)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    assert post(client).status_code == 200
+
+
+def test_generic_content_type_is_decoded_like_an_image(client):
+    assert post(client, content_type="application/octet-stream").status_code == 200
+
+
+def test_bad_requests_without_a_form(client):
+    assert client.post("/classify", json={"labels": "red"}).status_code == 415
+    response = client.post("/classify", data={"labels": "red"}, files={"other": ("a", b"b", "text/plain")})
+    assert response.status_code == 400 and "'image'" in response.json()["error"]
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and response.json() == {"error": "Not Found"}
+
+
+def test_html_in_labels_comes_back_verbatim_as_json_text(client):
+    label = "<script>alert('red')</script>"
+    response = post(client, labels=f"{label}, blue")
+    assert response.status_code == 200
+    assert label in [r["label"] for r in response.json()["labels"]]
+
+
+def test_uploads_stay_in_memory(client, monkeypatch):
+    """Starlette spools file parts over 1 MB to disk; ours must never roll over to a file."""
+    rolled = []
+
+    class Recording(formparsers.SpooledTemporaryFile):
+        def rollover(self):
+            rolled.append(self._max_size)
+            super().rollover()
+
+    monkeypatch.setattr(formparsers, "SpooledTemporaryFile", Recording)
+    big = png(size=(800, 600), noise=True)
+    assert len(big) > 1_200_000
+    with TestClient(create_app({"colour": ColourModel()}, limits=Limits(max_upload_bytes=2_000_000))) as c:
+        assert post(c, image=big).status_code == 200
+    assert rolled == []
+
+
+def test_models_health_schema_and_page(client):
+    assert client.get("/models").json()["default"] == "colour"
+    assert client.get("/healthz").json()["status"] == "ok"
+    schema = client.get("/openapi.json").json()
+    body = schema["paths"]["/classify"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert body["required"] == ["image", "labels"]
+    assert {"200", "400", "413", "415", "503"} <= set(schema["paths"]["/classify"]["post"]["responses"])
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+
+
+@pytest.mark.slow  # the ImageNet names come from open_clip, a slow first import
+def test_suggestions(client):
+    sets = client.get("/suggestions").json()
+    assert len(sets["ImageNet-1k"]) == 1000 and "dog" in sets["PASCAL VOC"] and len(sets["Fashion-MNIST"]) == 10
+
+
+def test_page_needs_nothing_from_outside():
+    for path in STATIC.iterdir():
+        assert not re.search(r"https?://|//cdn", path.read_text()), path.name
+
+
+def test_model_specs():
+    with pytest.raises(LabelspaceError, match="unknown model spec"):
+        load_model("magic:thing")
+    with pytest.raises(LabelspaceError, match="IMAGE\\+TEXT"):
+        load_model("conse:efficientnet-lite0")
+
+
+@pytest.mark.slow
+def test_real_model_matches_labelspace_classify():
+    from labelspace import classify
+
+    labels = ["cat", "dog", "car", "airplane", "guitar"]
+    with TestClient(create_app([DEFAULT_MODEL])) as client:
+        response = client.post("/classify", files={"image": ("cat.png", CAT.read_bytes(), "image/png")},
+                               data={"labels": ", ".join(labels), "model": "conse"})
+    assert response.status_code == 200
+    served = response.json()["labels"]
+    direct = classify([CAT], labels, top=len(labels))[0]
+    assert [r["label"] for r in served] == [r["label"] for r in direct] and served[0]["label"] == "cat"
+    assert [r["score"] for r in served] == pytest.approx([r["score"] for r in direct], abs=1e-5)
