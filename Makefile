@@ -6,12 +6,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt
 FASHION_MNIST ?= /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test install install-dev data benchmarks clean
+.PHONY: demo test install install-dev data browser benchmarks clean
 
 demo: install data
 	$(VENV)/bin/labelspace demo
 
-test: install-dev data
+test: install-dev data browser
 	$(PY) -m pytest -q
 
 $(VENV)/bin/python:
@@ -35,6 +35,14 @@ data:
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		(apt-get install -y -qq dataset-fashion-mnist || (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist)) >/dev/null; \
 	else echo "Fashion-MNIST not found: run 'sudo apt-get install dataset-fashion-mnist' or set LABELSPACE_FASHION_MNIST to a folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"; fi
+
+# The browser test drives Debian's chromium through Playwright (Playwright's own browser download is never used).
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq chromium || (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null 2>&1 \
+		|| echo "chromium could not be installed: the browser test will be skipped"; \
+	else echo "chromium not found: install Debian's chromium to run the browser test (it is skipped otherwise)"; fi
 
 benchmarks: install-dev data
 	$(PY) benchmarks/features.py
