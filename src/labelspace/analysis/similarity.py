@@ -10,8 +10,13 @@ unchanged when both vectors go through ``s -> 1 - s``, so ``pearson`` equals
 a cosine is not shift-invariant, so ``cosine`` is computed on ``1 - s`` to equal ``method='cosine'``.
 
 Inference: a Mantel test (the classes of one matrix are permuted, rows and columns together;
-one-sided p-value ``(1 + #{r_perm >= r}) / (1 + permutations)``) and percentile bootstrap
-intervals from resampling images within classes (``bootstrap_triangles``).
+one-sided p-value ``(1 + #{r_perm >= r}) / (1 + permutations)``) and bootstrap intervals from
+resampling images within classes (``bootstrap_triangles``). Resampled class means are noisier
+than the sample's, so resampled correlations sit below the estimate (their median minus the
+estimate is reported as ``bootstrap_bias``); the interval therefore takes the bootstrap's spread
+around its median and centres it on the estimate:
+``[r - (median - q_low), r + (q_high - median)]``, clipped to [-1, 1]. It says how far r moves
+with another draw of as many images per class.
 """
 from __future__ import annotations
 
@@ -197,6 +202,13 @@ class Comparison:
     pearson_ci: tuple[float, float] | None = None
     spearman_ci: tuple[float, float] | None = None
     bootstrap: int = 0
+    bootstrap_bias: float | None = None  # median of the resampled Pearson r minus the estimate
+
+
+def centred_interval(replicates: np.ndarray, estimate: float, level: float = 0.95) -> tuple[float, float]:
+    """The replicates' central ``level`` range around their median, moved onto ``estimate``."""
+    low, median, high = np.quantile(replicates, [(1 - level) / 2, 0.5, (1 + level) / 2])
+    return float(max(-1.0, estimate - (median - low))), float(min(1.0, estimate + (high - median)))
 
 
 def compare(a: SimilarityMatrix, b: SimilarityMatrix, kind: str = "", permutations: int = 999, seed: int = 0,
@@ -212,9 +224,10 @@ def compare(a: SimilarityMatrix, b: SimilarityMatrix, kind: str = "", permutatio
     if boot_a is not None and boot_b is not None and max(len(boot_a), len(boot_b)) > 1:
         if not np.array_equal(order, np.arange(len(order))):
             boot_b = _full(boot_b, len(order))[..., order[:, None], order[None, :]][..., iu[0], iu[1]]
-        tails = [(1 - level) / 2, (1 + level) / 2]
-        result.pearson_ci = tuple(float(q) for q in np.quantile(pearson(boot_a, boot_b), tails))
-        result.spearman_ci = tuple(float(q) for q in np.quantile(spearman(boot_a, boot_b), tails))
+        resampled = pearson(boot_a, boot_b)
+        result.pearson_ci = centred_interval(resampled, result.pearson, level)
+        result.spearman_ci = centred_interval(spearman(boot_a, boot_b), result.spearman, level)
         result.bootstrap = max(len(boot_a), len(boot_b))
+        result.bootstrap_bias = float(np.median(resampled) - result.pearson)
     return result
 
