@@ -62,7 +62,7 @@ def scatter(comparisons: Sequence[Comparison], matrices: Sequence[SimilarityMatr
         a, b = by_label[c.a], by_label[c.b]
         order = align_classes(a.class_names, b.class_names, a.label, b.label)
         y = b.matrix[np.ix_(order, order)][np.triu_indices(len(order), 1)]
-        ax.scatter(a.upper(), y, s=10, alpha=0.7)
+        ax.scatter(a.upper, y, s=10, alpha=0.7)
         ax.set_xlabel(c.a, fontsize=7)
         ax.set_ylabel(c.b, fontsize=7)
         ax.set_title(f"{c.kind}: r={c.pearson:.2f}, rho={c.spearman:.2f}", fontsize=8)

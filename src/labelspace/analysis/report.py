@@ -16,6 +16,10 @@ def _ci(interval) -> str:
     return f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
 
 
+def p_value(p: float | None) -> str:
+    return "-" if p is None else f"{p:.4f}"
+
+
 def summary_table(analysis) -> list[str]:
     lines = ["| representation | modality | mean off-diagonal similarity | sd | min | max |", "|---|---|---|---|---|---|"]
     for m in analysis.matrices:
@@ -30,7 +34,7 @@ def comparison_table(analysis) -> list[str]:
              "| rsatoolbox cosine | Mantel p |", "|---|---|---|---|---|---|---|---|---|"]
     for c in analysis.comparisons:
         lines.append(f"| {c.kind} | {c.a} | {c.b} | {c.mean_a:.3f} | {c.mean_b:.3f} | {c.pearson:.3f}{_ci(c.pearson_ci)} "
-                     f"| {c.spearman:.3f}{_ci(c.spearman_ci)} | {c.cosine:.3f} | {c.mantel_p:.4f} |")
+                     f"| {c.spearman:.3f}{_ci(c.spearman_ci)} | {c.cosine:.3f} | {p_value(c.mantel_p)} |")
     return lines
 
 

@@ -34,6 +34,7 @@ def analyze(
 ):
     """Are class relations alike across vision and language models, and across domains?"""
     from labelspace.analysis.pipeline import analyze as run
+    from labelspace.analysis.report import p_value
 
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
@@ -42,6 +43,6 @@ def analyze(
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)
     for c in result.comparisons:
-        table.add_row(c.kind, c.a, c.b, f"{c.pearson:.3f}", f"{c.spearman:.3f}", f"{c.mantel_p:.4f}")
+        table.add_row(c.kind, c.a, c.b, f"{c.pearson:.3f}", f"{c.spearman:.3f}", p_value(c.mantel_p))
     out.print(table)
     out.print(f"report written to [bold]{result.report}[/]")
