@@ -117,16 +117,16 @@ def test_mantel_is_reproducible_and_matches_a_plain_loop():
 
 def test_bootstrap_resamples_within_classes():
     targets = np.array([0, 0, 1, 1, 1, 2])
-    draws = bootstrap_draws(targets, 50, seed=0)
-    assert np.array_equal(targets[draws], np.broadcast_to(targets, draws.shape))
-    assert np.array_equal(draws, bootstrap_draws(targets.copy(), 50, seed=0))  # same layout -> paired draws
+    draws = np.concatenate(list(bootstrap_draws(targets, 50, seed=0)))
+    assert draws.shape == (50, 6) and np.array_equal(targets[draws], np.broadcast_to(targets, draws.shape))
+    assert np.array_equal(draws, np.concatenate(list(bootstrap_draws(targets.copy(), 50, seed=0, chunk=7))))
 
 
 def test_resampled_class_means_equal_a_plain_loop():
     rng = np.random.default_rng(0)
     feats = image_features(rng.standard_normal((8, 5)), 4, 1.0, 0)
     rep = vision_representations(feats, "m", "clean", normalize=True)
-    draws = bootstrap_draws(feats.targets, 3, seed=1)
+    draws = next(bootstrap_draws(feats.targets, 3, seed=1))
     unit = feats.features / np.linalg.norm(feats.features, axis=1, keepdims=True)
     np.testing.assert_allclose(rep.vectors, [unit[feats.targets == c].mean(0) for c in range(8)], atol=1e-6)
     for b in range(3):

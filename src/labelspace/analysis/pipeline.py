@@ -26,8 +26,8 @@ from labelspace.analysis.presets import apply_preset, load_preset
 from labelspace.analysis.representations import (
     ClassRepresentations, align_classes, text_representations, vision_representations,
 )
-from labelspace.api import quiet_load_image_encoder
 from labelspace.analysis.similarity import Comparison, SimilarityMatrix, bootstrap_triangles, compare, cosine_similarity
+from labelspace.api import quiet_load_image_encoder
 from labelspace.data import extract_features, load_dataset
 from labelspace.data.datasets import ImageDataset
 from labelspace.encoders import load_text_encoder

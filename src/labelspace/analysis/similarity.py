@@ -155,7 +155,7 @@ def mantel(a: SimilarityMatrix | np.ndarray, b: SimilarityMatrix | np.ndarray, p
     iu = np.triu_indices(n, 1)
     x, y = ma[iu], mb[iu]
     if method == "spearman":
-        x, y = rankdata(x), rankdata(y)
+        x, y = average_ranks(x), average_ranks(y)
     x, y = x - x.mean(), y - y.mean()
     x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
     r = float(x @ y)
@@ -171,37 +171,41 @@ def mantel(a: SimilarityMatrix | np.ndarray, b: SimilarityMatrix | np.ndarray, p
     return MantelResult(r, p_value, permutations, method)
 
 
-def bootstrap_draws(targets: np.ndarray, replicates: int, seed: int = 0) -> np.ndarray:
-    """(replicates, images) feature rows resampled with replacement within each class.
+def bootstrap_draws(targets: np.ndarray, replicates: int, seed: int = 0, chunk: int | None = None):
+    """Yield blocks (<= ``chunk`` replicates, images) of feature rows resampled within each class.
 
     The stream is seeded by ``seed`` and the class layout, so two image sets with the same layout
     (several models on one dataset, or shifted copies of it) get the same draws: a paired bootstrap.
+    Blocks continue one random stream, so the draws do not depend on ``chunk``.
     """
     targets = np.asarray(targets)
     rng = np.random.default_rng([seed, zlib.crc32(targets.tobytes())])
     order = np.argsort(targets, kind="stable")
     counts = np.bincount(targets)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    offsets = np.floor(rng.random((replicates, len(targets))) * counts[targets]).astype(np.int64)
-    return order[starts[targets] + offsets]
+    starts = (np.cumsum(counts) - counts)[targets]
+    chunk = chunk or replicates
+    for done in range(0, replicates, chunk):
+        uniform = rng.random((min(chunk, replicates - done), len(targets)))
+        yield order[starts + np.floor(uniform * counts[targets]).astype(np.int64)]
 
 
 def bootstrap_triangles(rep: ClassRepresentations, replicates: int, seed: int = 0,
                         memory: int = 1 << 28) -> np.ndarray:
     """Upper triangles (replicates, pairs) of the similarity matrices of bootstrap resamples of ``rep``.
 
-    Replicates run in chunks whose class means take about ``memory`` bytes; a language
-    representation has no images: its one triangle, shape (1, pairs), broadcasts against the others.
+    Replicates run in blocks whose class means and draws take about ``memory`` bytes each; a
+    language representation has no images: its one triangle, shape (1, pairs), broadcasts.
     """
     n = len(rep.class_names)
     iu = np.triu_indices(n, 1)
     if rep.features is None:
         return cosine_matrix(rep.vectors)[iu][None]
-    draws = bootstrap_draws(rep.features.targets, replicates, seed)
-    chunk = max(1, memory // (4 * n * rep.vectors.shape[1]))
+    images = len(rep.features.targets)
+    chunk = max(1, min(memory // (4 * n * rep.vectors.shape[1]), memory // (32 * images)))
     out = np.empty((replicates, len(iu[0])), dtype=np.float32)
-    for start in range(0, replicates, chunk):
-        out[start:start + chunk] = cosine_matrix(rep.resampled_vectors(draws[start:start + chunk]))[:, iu[0], iu[1]]
+    blocks = bootstrap_draws(rep.features.targets, replicates, seed, chunk)
+    for start, draws in zip(range(0, replicates, chunk), blocks):
+        out[start:start + len(draws)] = cosine_matrix(rep.resampled_vectors(draws))[:, iu[0], iu[1]]
     return out
 
 
