@@ -18,7 +18,7 @@ from labelspace.api import quiet_load_image_encoder
 from labelspace.data import Features, extract_features, fashion_mnist
 from labelspace.encoders import load_text_encoder
 
-PER_CLASS = 20
+PER_CLASS = 10
 SHIFTS = ("inverted", "noisy")
 IMAGE_MODELS = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 TEXT_MODELS = ("glove-6b-50d", "minilm")
