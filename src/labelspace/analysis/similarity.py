@@ -99,12 +99,14 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks of a vector (scipy's ``rankdata``), by one argsort when there are no ties."""
-    order = np.argsort(x, kind="stable")
-    if np.any(np.diff(x[order]) == 0):
-        return rankdata(x)
+    """Ranks from 1, ties sharing their average rank (scipy's ``rankdata``), from one argsort."""
+    order = np.argsort(x)
+    ordered = x[order]
+    first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], len(x))
     out = np.empty(len(x))
-    out[order] = np.arange(1, len(x) + 1)
+    out[order] = ((starts + ends + 1) / 2)[np.cumsum(first) - 1]
     return out
 
 
