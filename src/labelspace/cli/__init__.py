@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True)
 
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
-from labelspace.cli import evaluate, serve, train, zeroshot  # noqa: E402,F401
+from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401
 
 
 def main() -> None:

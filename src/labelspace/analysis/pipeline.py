@@ -1,0 +1,130 @@
+"""The seed's comparisons in one run: vision vs vision, language vs language, vision vs language,
+and one vision model across domains.
+
+``run_analysis`` takes ready class representations (any mix, built with ``vision_representations``
+and ``text_representations``) and decides which pairs to compare from their descriptors:
+
+- vision-vision: two image models on the same domain;
+- language-language: every pair of text models;
+- vision-language: every (image model, domain) against every text model;
+- across-domains: one image model on its first domain against each of its other domains.
+
+``analyze`` is the whole pipeline from dataset and model specs: it applies a class preset, makes
+shifted domains, extracts (cached) features and writes the report when given ``out_dir``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from labelspace.analysis.domains import shifted
+from labelspace.analysis.presets import apply_preset, load_preset
+from labelspace.analysis.representations import (
+    ClassRepresentations, align_classes, text_representations, vision_representations,
+)
+from labelspace.analysis.similarity import Comparison, SimilarityMatrix, bootstrap_triangles, compare, cosine_similarity
+from labelspace.api import quiet_load_image_encoder
+from labelspace.data import extract_features, load_dataset
+from labelspace.data.datasets import ImageDataset
+from labelspace.encoders import load_text_encoder
+from labelspace.errors import LabelspaceError
+
+
+@dataclass
+class Analysis:
+    """Everything a notebook needs: class names, representations, matrices and comparisons."""
+
+    class_names: list[str]
+    representations: list[ClassRepresentations]
+    matrices: list[SimilarityMatrix]
+    comparisons: list[Comparison]
+    settings: dict = field(default_factory=dict)
+    report: Path | None = None
+
+    def matrix(self, label: str) -> SimilarityMatrix:
+        return next(m for m in self.matrices if m.label == label)
+
+
+def comparison_pairs(reps: Sequence[ClassRepresentations]) -> list[tuple[str, int, int]]:
+    """(kind, i, j) for every pair of representations the seed compares."""
+    vision = [i for i, r in enumerate(reps) if r.modality == "vision"]
+    language = [i for i, r in enumerate(reps) if r.modality == "language"]
+    pairs = [("vision-vision", i, j) for i, j in combinations(vision, 2) if reps[i].domain == reps[j].domain]
+    pairs += [("language-language", i, j) for i, j in combinations(language, 2)]
+    pairs += [("vision-language", i, j) for i in vision for j in language]
+    for model in dict.fromkeys(reps[i].model for i in vision):
+        same = [i for i in vision if reps[i].model == model]
+        pairs += [("across-domains", same[0], j) for j in same[1:]]
+    return pairs
+
+
+def run_analysis(reps: Sequence[ClassRepresentations], permutations: int = 999, bootstrap: int = 200, seed: int = 0,
+                 level: float = 0.95) -> Analysis:
+    """Similarity matrices of ``reps`` and all the seed's comparisons between them."""
+    if len(reps) < 2:
+        raise LabelspaceError(f"need at least two class representations to compare, got {len(reps)}")
+    labels = [r.label for r in reps]
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise LabelspaceError(f"representations named twice: {', '.join(twice)} (give their domains different names)")
+    for rep in reps[1:]:
+        align_classes(reps[0].class_names, rep.class_names, reps[0].label, rep.label)
+    matrices = [cosine_similarity(r) for r in reps]
+    boots = [bootstrap_triangles(r, bootstrap, seed) if bootstrap else None for r in reps]
+    comparisons = [compare(matrices[i], matrices[j], kind, permutations, seed, boots[i], boots[j], level)
+                   for kind, i, j in comparison_pairs(reps)]
+    settings = {"permutations": permutations, "bootstrap": bootstrap, "seed": seed, "level": level}
+    return Analysis(list(reps[0].class_names), list(reps), matrices, comparisons, settings)
+
+
+def _load(dataset: str | ImageDataset, root: str | None) -> tuple[str, ImageDataset]:
+    return (dataset, load_dataset(dataset, root)) if isinstance(dataset, str) else (dataset.name, dataset)
+
+
+def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text_models: Sequence = (),
+            preset: str | None = None, shifts: Sequence[str] = (), normalize: bool = False,
+            templates: Sequence[str] | None = None, permutations: int = 999, bootstrap: int = 200, seed: int = 0,
+            out_dir: str | Path | None = None, root: str | None = None, progress: bool = True) -> Analysis:
+    """Run every image model on every dataset (and on ``shifts`` of the first), every text model on the
+    class names, and compare them all; write ``out_dir/report.md`` with figures when ``out_dir`` is given.
+
+    Datasets and models are spec strings or objects (an image encoder; anything with
+    ``.encode(labels)`` as a text model). Datasets must share class names (after ``preset``).
+    """
+    if not datasets or not (image_models or text_models):
+        raise LabelspaceError("analyze needs at least one dataset and at least one image or text model")
+    domains = dict(_load(d, root) for d in datasets)
+    if preset:
+        chosen = load_preset(preset)
+        domains = {name: apply_preset(d, chosen) for name, d in domains.items()}
+    first_name, first = next(iter(domains.items()))
+    for kind in shifts:
+        domains[kind] = shifted(first, kind, seed)
+    for name, dataset in domains.items():
+        align_classes(first.class_names, dataset.class_names, f"dataset {first_name}", f"dataset {name}")
+        empty = [c for c, n in zip(dataset.class_names, np.bincount(dataset.targets, minlength=len(dataset.class_names)))
+                 if n == 0]
+        if empty:
+            raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
+    reps = []
+    for spec in image_models:
+        encoder = quiet_load_image_encoder(spec) if isinstance(spec, str) else spec
+        for name, dataset in domains.items():
+            features = extract_features(encoder, dataset, progress=progress)
+            reps.append(vision_representations(features, encoder.name, name, normalize, dataset.name))
+    for spec in text_models:
+        encoder = load_text_encoder(spec) if isinstance(spec, str) else spec
+        reps.append(text_representations(encoder, first.class_names, spec if isinstance(spec, str) else None,
+                                         templates))
+    result = run_analysis(reps, permutations, bootstrap, seed)
+    result.settings.update(preset=preset, shifts=list(shifts), normalize=normalize, templates=templates,
+                           datasets={name: f"{d.name} ({len(d)} images)" for name, d in domains.items()})
+    if out_dir is not None:
+        from labelspace.analysis.report import write_report
+
+        result.report = write_report(result, out_dir)
+    return result

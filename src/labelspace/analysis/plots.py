@@ -1,0 +1,100 @@
+"""Figures of an analysis, drawn on Agg canvases (no display or pyplot state needed) and saved as PNG.
+
+- ``heatmaps``: every similarity matrix side by side, class names on the axes, one colour scale each;
+- ``scatter``: one matrix's pairwise similarities against another's, one panel per comparison;
+- ``mds_maps``: classical (Torgerson) MDS of the cosine distances ``1 - S`` in 2-D, one panel per
+  representation, each rotated onto the first by orthogonal Procrustes so the maps line up.
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.linalg import orthogonal_procrustes
+
+from labelspace.analysis.representations import align_classes
+from labelspace.analysis.similarity import Comparison, SimilarityMatrix
+from labelspace.io import atomic_write_bytes
+
+MAX_TICK_LABELS = 40
+
+
+def _grid(n: int, cols: int, size: float) -> tuple[Figure, np.ndarray]:
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(size * cols, size * rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def heatmaps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int = 4) -> Path:
+    fig, axes = _grid(len(matrices), cols, 4.2)
+    for ax, m in zip(axes, matrices):
+        image = ax.imshow(m.matrix, cmap="viridis")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+        ax.set_title(f"{m.label}\nmean off-diagonal {m.summary().mean:.2f}", fontsize=9)
+        if len(m.class_names) <= MAX_TICK_LABELS:
+            ticks = np.arange(len(m.class_names))
+            ax.set_xticks(ticks, m.class_names, rotation=90, fontsize=7)
+            ax.set_yticks(ticks, m.class_names, fontsize=7)
+    return _save(fig, Path(path))
+
+
+def scatter(comparisons: Sequence[Comparison], matrices: Sequence[SimilarityMatrix], path: str | Path,
+            cols: int = 4) -> Path:
+    by_label = {m.label: m for m in matrices}
+    fig, axes = _grid(len(comparisons), cols, 3.4)
+    for ax, c in zip(axes, comparisons):
+        a, b = by_label[c.a], by_label[c.b]
+        order = align_classes(a.class_names, b.class_names, a.label, b.label)
+        y = b.matrix[np.ix_(order, order)][np.triu_indices(len(order), 1)]
+        ax.scatter(a.upper, y, s=10, alpha=0.7)
+        ax.set_xlabel(c.a, fontsize=7)
+        ax.set_ylabel(c.b, fontsize=7)
+        ax.set_title(f"{c.kind}: r={c.pearson:.2f}, rho={c.spearman:.2f}", fontsize=8)
+    return _save(fig, Path(path))
+
+
+def classical_mds(similarity: np.ndarray, dims: int = 2) -> np.ndarray:
+    """Torgerson MDS of cosine distances ``1 - S``: top eigenvectors of the double-centred squared distances."""
+    d2 = (1.0 - similarity) ** 2
+    n = len(d2)
+    centre = np.eye(n) - 1.0 / n
+    values, vectors = np.linalg.eigh(-0.5 * centre @ d2 @ centre)
+    top = np.argsort(values)[::-1][:dims]
+    return vectors[:, top] * np.sqrt(np.maximum(values[top], 0.0))
+
+
+def mds_maps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int = 4) -> Path:
+    fig, axes = _grid(len(matrices), cols, 3.8)
+    reference = None
+    for ax, m in zip(axes, matrices):
+        points = classical_mds(m.matrix)
+        points = points / max(np.linalg.norm(points), 1e-12)
+        if reference is None:
+            reference = points
+        else:
+            rotation, _ = orthogonal_procrustes(points, reference)
+            points = points @ rotation
+        ax.scatter(points[:, 0], points[:, 1], s=12)
+        if len(m.class_names) <= MAX_TICK_LABELS:
+            for name, (x, y) in zip(m.class_names, points):
+                ax.annotate(name, (x, y), fontsize=7)
+        ax.set_title(m.label, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, Path(path))

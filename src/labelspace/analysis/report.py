@@ -1,0 +1,81 @@
+"""Markdown report of an analysis: matrix summaries, a table of all comparisons, linked PNG figures,
+and ``results.json`` with every matrix, summary and comparison (all files written atomically)."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from labelspace.analysis import plots
+from labelspace.io import atomic_write_text, write_json
+
+MAX_SCATTER_PER_KIND = 4
+MAX_NEIGHBOUR_CLASSES = 20
+
+
+def _ci(interval) -> str:
+    return f" [{interval[0]:.2f}, {interval[1]:.2f}]" if interval else ""
+
+
+def p_value(p: float | None) -> str:
+    return "-" if p is None else f"{p:.4f}"
+
+
+def summary_table(analysis) -> list[str]:
+    lines = ["| representation | modality | mean off-diagonal similarity | sd | min | max |", "|---|---|---|---|---|---|"]
+    for m in analysis.matrices:
+        s = m.summary()
+        lines.append(f"| {m.label} | {m.modality} | {s.mean:.3f} | {s.std:.3f} | {s.min:.3f} | {s.max:.3f} |")
+    return lines
+
+
+def comparison_table(analysis) -> list[str]:
+    level = round(100 * analysis.settings.get("level", 0.95))
+    lines = [f"| kind | A | B | mean sim A | mean sim B | Pearson r [{level}% CI] | Spearman rho [{level}% CI] "
+             "| rsatoolbox cosine | Mantel p |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in analysis.comparisons:
+        lines.append(f"| {c.kind} | {c.a} | {c.b} | {c.mean_a:.3f} | {c.mean_b:.3f} | {c.pearson:.3f}{_ci(c.pearson_ci)} "
+                     f"| {c.spearman:.3f}{_ci(c.spearman_ci)} | {c.cosine:.3f} | {p_value(c.mantel_p)} |")
+    return lines
+
+
+def neighbour_table(analysis) -> list[str]:
+    """Each class's nearest other class in every representation (only for small class sets)."""
+    if len(analysis.class_names) > MAX_NEIGHBOUR_CLASSES:
+        return ["(nearest neighbours of each class are in results.json)"]
+    nearest = [m.summary().nearest for m in analysis.matrices]
+    lines = ["| class | " + " | ".join(m.label for m in analysis.matrices) + " |",
+             "|---" * (len(analysis.matrices) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(n[name] for n in nearest) + " |" for name in analysis.class_names]
+    return lines
+
+
+def write_figures(analysis, out_dir: Path) -> dict[str, Path]:
+    kinds = {}
+    for c in analysis.comparisons:
+        kinds.setdefault(c.kind, []).append(c)
+    shown = [c for group in kinds.values() for c in group[:MAX_SCATTER_PER_KIND]]
+    return {"Similarity matrices": plots.heatmaps(analysis.matrices, out_dir / "heatmaps.png"),
+            "Pairwise similarities, one model against another": plots.scatter(shown, analysis.matrices,
+                                                                              out_dir / "scatter.png"),
+            "2-D MDS maps of the classes": plots.mds_maps(analysis.matrices, out_dir / "mds.png")}
+
+
+def write_report(analysis, out_dir: str | Path, title: str = "Class-representation analysis") -> Path:
+    """Write ``report.md``, ``results.json`` and the PNG figures into ``out_dir``; returns the report path."""
+    out_dir = Path(out_dir)
+    figures = write_figures(analysis, out_dir)
+    settings = analysis.settings
+    lines = [f"# {title}\n", f"{len(analysis.class_names)} classes: {', '.join(analysis.class_names)}.\n"]
+    for name, described in settings.get("datasets", {}).items():
+        lines.append(f"- domain `{name}`: {described}")
+    lines += [f"- Mantel test: {settings['permutations']} permutations; bootstrap: {settings['bootstrap']} resamples "
+              f"of images within classes; seed {settings['seed']}\n", "## Similarity matrices\n",
+              *summary_table(analysis), "\n## Comparisons\n", *comparison_table(analysis),
+              "\n## Nearest class\n", *neighbour_table(analysis), ""]
+    lines += [f"## {caption}\n\n![{caption}]({path.name})\n" for caption, path in figures.items()]
+    write_json(out_dir / "results.json", {
+        "class_names": analysis.class_names, "settings": settings,
+        "matrices": [{"label": m.label, "model": m.model, "modality": m.modality, "domain": m.domain,
+                      "summary": asdict(m.summary()), "matrix": m.matrix.round(6).tolist()} for m in analysis.matrices],
+        "comparisons": [asdict(c) for c in analysis.comparisons]})
+    return atomic_write_text(out_dir / "report.md", "\n".join(lines))

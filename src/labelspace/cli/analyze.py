@@ -1,0 +1,48 @@
+"""``analyze``: class-representation analysis of image and text models over one or more datasets."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from labelspace.cli import app
+
+out = Console()
+
+
+@app.command()
+def analyze(
+    dataset: List[str] = typer.Option(..., "--dataset", "-d", help="Dataset spec, repeatable: fashion-mnist:test@30, "
+                                      "folder:<dir> (e.g. your PASCAL VOC or COCO class folders), csv:<file>."),
+    image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable."),
+    text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable."),
+    out_dir: Path = typer.Option(Path("runs/analysis"), "--out", help="Where to write report.md, results.json, PNGs."),
+    preset: Optional[str] = typer.Option(None, help="Class preset: voc, pascal-5i-0..3, coco, coco-20i-0..3, "
+                                         "fashion-mnist (keeps and renames the datasets' classes)."),
+    shift: List[str] = typer.Option([], "--shift", help="Shifted copy of the first dataset as another domain, "
+                                    "repeatable: inverted, blurred, noisy, colour-jittered."),
+    normalize: bool = typer.Option(False, help="Average unit-normalised image features."),
+    template: List[str] = typer.Option([], "--template", help="Prompt template for text models, repeatable "
+                                       "(ensembled), e.g. 'a photo of a {}.'"),
+    permutations: int = typer.Option(999, min=0, help="Mantel test permutations."),
+    bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none)."),
+    seed: int = typer.Option(0, help="Seed of the permutations and resamples."),
+    root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+):
+    """Are class relations alike across vision and language models, and across domains?"""
+    from labelspace.analysis.pipeline import analyze as run
+    from labelspace.analysis.report import p_value
+
+    result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
+                 templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
+                 out_dir=out_dir, root=root)
+    table = Table(title="comparisons", title_justify="left")
+    for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
+        table.add_column(column)
+    for c in result.comparisons:
+        table.add_row(c.kind, c.a, c.b, f"{c.pearson:.3f}", f"{c.spearman:.3f}", p_value(c.mantel_p))
+    out.print(table)
+    out.print(f"report written to [bold]{result.report}[/]")
