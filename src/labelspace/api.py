@@ -1,4 +1,4 @@
-"""The Python verbs behind the CLI: ``classify`` images against any labels."""
+"""The Python verbs behind the CLI: ``classify`` images against any labels, and a zero-shot ``pipeline``."""
 from __future__ import annotations
 
 import contextlib
@@ -14,9 +14,11 @@ from PIL import Image, UnidentifiedImageError
 from labelspace.encoders import load_image_encoder, load_text_encoder
 from labelspace.encoders.text import check_labels
 from labelspace.errors import LabelspaceError
+from labelspace.methods.clip import CLIPClassifier
 from labelspace.methods.conse import ConSEClassifier
 
-METHODS = ("conse",)
+METHODS = ("conse", "clip")
+DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-32/openai"}
 
 
 def open_image(image) -> Image.Image:
@@ -39,20 +41,56 @@ def quiet_load_image_encoder(spec: str):
         return load_image_encoder(spec)
 
 
-def classifier(method: str = "conse", image_model: str = "efficientnet-lite0", text_model: str = "glove-6b-50d",
-               top_t: int = 10):
+def classifier(method: str = "conse", image_model: str | None = None, text_model: str = "glove-6b-50d",
+               top_t: int = 10, templates="openai"):
+    """A ``Classifier`` (methods/base.py): ``conse`` (image encoder + text encoder) or ``clip`` (one CLIP model spec)."""
     if method not in METHODS:
         raise LabelspaceError(f"unknown method {method!r} (accepted: {', '.join(METHODS)})")
+    image_model = image_model or DEFAULT_IMAGE_MODEL[method]
+    if method == "clip":
+        return CLIPClassifier(image_model, templates)
     return ConSEClassifier(quiet_load_image_encoder(image_model), load_text_encoder(text_model), top_t)
 
 
-def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str = "efficientnet-lite0",
-             text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10) -> list[list[dict]]:
-    """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first."""
-    labels = check_labels(labels)
-    model = classifier(method, image_model, text_model, top_t)
+def _encode_images(model, images) -> torch.Tensor:
     pictures = [open_image(image) for image in images]
-    batch = torch.stack([model.image_encoder.preprocess(p) for p in pictures])
-    scores = model.scores(model.image_encoder.encode(batch), labels)
+    return model.image_encoder.encode(torch.stack([model.image_encoder.preprocess(p) for p in pictures]))
+
+
+def _ranked(scores: np.ndarray, labels: list[str], top: int | None) -> list[list[dict]]:
     order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
     return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(scores, order)]
+
+
+def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str | None = None,
+             text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10, templates="openai") -> list[list[dict]]:
+    """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
+
+    Scores are cosines for ConSE and label probabilities for CLIP.
+    """
+    labels = check_labels(labels)
+    model = classifier(method, image_model, text_model, top_t, templates)
+    features = _encode_images(model, images)
+    scores = model.label_probabilities(features, labels) if method == "clip" else model.scores(features, labels)
+    return _ranked(scores, labels, top)
+
+
+class ZeroShotPipeline:
+    """``pipeline(model)(image, candidate_labels=[...])`` -> ``[{"label", "score"}]`` sorted, like Hugging Face's.
+
+    Label embeddings (prompt-ensembled) are cached in memory and on disk across calls.
+    """
+
+    def __init__(self, model, templates="openai"):
+        self.classifier = CLIPClassifier(model, templates)
+
+    def __call__(self, images, candidate_labels: Sequence[str], top_k: int | None = None):
+        single = isinstance(images, (str, os.PathLike, Image.Image))
+        labels = check_labels(candidate_labels)
+        features = _encode_images(self.classifier, [images] if single else images)
+        ranked = _ranked(self.classifier.label_probabilities(features, labels), labels, top_k)
+        return ranked[0] if single else ranked
+
+
+def pipeline(model: str = DEFAULT_IMAGE_MODEL["clip"], templates="openai") -> ZeroShotPipeline:
+    return ZeroShotPipeline(model, templates)

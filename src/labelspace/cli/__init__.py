@@ -16,6 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True)
 
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
+from labelspace.cli import zeroshot  # noqa: E402,F401
 
 
 def main() -> None:

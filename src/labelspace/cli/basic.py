@@ -22,16 +22,19 @@ def split_labels(labels: str) -> list[str]:
 def classify(
     images: List[Path] = typer.Argument(..., help="Image files to classify."),
     labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar".'),
-    method: str = typer.Option("conse", help="Zero-shot method: conse."),
-    image_model: str = typer.Option("efficientnet-lite0", help="Image encoder spec (see `labelspace encoders`)."),
-    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec."),
+    method: str = typer.Option("conse", help="Zero-shot method: conse or clip."),
+    image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
+                                              "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
+    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec (conse)."),
+    templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):
     """Rank candidate labels for each image, zero-shot."""
     from labelspace.api import classify as run
 
-    results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top)
+    results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top,
+              templates=templates)
     if as_json:
         out.print_json(json.dumps([{"image": str(p), "labels": r} for p, r in zip(images, results)]))
         return

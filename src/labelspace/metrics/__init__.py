@@ -4,5 +4,6 @@ from labelspace.metrics.classification import (
     mean_per_class_accuracy,
     top_k_accuracy,
 )
+from labelspace.metrics.retrieval import mean_average_precision, retrieval_recall
 
-__all__ = ["flat_hits", "mean_per_class_accuracy", "top_k_accuracy"]
+__all__ = ["flat_hits", "mean_average_precision", "mean_per_class_accuracy", "retrieval_recall", "top_k_accuracy"]

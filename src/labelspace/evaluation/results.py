@@ -1,0 +1,70 @@
+"""One JSON file per evaluation run, named from its parts, and a merge of many into one table."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from labelspace.errors import LabelspaceError
+from labelspace.io import atomic_write_text, write_json
+
+KEYS = ("task", "method", "model", "dataset")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "-", str(text)).strip("-")[:80]
+
+
+def result_path(out_dir: str | os.PathLike, result: dict) -> Path:
+    return Path(out_dir) / ("__".join(_slug(result[k]) for k in KEYS) + ".json")
+
+
+def write_result(out_dir: str | os.PathLike, result: dict) -> Path:
+    """Write ``result`` (with the ``KEYS`` and a ``metrics`` dict) atomically; returns the path."""
+    return write_json(result_path(out_dir, result), result)
+
+
+def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
+    """Result dicts from JSON files and folders of them (sorted by path)."""
+    files = []
+    for p in map(Path, paths):
+        files += sorted(p.glob("*.json")) if p.is_dir() else [p]
+    results = []
+    for f in files:
+        try:
+            result = json.loads(f.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise LabelspaceError(f"result file {str(f)!r} is not readable JSON ({type(e).__name__})") from e
+        if not all(k in result for k in (*KEYS, "metrics")):
+            raise LabelspaceError(f"{str(f)!r} is not a labelspace result (needs {', '.join(KEYS)} and metrics)")
+        results.append(result)
+    if not results:
+        raise LabelspaceError(f"no result JSON files in {[str(p) for p in paths]}")
+    return results
+
+
+def result_table(results: list[dict]) -> tuple[list[str], list[list]]:
+    """Header and rows: the run keys, then every metric any run reported (in first-seen order)."""
+    metrics = list(dict.fromkeys(m for r in results for m in r["metrics"]))
+    rows = [[r[k] for k in KEYS] + [r["metrics"].get(m, "") for m in metrics] for r in results]
+    return [*KEYS, *metrics], rows
+
+
+def _cell(value) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def merge_results(paths, out: str | os.PathLike) -> Path:
+    """Merge result files into ``out``: CSV when it ends in .csv, Markdown otherwise (atomic)."""
+    header, rows = result_table(load_results(paths))
+    if str(out).endswith(".csv"):
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *rows])
+        return atomic_write_text(out, buffer.getvalue())
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return atomic_write_text(out, "\n".join(lines) + "\n")

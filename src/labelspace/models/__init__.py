@@ -1,0 +1,4 @@
+"""Image-text models (CLIP and relatives) behind spec strings."""
+from labelspace.models.clip import HFModel, ImageTextModel, OpenCLIPModel, load_clip, save_clip
+
+__all__ = ["HFModel", "ImageTextModel", "OpenCLIPModel", "load_clip", "save_clip"]

@@ -1,0 +1,337 @@
+"""Image-text models (CLIP, SigLIP, dual encoders) behind one interface and one spec string.
+
+Specs (``load_clip``):
+
+- ``open_clip:<arch>``: open_clip architecture, randomly initialised with a fixed seed (reproducible);
+- ``open_clip:<arch>/<tag>``: open_clip pretrained tag, downloaded when online;
+- ``open_clip:<arch>/<file>``: an open_clip state dict for that architecture;
+- ``hf:<repo-or-dir>``: a Hugging Face CLIPModel, SigLIP or VisionTextDualEncoder model;
+- ``<file>``: an OpenAI-format CLIP state dict, or labelspace's own safetensors (``save_clip``).
+
+Every model gives ``encode_image(batch)``, ``encode_text(texts)`` (unnormalised embeddings),
+``logit_scale``, ``preprocess(PIL)`` and ``cache_key`` (weights and preprocessing). It is also an
+image encoder for ``data.extract_features`` (``name``, ``feature_dim``, ``encode``), so CLIP image
+features are cached like any other.
+
+Causal text towers skip the padding: open_clip pads every text to 77 tokens, but with a causal
+mask and pooling at the end-of-text token the tokens after it cannot change the result, so
+labelspace runs the tower on the batch's real length (same embeddings, much less compute).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from labelspace.encoders.checkpoints import load_state_dict
+from labelspace.encoders.image import _file_digest
+from labelspace.errors import LabelspaceError
+
+FORMAT = "labelspace-clip-v1"
+RANDOM_SEED = 0
+SCHEMAS = ("hf-hub:", "local-dir:")
+SPECS = ("open_clip:<arch>", "open_clip:<arch>/<tag>", "open_clip:<arch>/<file>", "hf:<repo-or-dir>",
+         "<file> (OpenAI-format state dict or labelspace safetensors)")
+
+
+def _pooled(output) -> torch.Tensor:
+    """transformers >= 5 returns an output object from ``get_*_features``; older versions a tensor."""
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+class ImageTextModel:
+    """A frozen image-text dual encoder in eval mode; subclasses set the attributes and two encoders."""
+
+    name: str
+    cache_key: str
+    embed_dim: int
+    logit_scale: float
+    logit_bias: float | None = None
+    transform = None
+    head = None  # no ImageNet head: ConSE does not apply
+
+    @property
+    def feature_dim(self) -> int:
+        return self.embed_dim
+
+    def preprocess(self, image) -> torch.Tensor:
+        return self.transform(image)
+
+    @torch.inference_mode()
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        """Image embeddings of a preprocessed batch (the image-encoder contract of ``extract_features``)."""
+        return self.encode_image(batch)
+
+    def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _set_dims(self, net) -> None:
+        net.requires_grad_(False)
+        self.logit_scale = float(net.logit_scale.exp())
+        bias = getattr(net, "logit_bias", None)
+        self.logit_bias = None if bias is None else float(bias)
+        with torch.inference_mode():
+            self.embed_dim = int(self.encode_text(["a"]).shape[1])
+
+
+def _causal_text_tower(net):
+    """(tower, pool type, eos id, pad id) when trailing padding cannot change the text embedding, else None."""
+    import open_clip
+    from open_clip.transformer import TextTransformer
+
+    if isinstance(net, open_clip.CLIP):
+        tower, pool, eos, pad = net, net.text_pool_type, getattr(net, "text_eos_id", None), 0
+    elif isinstance(getattr(net, "text", None), TextTransformer) and net.text.cls_emb is None and not net.text.use_pad_mask:
+        tower, pool, eos, pad = net.text, net.text.pool_type, net.text.eos_id, net.text.pad_id
+    else:
+        return None
+    if tower.attn_mask is None or pool not in ("argmax", "eos", "first"):
+        return None
+    return tower, pool, eos, pad
+
+
+class OpenCLIPModel(ImageTextModel):
+    """An open_clip model with its eval transform and tokenizer.
+
+    ``save_info`` says how to rebuild it from a labelspace safetensors file (model/preprocess config).
+    """
+
+    def __init__(self, net, transform, tokenizer, name: str, weights: str, save_info: dict):
+        self.net, self.transform, self.tokenizer = net.eval(), transform, tokenizer
+        self.name, self.save_info = name, save_info
+        self.cache_key = f"{name}|{weights}|{transform}"
+        self.causal = _causal_text_tower(self.net)
+        self._set_dims(self.net)
+
+    @torch.inference_mode()
+    def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.net.encode_image(batch)
+
+    @torch.inference_mode()
+    def encode_text(self, texts: list[str], trim: bool = True) -> torch.Tensor:
+        tokens = self.tokenizer(list(texts))
+        if not trim or self.causal is None:
+            return self.net.encode_text(tokens)
+        from open_clip.transformer import text_global_pool
+
+        tower, pool, eos, pad = self.causal
+        positions = torch.arange(1, tokens.shape[1] + 1)
+        n = int((tokens.ne(pad) * positions).max())  # real length: last non-padding token
+        tokens = tokens[:, :n]
+        cast = tower.transformer.get_cast_dtype()
+        x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
+        x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
+        x = text_global_pool(x, tokens, pool, eos_token_id=eos)
+        projection = tower.text_projection
+        if projection is None:
+            return x
+        return projection(x) if isinstance(projection, torch.nn.Module) else x @ projection
+
+
+class HFModel(ImageTextModel):
+    """A Hugging Face dual encoder: CLIPModel, SiglipModel or VisionTextDualEncoderModel."""
+
+    def __init__(self, net, image_processor, tokenizer, name: str, weights: str):
+        self.net, self.image_processor, self.tokenizer = net.eval(), image_processor, tokenizer
+        self.name = name
+        self.cache_key = f"{name}|{weights}|{image_processor.to_json_string()}"
+        # SigLIP was trained on texts padded to the full length and pools the last token: keep that padding.
+        config = net.config
+        self.padding = {"padding": "max_length", "max_length": config.text_config.max_position_embeddings} \
+            if config.model_type.startswith("siglip") else {"padding": "longest"}
+        self._set_dims(self.net)
+
+    def preprocess(self, image) -> torch.Tensor:
+        return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+    @torch.inference_mode()
+    def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
+        return _pooled(self.net.get_image_features(pixel_values=batch))
+
+    @torch.inference_mode()
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        inputs = self.tokenizer(list(texts), truncation=True, return_tensors="pt", **self.padding)
+        kwargs = {"attention_mask": inputs["attention_mask"]} if "attention_mask" in inputs else {}
+        return _pooled(self.net.get_text_features(input_ids=inputs["input_ids"], **kwargs))
+
+
+# ---------------------------------------------------------------- open_clip
+
+
+def _tokenizer_for(text_cfg: dict):
+    from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
+
+    kwargs = dict(text_cfg.get("tokenizer_kwargs") or {})
+    length = text_cfg.get("context_length", 77)
+    if text_cfg.get("hf_tokenizer_name"):
+        return HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=length, **kwargs)
+    return SimpleTokenizer(context_length=length, **kwargs)
+
+
+def _build_open_clip(model_cfg: dict):
+    """An open_clip model from a config dict (the JSON of ``open_clip/model_configs``)."""
+    import open_clip
+
+    cfg = dict(model_cfg)
+    cfg.pop("preprocess_cfg", None)
+    custom = cfg.pop("custom_text", False) or "hf_model_name" in cfg.get("text_cfg", {})
+    return (open_clip.CustomTextCLIP if custom else open_clip.CLIP)(**cfg)
+
+
+def _transform_for(net, preprocess_cfg: dict | None = None):
+    import open_clip
+    from open_clip.transform import PreprocessCfg, image_transform_v2
+
+    cfg = preprocess_cfg or open_clip.get_model_preprocess_cfg(net)
+    return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
+
+
+def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
+    """Load ``state`` into ``net``; keys or shapes that don't fit are a clear error naming them."""
+    from open_clip.model import convert_to_custom_text_state_dict
+
+    if "positional_embedding" in state and not hasattr(net, "positional_embedding"):
+        state = convert_to_custom_text_state_dict(state)
+    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI extras
+        state.pop(key, None)
+    own = net.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if wrong or missing or unexpected:
+        def some(keys):
+            return f"{keys[:5]}{' ...' if len(keys) > 5 else ''}"
+        raise LabelspaceError(f"checkpoint {source!r} does not fit {target}: shapes differ for {some(wrong)}, "
+                              f"missing keys {some(missing)}, unexpected keys {some(unexpected)}")
+    net.load_state_dict(state)
+
+
+def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
+    import open_clip
+
+    is_file = bool(tag) and os.path.isfile(tag)
+    if not arch.startswith(SCHEMAS):
+        known = open_clip.list_models()
+        if arch not in known:
+            close = difflib.get_close_matches(arch, known, n=6, cutoff=0.4)
+            raise LabelspaceError(f"unknown open_clip model {arch!r} (close: {', '.join(close) or 'none'}; "
+                                  f"{len(known)} known, see open_clip.list_models())")
+        tags = open_clip.list_pretrained_tags_by_model(arch)
+        if tag and not is_file and tag not in tags:
+            raise LabelspaceError(f"unknown pretrained tag {tag!r} for open_clip:{arch} "
+                                  f"(known: {', '.join(tags) or 'none'}; or a checkpoint file path)")
+    if arch.startswith(SCHEMAS) or (tag and not is_file):  # weights from the hub or a local-dir
+        try:
+            net = open_clip.create_model(arch, pretrained=tag or None)
+        except Exception as e:  # offline, or the hub refused
+            raise LabelspaceError(f"could not fetch open_clip:{arch}{'/' + tag if tag else ''} ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:120] if str(e) else ''}); offline, pass a checkpoint "
+                                  f"file: open_clip:{arch}/<file>") from e
+        name, weights = f"open_clip:{arch}" + (f"/{tag}" if tag else ""), tag or arch
+    else:  # architecture only: weights random (seeded, so reproducible) or from the file
+        with torch.random.fork_rng():
+            torch.manual_seed(RANDOM_SEED)
+            net = open_clip.create_model(arch, pretrained=None, pretrained_text=False)
+        name, weights = f"open_clip:{arch}", f"random-init-seed{RANDOM_SEED}"
+        if is_file:
+            _fit_state_dict(net, load_state_dict(tag), tag, f"open_clip:{arch}")
+            name, weights = f"open_clip:{arch}/{tag}", _file_digest(tag)
+    info = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": open_clip.get_model_preprocess_cfg(net)}
+    return OpenCLIPModel(net, _transform_for(net), open_clip.get_tokenizer(arch), name, weights, info)
+
+
+def _openai_state_dict(path: str, state: dict) -> OpenCLIPModel:
+    """An OpenAI-format CLIP state dict (as in the original CLIP release): architecture read from the shapes."""
+    from open_clip.model import build_model_from_openai_state_dict
+
+    try:  # builds in fp16 (as OpenAI does), so reload the exact float weights afterwards
+        net = build_model_from_openai_state_dict(dict(state), cast_dtype=None).float()
+    except (RuntimeError, KeyError, AssertionError) as e:
+        raise LabelspaceError(f"checkpoint {path!r} looks like an OpenAI CLIP state dict but does not fit one: "
+                              f"{' '.join(str(e).split())[:300]}") from e
+    _fit_state_dict(net, state, path, "the OpenAI CLIP architecture read from its shapes")
+    from open_clip.tokenizer import SimpleTokenizer
+
+    return OpenCLIPModel(net, _transform_for(net), SimpleTokenizer(context_length=net.context_length),
+                         f"openai-state-dict:{path}", _file_digest(path), {"source": "openai"})
+
+
+def save_clip(model: OpenCLIPModel, path: str | os.PathLike) -> Path:
+    """Write an open_clip model as safetensors whose metadata says how to rebuild it (atomic)."""
+    from safetensors.torch import save
+
+    from labelspace.io import atomic_write_bytes
+
+    if not isinstance(model, OpenCLIPModel):
+        raise LabelspaceError(f"save_clip writes open_clip models; {model.name!r} is a Hugging Face model "
+                              "(use its save_pretrained folder with hf:<dir>)")
+    metadata = {"format": FORMAT, "name": model.name,
+                **{k: json.dumps(v) for k, v in model.save_info.items()}}
+    state = {k: v.detach().contiguous() for k, v in model.net.state_dict().items()}
+    return atomic_write_bytes(path, save(state, metadata=metadata))
+
+
+def _checkpoint_file(path: str) -> OpenCLIPModel:
+    metadata = {}
+    if path.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(path, framework="pt") as f:
+            metadata = f.metadata() or {}
+    state = load_state_dict(path)
+    if metadata.get("format") == FORMAT and "model_cfg" in metadata:
+        model_cfg, preprocess_cfg = json.loads(metadata["model_cfg"]), json.loads(metadata["preprocess_cfg"])
+        net = _build_open_clip(model_cfg)
+        _fit_state_dict(net, state, path, f"its own config ({metadata.get('name')})")
+        return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
+                             f"file:{path}", _file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
+    if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
+        return _openai_state_dict(path, state)
+    raise LabelspaceError(f"checkpoint {path!r} is neither a labelspace CLIP file nor an OpenAI-format CLIP state dict "
+                          f"(first keys: {list(state)[:4]}); for an open_clip state dict name its architecture: "
+                          f"open_clip:<arch>/{path}")
+
+
+# ---------------------------------------------------------------- Hugging Face
+
+
+def _hf(source: str) -> HFModel:
+    from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
+
+    try:
+        net = AutoModel.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        image_processor = AutoImageProcessor.from_pretrained(source)
+    except (OSError, ValueError) as e:
+        raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
+    if not (hasattr(net, "get_image_features") and hasattr(net, "get_text_features")):
+        raise LabelspaceError(f"Hugging Face model {source!r} is a {type(net).__name__}, not an image-text dual encoder "
+                              "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")
+    if Path(source).is_dir():
+        files = sorted(p for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        weights = ";".join(_file_digest(p) for p in files)
+    else:
+        weights = str(getattr(net.config, "_commit_hash", None) or "hub")
+    return HFModel(net, image_processor, tokenizer, f"hf:{source}", weights)
+
+
+@lru_cache(maxsize=4)
+def load_clip(spec: str) -> ImageTextModel:
+    """The image-text model behind ``spec`` (see the module docstring); loaded models are kept per process."""
+    if spec.startswith("open_clip:") and len(spec) > 10:
+        if spec[10:].startswith(SCHEMAS):  # these carry their own slashes and weights
+            return _open_clip(spec[10:], "")
+        arch, _, tag = spec[10:].partition("/")
+        return _open_clip(arch, tag)
+    if spec.startswith("hf:") and len(spec) > 3:
+        return _hf(spec[3:])
+    if os.path.isfile(spec):
+        return _checkpoint_file(spec)
+    raise LabelspaceError(f"unknown CLIP model {spec!r} (accepted: {'; '.join(SPECS)})")

@@ -1,0 +1,66 @@
+"""Zero-shot classifier weights from class names and prompts, batched and cached on disk.
+
+Each class weight is the mean of its prompts' unit text embeddings, renormalised (prompt
+ensembling, as CLIP and open_clip's ``build_zero_shot_classifier`` do). Every distinct prompt is
+encoded once, in batches of similar length (so causal towers trimmed to the real length do little
+padding work). Weights are cached under ``<cache>/classifiers/`` keyed by the model's
+``cache_key``, the class names and the prompts, and in memory for the process.
+"""
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labelspace.data.datasets import _digest
+from labelspace.data.features import default_cache_dir
+from labelspace.io import atomic_write_bytes
+from labelspace.methods.conse import unit_rows
+from labelspace.zeroshot.templates import class_prompts
+
+_MEMORY: dict[str, np.ndarray] = {}
+
+
+def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """Unit text embeddings of ``prompts`` (float32, one row each), longest texts batched together."""
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    out = np.empty((len(prompts), model.embed_dim), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        out[rows] = model.encode_text([prompts[i] for i in rows]).float().numpy()
+    return unit_rows(out)
+
+
+def classifier_key(model, class_names: Sequence[str], prompts: list[list[str]]) -> str:
+    return _digest(model.cache_key, list(class_names), prompts)
+
+
+def build_classifier(model, class_names: Sequence[str], templates="openai", batch_size: int = 256,
+                     cache_dir: str | os.PathLike | None = None, use_cache: bool = True) -> np.ndarray:
+    """Unit classifier weights, shape (classes, embed_dim), one row per given class name."""
+    class_names = [str(c) for c in class_names]
+    prompts = class_prompts(class_names, templates)
+    key = classifier_key(model, class_names, prompts)
+    path = Path(cache_dir or default_cache_dir()) / "classifiers" / f"{key}.npy"
+    if use_cache and key in _MEMORY:
+        return _MEMORY[key]
+    if use_cache and path.exists():
+        _MEMORY[key] = np.load(path)
+        _MEMORY[key].setflags(write=False)
+        return _MEMORY[key]
+    unique = list(dict.fromkeys(p for class_list in prompts for p in class_list))
+    index = {p: i for i, p in enumerate(unique)}
+    with torch.inference_mode():
+        embeddings = encode_prompts(model, unique, batch_size)
+    weights = unit_rows(np.stack([embeddings[[index[p] for p in class_list]].mean(axis=0) for class_list in prompts]))
+    weights.setflags(write=False)  # shared through the memory cache
+    if use_cache:
+        buffer = io.BytesIO()
+        np.save(buffer, weights)
+        atomic_write_bytes(path, buffer.getvalue())
+        _MEMORY[key] = weights
+    return weights

@@ -1,0 +1,131 @@
+"""Evaluation tasks and metrics: hand-built matrices, sklearn and plain-loop references, 2-process parity."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import clip_helpers as h
+from labelspace.data import synthetic
+from labelspace.errors import LabelspaceError
+from labelspace.evaluation import evaluate, linear_probe, load_results, merge_results, zeroshot_classification
+from labelspace.methods.clip import CLIPClassifier
+from labelspace.metrics import mean_average_precision, retrieval_recall
+from labelspace.models import load_clip, save_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    """A tiny random open_clip model in labelspace's safetensors format (loadable in any process)."""
+    folder = tmp_path_factory.mktemp("tiny")
+    h.register_tiny_configs(folder)
+    path = folder / "tiny.safetensors"
+    save_clip(load_clip("open_clip:ls-tiny-vit"), path)
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
+
+
+def test_retrieval_recall_on_hand_built_matrix_with_ties():
+    caption_image = [0, 0, 1, 2, 2]
+    similarity = [[0.9, 0.1, 0.9, 0.2, 0.4],  # image 0: its best caption ties with image 1's caption -> rank 2
+                  [0.3, 0.2, 0.5, 0.6, 0.1],  # image 1: beaten by caption 3 -> rank 2
+                  [0.0, 0.0, 0.0, 0.4, 0.4]]  # image 2: first
+    r = retrieval_recall(similarity, caption_image, ks=(1, 2))
+    assert r["text_retrieval_recall@1"] == pytest.approx(1 / 3) and r["text_retrieval_recall@2"] == 1.0
+    # captions: 0 first; 1 beaten by image 1; 2 by image 0; 3 by image 1; 4 tied with image 0
+    assert r["image_retrieval_recall@1"] == pytest.approx(1 / 5) and r["image_retrieval_recall@2"] == 1.0
+    with pytest.raises(LabelspaceError, match="one image per caption"):
+        retrieval_recall(similarity, [0, 1])
+
+
+def test_mean_average_precision_equals_sklearn_with_ties():
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(40, 5)).astype(float)  # many ties
+    truth = rng.random((40, 5)) < 0.3
+    expected = np.mean([average_precision_score(truth[:, j], scores[:, j]) for j in range(5)])
+    assert mean_average_precision(scores, truth) == pytest.approx(expected, abs=1e-12)
+
+
+def test_zeroshot_classification_equals_plain_open_clip_loop(tiny_file):
+    import open_clip
+
+    data = synthetic(n_classes=4, per_class=6)
+    clf = CLIPClassifier(tiny_file, templates="simple")
+    result = zeroshot_classification(clf, data, progress=False)
+    net, pre = clf.model.net, clf.model.preprocess
+    with torch.no_grad():
+        images = torch.nn.functional.normalize(net.encode_image(torch.stack([pre(data.load(i)) for i in range(len(data))])), dim=-1)
+        weights = open_clip.build_zero_shot_classifier(net, clf.model.tokenizer, data.class_names,
+                                                       open_clip.SIMPLE_IMAGENET_TEMPLATES)
+    predicted = (images @ weights).argmax(1).numpy()
+    assert result["acc1"] == pytest.approx(np.mean(predicted == data.targets))
+    assert result["acc5"] == 1.0 and result["images"] == 24
+
+
+def test_linear_probe_and_few_shot_beat_chance(tiny_file):
+    data = synthetic(n_classes=4, per_class=16)
+    train, test = data.subset(np.flatnonzero(np.arange(64) % 4 != 3)), data.subset(np.arange(3, 64, 4))
+    model = load_clip(tiny_file)
+    full = linear_probe(model, train, test, progress=False)
+    few = linear_probe(model, train, test, shots=2, progress=False)
+    assert full["acc1"] > 0.5 and full["train_images"] == 48  # chance is 0.25
+    assert few["train_images"] == 8 and few["acc1"] > 0.25
+
+
+def test_retrieval_and_multilabel_tasks_from_csv(tmp_path, tiny_file):
+    data = synthetic(n_classes=3, per_class=2)
+    rows_cap, rows_ml = ["path,caption"], ["path,labels"]
+    for i in range(len(data)):
+        data.load(i).save(tmp_path / f"{i}.png")
+        rows_cap += [f"{i}.png,a photo of class{data.targets[i]}", f"{i}.png,picture number {i}"]
+        rows_ml.append(f"{i}.png,class{data.targets[i]};stripes")
+    (tmp_path / "cap.csv").write_text("\n".join(rows_cap))
+    (tmp_path / "ml.csv").write_text("\n".join(rows_ml))
+    r = evaluate("zeroshot_retrieval", tiny_file, f"captions:{tmp_path / 'cap.csv'}", templates="photo")
+    assert r["metrics"]["captions"] == 12 and r["metrics"]["images"] == 6
+    assert r["metrics"]["text_retrieval_recall@10"] == 1.0  # 12 captions: 10 includes one of the two of each image
+    m = evaluate("multilabel_classification", tiny_file, f"multilabel:{tmp_path / 'ml.csv'}", templates="photo")
+    assert 0.0 < m["metrics"]["mAP"] <= 1.0
+    with pytest.raises(LabelspaceError, match="needs a captioned dataset"):
+        evaluate("zeroshot_retrieval", tiny_file, "synthetic")
+
+
+def test_results_json_named_from_parts_and_merged(tmp_path, tiny_file):
+    a = evaluate("zeroshot_classification", tiny_file, "synthetic", templates="photo", out_dir=tmp_path / "runs")
+    b = evaluate("zeroshot_classification", tiny_file, "synthetic@4", templates="plain", out_dir=tmp_path / "runs")
+    assert Path(a["path"]).name.startswith("zeroshot_classification__clip__") and Path(b["path"]).name.endswith("synthetic-4.json")
+    assert len(load_results([tmp_path / "runs"])) == 2
+    csv_text = merge_results([tmp_path / "runs"], tmp_path / "all.csv").read_text().splitlines()
+    assert csv_text[0] == "task,method,model,dataset,acc1,acc5,mean_per_class_recall,images,skipped" and len(csv_text) == 3
+    md = merge_results([tmp_path / "runs"], tmp_path / "all.md").read_text()
+    assert md.startswith("| task | method | model | dataset | acc1") and md.count("\n") == 4
+    with pytest.raises(LabelspaceError, match="unknown task"):
+        evaluate("zeroshot_dancing", tiny_file, "synthetic")
+
+
+@pytest.mark.slow  # two torchrun processes start torch: ~25 s on 2 cores
+def test_distributed_two_processes_equal_one(tmp_path, tiny_file):
+    single = evaluate("zeroshot_classification", tiny_file, "synthetic", templates="photo")
+    env = {**os.environ, "LABELSPACE_CACHE": str(tmp_path / "cache2"), "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+               "-m", "labelspace.cli", "zeroshot-eval", "--model", tiny_file, "--dataset", "synthetic",
+               "--templates", "photo", "--distributed", "--out", str(tmp_path / "runs")]
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    [path] = (tmp_path / "runs").glob("*.json")
+    result = json.loads(path.read_text())
+    assert result["processes"] == 2
+    assert result["metrics"] == single["metrics"]
