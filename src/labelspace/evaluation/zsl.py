@@ -1,0 +1,55 @@
+"""One evaluation path for every method: a ``Classifier``, cached features, a dataset's classes, a split.
+
+Scores are computed once over all labels (seen then unseen) and sliced into three views:
+
+- ``seen``: seen-class images against the seen labels (the DeViSE paper's Table 1): flat hit@k,
+  mean per-class top-1 and hierarchical precision hP@k over WordNet;
+- ``zsl``: unseen-class images against the unseen labels only: per-class top-1;
+- ``gzsl``: seen + unseen images against seen + unseen labels: u, s and H.
+
+Without a split every class counts as seen and only the ``seen`` view is reported.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from labelspace.data.splits import ClassSplit, class_rows
+from labelspace.errors import LabelspaceError
+from labelspace.metrics import flat_hits, mean_per_class_accuracy
+from labelspace.metrics.zsl import gzsl
+
+
+def evaluate(classifier, features, targets, class_names: Sequence[str], split: ClassSplit | None = None,
+             ks: Sequence[int] = (1, 2, 5), hp_ks: Sequence[int] = (2, 5),
+             overrides: dict | None = None) -> dict:
+    """Metrics as a JSON-able dict; ``hp_ks=()`` skips WordNet (labels need not be nouns then)."""
+    class_names = list(class_names)
+    seen = list(split.seen) if split else class_names
+    labels = split.labels if split else class_names
+    if split is not None:
+        split.check(class_names)
+    mask, y = class_rows(targets, class_names, labels)
+    if not mask.any():
+        raise LabelspaceError("no images of the evaluated classes in this dataset")
+    scores = np.asarray(classifier.scores(np.asarray(features)[mask], labels), dtype=np.float64)
+    n_seen = len(seen)
+    on_seen = y < n_seen
+    seen_scores, seen_y = scores[on_seen][:, :n_seen], y[on_seen]
+    metrics = {"seen": {"images": int(on_seen.sum()), "labels": n_seen,
+                        **{f"hit@{k}": v for k, v in flat_hits(seen_scores, seen_y, ks).items()},
+                        "per_class_top1": mean_per_class_accuracy(seen_scores, seen_y)}}
+    if hp_ks:
+        from labelspace.metrics.hierarchy import hierarchical_precision, load_overrides, wordnet
+
+        net = wordnet()
+        nodes = net.synsets(seen, load_overrides() if overrides is None else overrides)
+        metrics["seen"].update({f"hP@{k}": v for k, v in
+                                hierarchical_precision(seen_scores, seen_y, nodes, net, hp_ks).items()})
+    if split is not None:
+        unseen_scores, unseen_y = scores[~on_seen][:, n_seen:], y[~on_seen] - n_seen
+        metrics["zsl"] = {"images": int((~on_seen).sum()), "labels": len(split.unseen),
+                          "per_class_top1": mean_per_class_accuracy(unseen_scores, unseen_y)}
+        metrics["gzsl"] = gzsl(scores, y, np.arange(n_seen, len(labels)))
+    return metrics

@@ -1,0 +1,113 @@
+"""Methods that learn from a split's seen classes: the protocol around them, and loading them back.
+
+Protocol (Xian et al.): hyper-parameters are chosen on the seen classes only. DeViSE trains on the
+seen classes minus ``split.validation`` and is scored by per-class top-1 on those held-out classes
+(candidates: the validation labels), so the choice favours what transfers to new labels. The softmax
+baseline, which cannot score new labels, is scored on a seeded fifth of the seen images instead.
+Early stopping on that score picks the epoch count; the chosen setting is then refit on all seen
+classes and saved as a checkpoint folder that ``load_trained`` rebuilds into a ``Classifier``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labelspace.data.splits import ClassSplit, class_rows
+from labelspace.errors import LabelspaceError
+from labelspace.methods.conse import ConSEClassifier
+from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
+from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
+from labelspace.metrics import mean_per_class_accuracy
+from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
+from labelspace.training.checkpoint import WEIGHTS
+
+METHODS = ("devise", "softmax")
+
+
+def fit_on_split(method: str, features, targets, class_names, split: ClassSplit, config: TrainConfig,
+                 grid: dict, text_encoder=None, first_violation: bool = False, checkpoint: str | Path | None = None,
+                 resume: bool = False, meta: dict | None = None):
+    """Choose hyper-parameters on the validation split, refit on all seen classes; (classifier, report).
+
+    ``grid`` maps ``lr`` (and for DeViSE ``margin``) to candidate values; ``config.epochs`` is the most
+    epochs tried and ``config.patience`` the early-stopping patience.
+    """
+    if method not in METHODS:
+        raise LabelspaceError(f"unknown trainable method {method!r} (accepted: {', '.join(METHODS)})")
+    features = np.asarray(features, dtype=np.float32)
+    split.check(class_names)
+    if method == "devise" and text_encoder is None:
+        raise LabelspaceError("DeViSE needs a text model for its label space")
+
+    def train(labels, params, validate=None, **fit_options):
+        mask, y = class_rows(targets, class_names, labels)
+        cfg = replace(config, lr=params["lr"], epochs=params.get("epochs", config.epochs))
+        if method == "devise":
+            return train_devise(features[mask], y, text_encoder.encode(list(labels)), cfg, params["margin"],
+                                first_violation, validate=validate, **fit_options)
+        return train_softmax(features[mask], y, len(labels), cfg, validate=validate, **fit_options)
+
+    previous = read_config(checkpoint) if resume and checkpoint and (Path(checkpoint) / WEIGHTS).is_file() else None
+    if previous is not None:
+        chosen, rows = previous["chosen"], previous["selection"]
+    elif method == "devise":
+        val_mask, val_y = class_rows(targets, class_names, split.validation)
+
+        def run(params):
+            def validate(head):
+                scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask], split.validation)
+                return mean_per_class_accuracy(scores, val_y)
+            return train(split.train, params, validate)[1]
+        chosen, rows = grid_search(grid, run)
+    else:
+        seen_mask, seen_y = class_rows(targets, class_names, split.seen)
+        seen_x = features[seen_mask]
+        held = np.random.default_rng(config.seed).random(len(seen_y)) < 0.2
+
+        def run(params):
+            def validate(head):
+                return mean_per_class_accuracy(SoftmaxClassifier(head, split.seen).scores(seen_x[held], split.seen),
+                                               seen_y[held])
+            return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
+                                 validate=validate)[1]
+        chosen, rows = grid_search({"lr": grid["lr"]}, run)
+    config_json = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
+                   "feature_dim": int(features.shape[1]), "first_violation": first_violation,
+                   "chosen": chosen, "selection": rows,
+                   **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
+    head, result = train(split.seen, chosen, checkpoint=checkpoint, model_config=config_json, resume=resume)
+    report = {"chosen": chosen, "selection": rows, "history": result.history}
+    return build(method, head, split.seen, text_encoder), report
+
+
+def build(method: str, head, labels, text_encoder=None, image_encoder=None):
+    if method == "devise":
+        return DeViSEClassifier(head, text_encoder, image_encoder)
+    return SoftmaxClassifier(head, labels, image_encoder)
+
+
+def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
+    """A ``Classifier`` from a checkpoint folder written by ``fit_on_split`` (best weights)."""
+    from labelspace.encoders import load_text_encoder
+
+    config = read_config(folder)
+    groups, _, _ = load_checkpoint(folder)
+    weights = groups["best"] or groups["model"]
+    if config.get("method") == "devise":
+        head = DeViSE(config["feature_dim"], config["label_dim"])
+        text_encoder = text_encoder or load_text_encoder(config["text_model"])
+    elif config.get("method") == "softmax":
+        head = torch.nn.Linear(config["feature_dim"], len(config["labels"]))
+    else:
+        raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {config.get('method')!r} "
+                              f"(accepted: {', '.join(METHODS)})")
+    head.load_state_dict(weights)
+    return build(config["method"], head, config["labels"], text_encoder, image_encoder)
+
+
+def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
+    """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes)."""
+    return ConSEClassifier(softmax.image_encoder, text_encoder, top_t, seen=softmax)

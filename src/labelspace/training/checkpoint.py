@@ -1,0 +1,86 @@
+"""Checkpoints: one safetensors file (weights, best weights, optimiser state, progress) plus config.json.
+
+Training progress (epoch, history, optimiser hyper-parameters) rides in the safetensors metadata, so
+weights and progress are replaced together by one atomic rename; ``config.json`` says how to rebuild
+the model (method, encoders, labels, hyper-parameters) and is written atomically too.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
+
+from labelspace.errors import LabelspaceError
+from labelspace.io import atomic_write_bytes, write_json
+
+WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Optimiser state dict -> tensors named ``optim.<param>.<key>`` and the JSON-able rest."""
+    tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
+    for index, entries in state["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{index}.{key}"] = value.detach().clone()
+            else:
+                plain["state"].setdefault(str(index), {})[key] = value
+    return tensors, plain
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+    state: dict[int, dict] = {int(i): dict(v) for i, v in plain["state"].items()}
+    for name, value in tensors.items():
+        _, index, key = name.split(".", 2)
+        state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+                    best: dict[str, torch.Tensor] | None = None, progress: dict | None = None,
+                    config: dict | None = None) -> Path:
+    folder = Path(folder)
+    tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": v.contiguous().clone() for k, v in (best or {}).items()})
+    meta = {"progress": json.dumps(progress or {})}
+    if optimizer is not None:
+        optim_tensors, optim_plain = _flatten_optimizer(optimizer.state_dict())
+        tensors.update(optim_tensors)
+        meta["optimizer"] = json.dumps(optim_plain)
+    if config is not None:
+        write_json(folder / CONFIG, config)
+    return atomic_write_bytes(folder / WEIGHTS, save(tensors, metadata=meta))
+
+
+def read_config(folder: str | Path) -> dict:
+    path = Path(folder) / CONFIG
+    if not path.is_file():
+        raise LabelspaceError(f"{str(folder)!r} is not a checkpoint folder (no {CONFIG}; train one with "
+                              "`labelspace train ...`)")
+    return json.loads(path.read_text())
+
+
+def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict | None]:
+    """(tensors grouped by prefix: model/best/optim, progress, optimiser JSON part or None)."""
+    path = Path(folder) / WEIGHTS
+    if not path.is_file():
+        raise LabelspaceError(f"no checkpoint {str(path)!r} (train first, or drop --resume)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise LabelspaceError(f"checkpoint {str(path)!r} is not a readable safetensors file ({e})") from e
+    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}, "optim": {}}
+    for name, value in tensors.items():
+        prefix, rest = name.split(".", 1)
+        groups[prefix][rest if prefix != "optim" else name] = value
+    optim = json.loads(meta["optimizer"]) if "optimizer" in meta else None
+    return groups, json.loads(meta.get("progress", "{}")), optim
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict) -> None:
+    optimizer.load_state_dict(_unflatten_optimizer(tensors, plain))
