@@ -257,9 +257,9 @@ class EvalView(ImageTextModel):
     def __init__(self, model: TrainableCLIP, name: str):
         self.model, self.name, self.transform = model, name, model.transform
         self.cache_key = f"{name}|in-training"
-        self.logit_scale = float(model.net.logit_scale.exp())
+        self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
-        self.logit_bias = None if bias is None else float(bias)
+        self.logit_bias = None if bias is None else bias.item()
         self.embed_dim = model.spec.embed_dim
 
     @torch.inference_mode()
