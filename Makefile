@@ -38,6 +38,7 @@ data:
 
 benchmarks: install-dev data
 	$(PY) benchmarks/features.py
+	$(PY) benchmarks/devise.py
 
 clean:
 	rm -rf $(VENV) runs

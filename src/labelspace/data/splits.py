@@ -2,7 +2,7 @@
 
 A split is a small JSON file: ``seen`` and ``unseen`` class names and ``validation``, a subset of the
 seen classes held out as stand-in unseen classes while hyper-parameters are chosen (the models are then
-refit on all seen classes). Packaged splits live in ``labelspace/presets/<name>.json``.
+refit on all seen classes). Packaged splits are ``labelspace/presets/<name>-zsl.json``.
 """
 from __future__ import annotations
 

@@ -45,7 +45,10 @@ def hinge_rank_loss(embedded: torch.Tensor, label_vectors: torch.Tensor, targets
 
 
 class DeViSE(nn.Module):
-    """The trainable part: features are centred on the training mean, then mapped linearly (no bias)."""
+    """The trainable part: features are centred on the training mean, then mapped linearly (no bias).
+
+    ``M(v - mean)`` is computed as ``Mv - M mean``: the same map, without a batch-sized subtraction.
+    """
 
     def __init__(self, feature_dim: int, label_dim: int):
         super().__init__()
@@ -53,7 +56,7 @@ class DeViSE(nn.Module):
         self.proj = nn.Linear(feature_dim, label_dim, bias=False)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.proj(features - self.mean)
+        return self.proj(features) - self.proj(self.mean)
 
 
 def as_tensor(features) -> torch.Tensor:

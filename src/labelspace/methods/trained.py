@@ -111,3 +111,29 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
 def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
     """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes)."""
     return ConSEClassifier(softmax.image_encoder, text_encoder, top_t, seen=softmax)
+
+
+def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
+                    top_t: int | None = None) -> tuple[object, dict]:
+    """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head)
+    or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels."""
+    from labelspace.api import classifier, quiet_load_image_encoder
+    from labelspace.encoders import load_text_encoder
+
+    if model == "conse":
+        info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
+                "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
+        return classifier("conse", info["image_model"], info["text_model"], info["top_t"]), info
+    if not Path(model).is_dir():
+        raise LabelspaceError(f"model {model!r} is neither 'conse' nor a checkpoint folder")
+    config = read_config(model)
+    info = {"method": config.get("method"), "checkpoint": str(model),
+            "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
+    text = load_text_encoder(text_model) if text_model else None
+    trained = load_trained(model, quiet_load_image_encoder(info["image_model"]), text)
+    info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
+    if top_t is None:
+        return trained, info
+    if info["method"] != "softmax" or text is None:
+        raise LabelspaceError("--conse-top-t needs a softmax checkpoint and a --text-model")
+    return conse_on(trained, text, top_t), {**info, "method": "conse", "top_t": top_t}

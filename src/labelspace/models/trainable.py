@@ -269,3 +269,15 @@ class EvalView(ImageTextModel):
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         return self.model.encode_text(list(texts)).float().cpu()
+
+
+def export_open_clip(model: TrainableCLIP, path) -> Path:
+    """Write a trained open_clip-architecture model as a file ``load_clip`` reads back (safetensors, atomic)."""
+    import open_clip
+
+    from labelspace.models.clip import OpenCLIPModel, save_clip
+
+    arch = model.spec.model[10:].partition("/")[0]
+    info = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": open_clip.get_model_preprocess_cfg(model.net)}
+    frozen = OpenCLIPModel(model.net, model.transform, model.tokenizer, model.spec.model, "trained", info)
+    return save_clip(frozen, path)

@@ -50,7 +50,9 @@ class TrainResult:
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    params = list(params)
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)  # one kernel per step
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=fused)
 
 
 def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], config: TrainConfig,

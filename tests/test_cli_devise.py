@@ -1,0 +1,51 @@
+"""``labelspace train`` and ``labelspace eval``: one JSON per run, one-line errors for bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-c", "from labelspace.cli import main; main()", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=240)
+
+
+def test_split_naming_unknown_classes_is_one_line_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"seen": ["coat", "bag", "gloves"], "unseen": ["dress"]}))
+    run = cli("eval", "--model", "conse", "--dataset", "fashion-mnist:test@1", "--split", str(bad))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "unknown classes 'gloves'" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_seen_and_unseen_overlap_and_missing_checkpoint_are_errors(tmp_path):
+    bad = tmp_path / "overlap.json"
+    bad.write_text(json.dumps({"seen": ["coat", "bag", "dress"], "unseen": ["dress"]}))
+    run = cli("train", "devise", "--out", str(tmp_path / "ck"), "--split", str(bad))
+    assert run.returncode == 2 and "'dress' are both seen and unseen" in run.stderr
+    run = cli("eval", "--model", str(tmp_path), "--dataset", "fashion-mnist:test@1")
+    assert run.returncode == 2 and "no config.json" in run.stderr
+
+
+@pytest.mark.slow
+def test_train_then_eval_writes_one_json_result(tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"],
+                                 "unseen": ["class3"], "validation": ["class0"]}))
+    run = cli("train", "devise", "--dataset", "synthetic", "--split", str(split), "--text-model", "random:16",
+              "--out", str(tmp_path / "ck"), "--epochs", "3", "--lr", "0.01", "--margin", "0.1")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "ck" / "checkpoint.safetensors").is_file() and "chosen" in run.stdout
+    result = tmp_path / "r.json"
+    run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
+              "--out", str(result))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(result.read_text())
+    assert data["model"]["method"] == "devise" and data["dataset"] == "synthetic"
+    assert data["split"]["unseen"] == ["class3"] and data["metrics"]["zsl"]["per_class_top1"] == 1.0  # one label
+    assert data["metrics"]["seen"]["hit@1"] > 1 / 3  # 3 seen labels, distinct synthetic classes
+    assert set(data["metrics"]["gzsl"]) == {"u", "s", "H"}
+    run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split),
+              "--text-model", "random:8")
+    assert run.returncode == 2 and "gives 8-d label vectors" in run.stderr

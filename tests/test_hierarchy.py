@@ -1,0 +1,74 @@
+"""hP@k on a hand-built hierarchy with hand-computed values, and the WordNet label mapping."""
+import numpy as np
+import pytest
+
+from labelspace.errors import LabelspaceError
+from labelspace.metrics import flat_hits
+from labelspace.metrics.hierarchy import Hierarchy, hierarchical_precision
+
+#            entity
+#           /      \
+#      footwear    garment
+#      /    \       /   \
+#   shoe   boot  shirt  coat
+#   /  \
+# sandal sneaker
+PARENTS = {"footwear": ["entity"], "garment": ["entity"], "shoe": ["footwear"], "boot": ["footwear"],
+           "shirt": ["garment"], "coat": ["garment"], "sandal": ["shoe"], "sneaker": ["shoe"]}
+LABELS = ["sandal", "sneaker", "boot", "shirt", "coat"]
+TREE = Hierarchy(PARENTS)
+
+
+def names(indices):
+    return sorted(LABELS[i] for i in indices)
+
+
+def test_correct_sets_grow_breadth_first_by_whole_levels():
+    # distance from sandal: sneaker 2 (via shoe), boot 3 (shoe, footwear), shirt/coat 5
+    assert names(TREE.correct_set("sandal", LABELS, 1)) == ["sandal"]
+    assert names(TREE.correct_set("sandal", LABELS, 2)) == ["sandal", "sneaker"]
+    assert names(TREE.correct_set("sandal", LABELS, 3)) == ["boot", "sandal", "sneaker"]
+    assert names(TREE.correct_set("sandal", LABELS, 4)) == sorted(LABELS)  # distance 5 adds shirt and coat at once
+    # boot: footwear(1) -> shoe, entity(2) -> sandal, sneaker, garment(3): 3 labels at distance 3
+    assert names(TREE.correct_set("boot", LABELS, 2)) == ["boot", "sandal", "sneaker"]
+    assert names(TREE.correct_set("shirt", LABELS, 2)) == ["coat", "shirt"]
+
+
+def test_hierarchical_precision_hand_computed():
+    # columns: sandal, sneaker, boot, shirt, coat
+    scores = np.array([
+        [0.9, 0.8, 0.1, 0.0, 0.2],  # true sandal: top-2 sandal, sneaker -> 2/2; top-3 + coat -> 2/3 of N_3
+        [0.1, 0.2, 0.3, 0.9, 0.0],  # true sandal: top-2 shirt, boot -> 0/2;  top-3 + sneaker -> 2/3
+        [0.0, 0.1, 0.2, 0.3, 0.9],  # true shirt: top-1 coat -> 0; top-2 coat, shirt -> 2/2; top-3 + boot -> 3/3
+    ])
+    targets = np.array([0, 0, 3])
+    # N_3(shirt): coat at distance 2, boot at 4 (garment, entity, footwear, boot)
+    assert sorted(LABELS[i] for i in TREE.correct_set("shirt", LABELS, 3)) == ["boot", "coat", "shirt"]
+    got = hierarchical_precision(scores, targets, LABELS, TREE, ks=(1, 2, 3))
+    assert got[1] == pytest.approx(flat_hits(scores, targets, [1])[1]) == pytest.approx(1 / 3)
+    assert got[2] == pytest.approx((1 + 0 + 1) / 3)
+    assert got[3] == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+
+
+def test_k_above_candidate_count_is_an_error():
+    with pytest.raises(LabelspaceError, match="k=6"):
+        hierarchical_precision(np.zeros((1, 5)), [0], LABELS, TREE, ks=(6,))
+
+
+@pytest.mark.slow
+def test_wordnet_maps_fashion_mnist_labels_and_refuses_unknown_ones():
+    from labelspace.data.datasets import FASHION_MNIST_CLASSES
+    from labelspace.metrics.hierarchy import load_overrides, wordnet
+
+    net = wordnet()
+    nodes = dict(zip(FASHION_MNIST_CLASSES, net.synsets(FASHION_MNIST_CLASSES, load_overrides())))
+    assert net.name(nodes["sneaker"]) == "gym_shoe" and net.name(nodes["ankle boot"]) == "boot"
+    assert nodes["T-shirt/top"] == "n03595614" and net.name(net.synset("trousers")) == "trouser"
+    labels = list(nodes.values())
+    assert sorted(net.correct_set(nodes["sandal"], labels, 2)) == sorted(
+        [FASHION_MNIST_CLASSES.index("sandal"), FASHION_MNIST_CLASSES.index("sneaker")])
+    with pytest.raises(LabelspaceError, match="'xqzzy' has no WordNet noun synset"):
+        net.synset("xqzzy")
+    assert net.synset("xqzzy", {"xqzzy": "boot.n.01"}) == nodes["ankle boot"]
+    with pytest.raises(LabelspaceError, match="names no noun synset"):
+        net.synset("bag", {"bag": "bag.n.99"})
