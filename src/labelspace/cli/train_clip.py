@@ -43,11 +43,11 @@ def clip(
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, caption_data, compositional_set, synthetic_captions
-    from labelspace.evaluation.distributed import rank_and_world
     from labelspace.models.trainable import ModelSpec, TrainableCLIP
     from labelspace.training.clip_eval import clip_evaluator
-    from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
+    from labelspace.training.clip_trainer import ClipTrainConfig, init_process_group, train_clip
 
+    rank, _ = init_process_group()
     if resume not in (None, "latest"):
         out = Path(resume)
         if not out.is_dir():
@@ -75,7 +75,6 @@ def clip(
         zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
     evaluate = clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
     net = TrainableCLIP(spec)
-    rank, _ = rank_and_world()
     log = print if rank == 0 else (lambda _: None)
     state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
                        log=log)

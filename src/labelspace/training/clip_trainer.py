@@ -89,7 +89,8 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _distributed() -> tuple[int, int]:
+def init_process_group() -> tuple[int, int]:
+    """Join the group torchrun describes (NCCL on CUDA, gloo on CPU); (rank, world size), (0, 1) alone."""
     import os
 
     import torch.distributed as dist
@@ -180,7 +181,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
     """
-    rank, world = _distributed()
+    rank, world = init_process_group()
     config.check(world)
     device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
     model.to(device)
