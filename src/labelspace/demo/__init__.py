@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelspace.demo import clip, conse, devise
+from labelspace.demo import clip, clip_training, conse, devise
 from labelspace.io import atomic_write_text
 
 
@@ -19,7 +19,7 @@ class DemoContext:
     root: str | None
 
 
-SECTIONS = [conse.section, clip.section, devise.section]
+SECTIONS = [conse.section, clip.section, devise.section, clip_training.section]
 
 
 def run_demo(out_dir: Path, per_class: int = 100, root: str | None = None) -> Path:

@@ -188,7 +188,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     if config.grad_checkpointing:
         model.set_grad_checkpointing(True)
     loss_fn = LOSSES[model.spec.loss]()
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
     spec_json = model.spec.to_json()
     folder = Path(out_dir) if out_dir is not None else None
     state = TrainState()
