@@ -18,6 +18,7 @@ err = Console(stderr=True)
 
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
 from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401
+from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelspace.demo import analysis, clip, conse, devise
+from labelspace.demo import analysis, clip, clip_training, conse, devise
 from labelspace.io import atomic_write_text
 
 
@@ -19,7 +19,7 @@ class DemoContext:
     root: str | None
 
 
-SECTIONS = [conse.section, devise.section, clip.section, analysis.section]
+SECTIONS = [conse.section, devise.section, clip.section, clip_training.section, analysis.section]
 
 
 def run_demo(out_dir: Path, per_class: int = 100, root: str | None = None) -> Path:

@@ -119,20 +119,28 @@ class OpenCLIPModel(ImageTextModel):
         tokens = self.tokenizer(list(texts))
         if not trim or self.causal is None:
             return self.net.encode_text(tokens)
-        from open_clip.transformer import text_global_pool
+        return trimmed_text_forward(self.causal, tokens)
 
-        tower, pool, eos, pad = self.causal
-        positions = torch.arange(1, tokens.shape[1] + 1)
-        n = int((tokens.ne(pad) * positions).max())  # real length: last non-padding token
-        tokens = tokens[:, :n]
-        cast = tower.transformer.get_cast_dtype()
-        x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
-        x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
-        x = text_global_pool(x, tokens, pool, eos_token_id=eos)
-        projection = tower.text_projection
-        if projection is None:
-            return x
-        return projection(x) if isinstance(projection, torch.nn.Module) else x @ projection
+
+def trimmed_text_forward(causal, tokens: torch.Tensor) -> torch.Tensor:
+    """Text embeddings (unnormalised) of a causal open_clip tower run on the batch's real length only.
+
+    ``causal`` is ``_causal_text_tower(net)``; with gradients too (CLIP training uses it).
+    """
+    from open_clip.transformer import text_global_pool
+
+    tower, pool, eos, pad = causal
+    positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device)
+    n = int((tokens.ne(pad) * positions).max())  # real length: last non-padding token
+    tokens = tokens[:, :n]
+    cast = tower.transformer.get_cast_dtype()
+    x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
+    x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
+    x = text_global_pool(x, tokens, pool, eos_token_id=eos)
+    projection = tower.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Module) else x @ projection
 
 
 class HFModel(ImageTextModel):

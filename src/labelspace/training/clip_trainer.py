@@ -1,0 +1,288 @@
+"""CLIP training: AdamW with warmup + cosine, gradient accumulation, bf16 autocast, DDP, exact resume.
+
+- The learning rate is a function of the step (linear warmup, then cosine to zero), so the schedule's
+  state is the step itself. ``logit_scale`` is clamped to [0, log 100] after every update.
+- Accumulation (``accum`` micro-batches per step) follows open_clip: features of the whole local batch
+  are computed without gradients, then each micro-batch is recomputed with gradients against the
+  cached rest, so the loss and gradients equal those of the whole batch (every negative counts).
+- Checkpoints (every ``checkpoint_every`` steps and at the end) go through ``training.checkpoint``:
+  one safetensors file holding weights and AdamW state, the step (data position and schedule), the
+  torch RNG state and the history in its metadata, replaced by an atomic rename; ``config.json`` holds
+  the model spec, and resuming with a different spec is refused. A non-finite loss stops training
+  with an error before anything is written, so the last good checkpoint stays.
+- Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
+  (gloo on CPU, NCCL on CUDA); only rank 0 writes.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from labelspace.data.captions import local_batches
+from labelspace.errors import LabelspaceError
+from labelspace.io import write_json
+from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config, restore_optimizer, save_checkpoint
+from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass
+class ClipTrainConfig:
+    steps: int = 300
+    batch_size: int = 128  # global: split evenly over the processes
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    warmup: int = 20
+    accum: int = 1
+    precision: str = "fp32"
+    grad_checkpointing: bool = False
+    seed: int = 0
+    checkpoint_every: int = 100
+    eval_every: int = 0  # 0: evaluate at the end only
+    stop_at: int | None = None  # leave after this step with a checkpoint (time-sliced jobs); resume continues
+
+    def check(self, world: int) -> None:
+        if self.precision not in PRECISIONS:
+            raise LabelspaceError(f"unknown precision {self.precision!r} (accepted: {', '.join(PRECISIONS)})")
+        if not (self.steps >= 1 and self.batch_size >= 1 and self.lr > 0 and self.accum >= 1 and self.warmup >= 0
+                and self.checkpoint_every >= 1):
+            raise LabelspaceError(f"steps, batch size, accum and checkpoint interval must be >= 1 and lr > 0; got "
+                                  f"steps={self.steps}, batch_size={self.batch_size}, accum={self.accum}, "
+                                  f"checkpoint_every={self.checkpoint_every}, lr={self.lr}")
+        if self.batch_size % world or (self.batch_size // world) % self.accum:
+            raise LabelspaceError(f"global batch {self.batch_size} must split evenly over {world} process(es) and then "
+                                  f"into {self.accum} micro-batch(es); e.g. use {world * self.accum * max(1, self.batch_size // (world * self.accum))}")
+
+
+@dataclass
+class TrainState:
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    evaluations: list[dict] = field(default_factory=list)
+    truncated: int = 0
+
+
+def learning_rate(step: int, config: ClipTrainConfig) -> float:
+    """Linear warmup over ``warmup`` steps, then cosine decay to zero at ``steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return 0.5 * config.lr * (1 + math.cos(math.pi * progress))
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on gains, biases, embeddings-like 1-d tensors and the logit scale/bias (as open_clip)."""
+    decay, plain = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (plain if p.ndim < 2 or "logit_" in name or "bn" in name or "ln" in name else decay).append(p)
+    if not decay and not plain:
+        raise LabelspaceError("every parameter is frozen: unlock a tower or its projection")
+    return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def init_process_group() -> tuple[int, int]:
+    """Join the group torchrun describes (NCCL on CUDA, gloo on CPU); (rank, world size), (0, 1) alone."""
+    import os
+
+    import torch.distributed as dist
+
+    if "RANK" in os.environ and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _collate(model, items: list, device) -> tuple[torch.Tensor, object]:
+    images = [model.transform(x) if not isinstance(x, (torch.Tensor, np.ndarray)) else torch.as_tensor(x)
+              for x, _ in items]
+    texts = [t for _, t in items]
+    texts = torch.stack([torch.as_tensor(t) for t in texts]).to(device) if not isinstance(texts[0], str) else texts
+    return torch.stack(images).to(device), texts
+
+
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> float:
+    """Forward and backward of one step (accumulated as open_clip does); returns the loss value."""
+    if accum == 1:
+        with autocast():
+            image, text, scale, bias = ddp(images, texts)
+            loss = loss_fn(image.float(), text.float(), scale, bias)
+        loss.backward()
+        return loss.detach()
+    chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
+    with torch.no_grad(), autocast():
+        cached = [model(i, t)[:2] for i, t in chunks]
+    value = None
+    for j, (i, t) in enumerate(chunks):
+        sync = ddp.no_sync() if hasattr(ddp, "no_sync") and j < accum - 1 else _Null()
+        with sync, autocast():
+            image, text, scale, bias = ddp(i, t)
+            images_all = torch.cat([c[0] if k != j else image for k, c in enumerate(cached)])
+            texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
+            if j:  # the scale and bias take their gradient once, not once per micro-batch
+                scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
+            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias)
+            loss.backward()
+        value = loss.detach() if value is None else value
+    return value
+
+
+def _chunks(texts, n: int):
+    if isinstance(texts, torch.Tensor):
+        return torch.chunk(texts, n)
+    size = len(texts) // n
+    return [texts[k * size:(k + 1) * size] for k in range(n)]
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _rng_state() -> str:
+    return base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()
+
+
+def _set_rng_state(text: str) -> None:
+    torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy()))
+
+
+def _resume(folder: Path, model, optimizer, spec_json: dict) -> TrainState:
+    saved = read_config(folder)
+    if saved.get("model") != spec_json:
+        differs = sorted(k for k in set(spec_json) | set(saved.get("model", {}))
+                         if spec_json.get(k) != saved.get("model", {}).get(k))
+        raise LabelspaceError(f"checkpoint in {str(folder)!r} was trained with another model config (differs in: "
+                              f"{', '.join(differs)}); use the same options or a new --out folder")
+    groups, progress, optim_plain = load_checkpoint(folder)
+    model.load_state_dict(groups["model"])
+    restore_optimizer(optimizer, groups["optim"], optim_plain)
+    _set_rng_state(progress.pop("rng"))
+    return TrainState(**progress)
+
+
+def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
+               evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
+               log: Callable[[str], None] = print) -> TrainState:
+    """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
+
+    ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
+    sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
+    """
+    rank, world = init_process_group()
+    config.check(world)
+    device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    if config.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    loss_fn = LOSSES[model.spec.loss]()
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
+    spec_json = model.spec.to_json()
+    folder = Path(out_dir) if out_dir is not None else None
+    state = TrainState()
+    torch.manual_seed(config.seed + rank)
+    if resume:
+        if folder is None or not (folder / WEIGHTS).is_file():
+            raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
+        state = _resume(folder, model, optimizer, spec_json)
+        log(f"resumed at step {state.step} from {folder}")
+    model.truncated = state.truncated
+    ddp = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    writer = None
+    if tensorboard and rank == 0:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as e:
+            raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
+        writer = SummaryWriter(tensorboard)
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
+        else (lambda: _Null())
+    batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
+    config_json = {"model": spec_json, "train": asdict(config), "data": data.name}
+
+    def save() -> None:
+        if folder is not None and rank == 0:
+            state.truncated = model.truncated
+            save_checkpoint(folder, model, optimizer, progress={**asdict(state), "rng": _rng_state()}, config=config_json)
+
+    def run_eval() -> None:
+        if evaluate is None:
+            return
+        model.eval()
+        result = {"step": state.step, **evaluate(model)}
+        model.train()
+        state.evaluations.append(result)
+        log("eval " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+        if writer:
+            for k, v in result.items():
+                if isinstance(v, float):
+                    writer.add_scalar(f"eval/{k}", v, state.step)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("train clip"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeRemainingColumn(), disable=not progress or rank != 0, transient=True)
+    last = min(config.steps, config.stop_at or config.steps)
+    model.train()
+    with bar:
+        task = bar.add_task("train", total=config.steps, completed=state.step, info="")
+        while state.step < last:
+            began = time.perf_counter()
+            lr = learning_rate(state.step, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images, texts = _collate(model, next(batches), device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
+            if world > 1:
+                torch.distributed.all_reduce(loss)
+                loss /= world
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise LabelspaceError(f"loss is {loss} at step {state.step}: training stopped; the last good checkpoint "
+                                      f"is kept{' in ' + str(folder) if folder else ''} (lower --lr, or use fp32)")
+            optimizer.step()
+            with torch.no_grad():
+                model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            seconds = time.perf_counter() - began
+            state.step += 1
+            record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
+                      "samples_per_s": config.batch_size / seconds,
+                      "samples_per_s_per_process": config.batch_size / world / seconds}
+            state.history.append(record)
+            bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
+                                              f"{record['samples_per_s']:.0f} samples/s "
+                                              f"({record['samples_per_s_per_process']:.0f}/process)")
+            if writer:
+                for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
+                    writer.add_scalar(f"train/{k}", record[k], state.step)
+            if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
+                run_eval()
+            if state.step % config.checkpoint_every == 0 or state.step == last:
+                if state.step == config.steps:
+                    run_eval()
+                save()
+    if world > 1:
+        torch.distributed.barrier()
+    if writer:
+        writer.close()
+    if folder is not None and rank == 0 and state.step == config.steps:
+        write_json(folder / "metrics.json", {"history": state.history, "evaluations": state.evaluations,
+                                             "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
+    return state

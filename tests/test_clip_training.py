@@ -1,0 +1,142 @@
+"""CLIP training: exact resume, falling loss and above-chance retrieval, data sources and bad input."""
+import csv
+import io
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from labelspace.data.captions import caption_data, compositional_set, synthetic_captions
+from labelspace.errors import LabelspaceError
+from labelspace.models.trainable import ModelSpec, TrainableCLIP
+from labelspace.training.clip_eval import clip_evaluator
+from labelspace.training.clip_trainer import ClipTrainConfig, learning_rate, train_clip
+
+TINY = ModelSpec()  # open_clip:ls-clip-tiny, random init seeded
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return synthetic_captions(512, seed=3)
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    config = ClipTrainConfig(steps=100, warmup=10, lr=1.0)
+    assert learning_rate(0, config) == pytest.approx(0.1) and learning_rate(9, config) == pytest.approx(1.0)
+    assert learning_rate(55, config) == pytest.approx(0.5) and learning_rate(99, config) < 1e-3
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_ends_with_the_same_weights(scenes, tmp_path):
+    config = ClipTrainConfig(steps=6, batch_size=32, warmup=2, checkpoint_every=2, lr=2e-3)
+    whole = TrainableCLIP(TINY)
+    train_clip(whole, scenes, config, tmp_path / "whole", progress=False, log=lambda _: None)
+    first = TrainableCLIP(TINY)
+    stopped = ClipTrainConfig(**{**config.__dict__, "stop_at": 3})  # leaves after step 3, as a killed job would
+    assert train_clip(first, scenes, stopped, tmp_path / "cut", progress=False, log=lambda _: None).step == 3
+    second = TrainableCLIP(TINY)
+    state = train_clip(second, scenes, config, tmp_path / "cut", resume=True, progress=False, log=lambda _: None)
+    assert state.step == 6 and len(state.history) == 6
+    expected = _weights(whole)
+    assert all(torch.equal(v, expected[k]) for k, v in _weights(second).items())
+    assert (tmp_path / "cut" / "metrics.json").is_file()
+
+
+def test_resume_with_another_model_config_is_refused(scenes, tmp_path):
+    config = ClipTrainConfig(steps=1, batch_size=32, warmup=0)
+    train_clip(TrainableCLIP(TINY), scenes, config, tmp_path, progress=False, log=lambda _: None)
+    other = TrainableCLIP(ModelSpec(loss="siglip"))
+    with pytest.raises(LabelspaceError, match="differs in: loss"):
+        train_clip(other, scenes, config, tmp_path, resume=True, progress=False, log=lambda _: None)
+
+
+@pytest.mark.slow
+def test_batch_that_does_not_split_and_nan_loss_are_errors(scenes, tmp_path):
+    with pytest.raises(LabelspaceError, match="split evenly"):
+        ClipTrainConfig(batch_size=30, accum=4).check(world=1)
+    with pytest.raises(LabelspaceError, match="split evenly"):
+        ClipTrainConfig(batch_size=33).check(world=2)
+    model = TrainableCLIP(TINY)
+    config = ClipTrainConfig(steps=3, batch_size=32, warmup=0, checkpoint_every=1)
+    train_clip(model, scenes, ClipTrainConfig(**{**config.__dict__, "stop_at": 1}), tmp_path, progress=False,
+               log=lambda _: None)
+    saved = (tmp_path / "checkpoint.safetensors").read_bytes()
+    with torch.no_grad():
+        model.net.visual.conv1.weight.fill_(float("nan"))
+    with pytest.raises(LabelspaceError, match="loss is nan at step 0"):
+        train_clip(model, scenes, config, tmp_path, progress=False, log=lambda _: None)
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == saved  # the last good checkpoint stays
+
+
+def test_accumulation_gives_the_whole_batch_gradient(scenes):
+    from labelspace.training.clip_losses import ContrastiveLoss
+    from labelspace.training.clip_trainer import _Null, _collate, _step_loss
+
+    items = [scenes.load(i) for i in range(16)]
+    grads = []
+    for accum in (1, 4):
+        model = TrainableCLIP(TINY)
+        images, texts = _collate(model, items, "cpu")
+        loss = _step_loss(model, model, ContrastiveLoss(), images, texts, accum, _Null)
+        grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
+    for name, grad in grads[0][1].items():
+        assert torch.allclose(grad, grads[1][1][name], atol=1e-5), name
+
+
+@pytest.mark.slow
+def test_training_loss_falls_and_held_out_recall_beats_chance():
+    torch.set_num_threads(1)
+    data = synthetic_captions(1500, seed=0)
+    held = synthetic_captions(100, "test", seed=1).retrieval_set()
+    evaluate = clip_evaluator(held, compositional_set(60), templates=["a {} at the top left"])
+    model = TrainableCLIP(TINY)
+    state = train_clip(model, data, ClipTrainConfig(steps=120, batch_size=64, lr=2e-3, warmup=10),
+                       evaluate=evaluate, progress=False, log=lambda _: None)
+    losses = [h["loss"] for h in state.history]
+    assert np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    final = state.evaluations[-1]
+    assert final["image_retrieval_recall@1"] > 5 * final["retrieval_chance@1"]
+    assert final["text_retrieval_recall@1"] > 5 * final["retrieval_chance@1"]
+
+
+def test_csv_missing_images_are_counted_and_long_captions_truncated(tmp_path):
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    with open(tmp_path / "pairs.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["path", "caption"], ["a.png", "a red square"], ["gone.png", "missing"],
+                                 ["a.png", "word " * 60]])
+    data = caption_data(f"csv:{tmp_path / 'pairs.csv'}")
+    assert len(data) == 2 and data.skipped == 1
+    model = TrainableCLIP(TINY)
+    model.encode_text([data.load(0)[1], data.load(1)[1]])
+    assert model.truncated == 1  # 60 words do not fit 32 tokens
+
+
+def test_webdataset_shards_split_over_processes_and_skip_incomplete_samples(tmp_path):
+    from labelspace.data.captions import local_batches
+
+    for shard in range(2):
+        with tarfile.open(tmp_path / f"s{shard}.tar", "w") as tar:
+            for k in range(4):
+                members = {"txt": f"caption {shard}-{k}".encode()}
+                if k != 3:
+                    buffer = io.BytesIO()
+                    Image.new("RGB", (8, 8), (k * 60, 0, 0)).save(buffer, "JPEG")
+                    members["jpg"] = buffer.getvalue()
+                for ext, payload in members.items():
+                    info = tarfile.TarInfo(f"{shard}-{k:03d}.{ext}")
+                    info.size = len(payload)
+                    tar.addfile(info, io.BytesIO(payload))
+    data = caption_data(f"wds:{tmp_path}/s{{0..1}}.tar")
+    rank1 = next(local_batches(data, global_batch=4, seed=0, rank=1, world=2))
+    assert [c for _, c in rank1] == ["caption 1-0", "caption 1-1"]
+    resumed = next(local_batches(data, global_batch=4, seed=0, start_step=1, rank=0, world=2))
+    assert [c for _, c in resumed] == ["caption 0-2", "caption 0-0"] and data.skipped >= 1
+    with pytest.raises(LabelspaceError, match="at least one shard per process"):
+        next(local_batches(caption_data(f"wds:{tmp_path}/s0.tar"), 4, 0, rank=1, world=2))
