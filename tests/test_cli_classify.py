@@ -52,3 +52,26 @@ def test_bad_input_is_one_line_exit_2(args, message, monkeypatch, capsys):
 def test_bad_input_from_the_installed_entry_point():
     result = run_cli("classify", "missing.png", "--labels", "cat,dog")
     assert result.returncode == 2 and result.stderr.strip() == "error: image 'missing.png' does not exist"
+
+
+def test_timm_model_with_local_checkpoint(tmp_path, monkeypatch, capsys):
+    """`timm:<name> --checkpoint FILE` loads local weights: the same weights give the same features."""
+    import timm
+    from safetensors.torch import save_file
+
+    from labelspace.encoders import load_image_encoder
+
+    net = timm.create_model("test_efficientnet", pretrained=False)
+    path = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
+    encoder = load_image_encoder("timm:test_efficientnet", checkpoint=str(path))
+    for a, b in zip(encoder.net.state_dict().values(), net.state_dict().values()):
+        assert (a == b).all()
+    code, out, _ = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", "--image-model",
+                                  "timm:test_efficientnet", "--checkpoint", str(path), "--json")
+    assert code == 0 and {r["label"] for r in json.loads(out)[0]["labels"]} == {"cat", "dog"}
+
+    save_file({"conv_stem.weight": net.state_dict()["conv_stem.weight"]}, str(tmp_path / "partial.safetensors"))
+    code, _, err = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", "--image-model",
+                                  "timm:test_efficientnet", "--checkpoint", str(tmp_path / "partial.safetensors"))
+    assert code == 2 and "does not fit" in err and "missing keys" in err

@@ -35,21 +35,21 @@ def open_image(image) -> Image.Image:
         raise LabelspaceError(f"image {str(path)!r} is not a readable image ({e.__class__.__name__})") from e
 
 
-def quiet_load_image_encoder(spec: str):
-    """Load an image encoder without the chatter some weight packages print."""
+def quiet_load_image_encoder(spec: str, checkpoint: str | None = None):
+    """Load an image encoder (weights from ``checkpoint`` if given) without the chatter some weight packages print."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return load_image_encoder(spec)
+        return load_image_encoder(spec, checkpoint=checkpoint)
 
 
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str = "glove-6b-50d",
-               top_t: int = 10, templates="openai"):
+               top_t: int = 10, templates="openai", checkpoint: str | None = None):
     """A ``Classifier`` (methods/base.py): ``conse`` (image encoder + text encoder) or ``clip`` (one CLIP model spec)."""
     if method not in METHODS:
         raise LabelspaceError(f"unknown method {method!r} (accepted: {', '.join(METHODS)})")
     image_model = image_model or DEFAULT_IMAGE_MODEL[method]
     if method == "clip":
         return CLIPClassifier(image_model, templates)
-    return ConSEClassifier(quiet_load_image_encoder(image_model), load_text_encoder(text_model), top_t)
+    return ConSEClassifier(quiet_load_image_encoder(image_model, checkpoint), load_text_encoder(text_model), top_t)
 
 
 def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:
@@ -62,14 +62,16 @@ def _ranked(scores: np.ndarray, labels: list[str], top: int | None) -> list[list
 
 
 def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str | None = None,
-             text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10, templates="openai") -> list[list[dict]]:
+             text_model: str = "glove-6b-50d", top: int = 5, top_t: int = 10, templates="openai",
+             checkpoint: str | None = None) -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
 
-    Scores are cosines for ConSE and label probabilities for CLIP.
+    Scores are cosines for ConSE and label probabilities for CLIP. ``checkpoint`` holds local weights
+    for a ``timm:<name>`` image model.
     """
     labels = check_labels(labels)
     pictures = [open_image(image) for image in images]  # bad files fail before any model loads
-    model = classifier(method, image_model, text_model, top_t, templates)
+    model = classifier(method, image_model, text_model, top_t, templates, checkpoint)
     features = _encode_images(model, pictures)
     scores = model.label_probabilities(features, labels) if method == "clip" else model.scores(features, labels)
     return _ranked(scores, labels, top)

@@ -26,6 +26,8 @@ def classify(
     image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
                                               "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
     text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec (conse)."),
+    checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
+                                             "(.safetensors, or a weights-only torch file)."),
     templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
@@ -34,7 +36,7 @@ def classify(
     from labelspace.api import classify as run
 
     results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top,
-              templates=templates)
+              templates=templates, checkpoint=checkpoint)
     if as_json:
         out.print_json(json.dumps([{"image": str(p), "labels": r} for p, r in zip(images, results)]))
         return
