@@ -32,6 +32,10 @@ _FIXED = [
     EncoderInfo("wordvec:<file>", "text", "GloVe / word2vec / fastText vectors in text format", True),
     EncoderInfo("sentence:<dir>", "text", "any sentence-transformers model folder", True),
     EncoderInfo("random:<dim>[:<seed>]", "text", "fixed random label vectors (DeViSE's control), no semantics", True),
+    EncoderInfo("open_clip:<arch>/<tag>", "image-text", "any open_clip model; tags download when online, "
+                "<arch> alone is random init, <arch>/<file> a local state dict (--method clip)", False),
+    EncoderInfo("hf:<repo-or-dir>", "image-text", "Hugging Face CLIP, SigLIP or dual encoder (--method clip)", True),
+    EncoderInfo("<file>", "image-text", "OpenAI-format CLIP state dict or labelspace safetensors (--method clip)", True),
 ]
 
 
