@@ -237,6 +237,10 @@ def test_presets_and_aliases():
     relabelled = apply_preset(data, voc)
     assert relabelled.class_names == voc.classes and len(relabelled) == 20
     assert relabelled.class_names[relabelled.targets[relabelled.indices.tolist().index(0)]] == "monitor"
+    # Folders already in the preset's order but under VOC's own spellings still get the preset's names.
+    voc_folders = [{"monitor": "tvmonitor", "plant": "pottedplant"}.get(c, c) for c in voc.classes]
+    in_order = apply_preset(ArrayImages("voc", np.zeros((20, 4, 4), np.uint8), np.arange(20), voc_folders), voc)
+    assert in_order.class_names == voc.classes
     with pytest.raises(LabelspaceError, match="no class for aeroplane, .*cat.* of preset .voc."):
         apply_preset(ArrayImages("x", np.zeros((2, 4, 4), np.uint8), [0, 1], ["dog", "bird"]), voc)
     with pytest.raises(LabelspaceError, match="unknown class preset"):

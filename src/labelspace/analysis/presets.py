@@ -67,9 +67,9 @@ class Relabelled(Subset):
 
 def apply_preset(dataset: ImageDataset, preset: Preset) -> ImageDataset:
     """Keep the images of the preset's classes, relabelled in the preset's order; missing classes are an error."""
-    mapped = [preset.canonical(name) for name in dataset.class_names]
-    if mapped == preset.classes:
+    if dataset.class_names == preset.classes:
         return dataset
+    mapped = [preset.canonical(name) for name in dataset.class_names]
     missing = [c for c in preset.classes if c not in mapped]
     if missing:
         raise LabelspaceError(f"dataset {dataset.name!r} has no class for {', '.join(missing)} of preset {preset.name!r} "

@@ -74,7 +74,7 @@ def text_representations(encoder, class_names: Sequence[str], model: str | None 
     if templates:
         if any("{}" not in t for t in templates):
             raise LabelspaceError(f"every prompt template needs a '{{}}' for the class name, got {list(templates)!r}")
-        prompts = [t.format(name) for name in names for t in templates]
+        prompts = [t.replace("{}", name) for name in names for t in templates]
         per_prompt = unit_rows(encoder.encode(prompts)).reshape(len(names), len(templates), -1)
         vectors = unit_rows(per_prompt.mean(axis=1))
     else:

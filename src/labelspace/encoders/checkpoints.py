@@ -17,9 +17,13 @@ def load_state_dict(path: str) -> dict[str, torch.Tensor]:
     if not Path(path).is_file():
         raise LabelspaceError(f"checkpoint file {path!r} does not exist (expected .safetensors, .pt, .pth or .bin)")
     if str(path).endswith(".safetensors"):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        state = load_file(path)
+        try:
+            state = load_file(path)
+        except SafetensorError as e:
+            raise LabelspaceError(f"checkpoint {path!r} is not a readable safetensors file ({e})") from e
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)

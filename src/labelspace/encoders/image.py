@@ -116,7 +116,11 @@ class TimmEncoder(ImageEncoder):
         if checkpoint is not None:
             from labelspace.encoders.checkpoints import load_state_dict
 
-            missing, unexpected = self.net.load_state_dict(load_state_dict(checkpoint), strict=False)
+            try:
+                missing, unexpected = self.net.load_state_dict(load_state_dict(checkpoint), strict=False)
+            except RuntimeError as e:  # shapes that do not fit
+                raise LabelspaceError(f"checkpoint {checkpoint!r} does not fit timm:{model_name}: "
+                                      f"{str(e).splitlines()[-1].strip()}") from e
             if missing or unexpected:
                 raise LabelspaceError(f"checkpoint {checkpoint!r} does not fit timm:{model_name}: "
                                       f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}")

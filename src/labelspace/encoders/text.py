@@ -129,8 +129,12 @@ def word_vector_file(path: str) -> WordVectors:
                 continue
             if len(parts) < 2:
                 continue
+            try:
+                rows.append(np.asarray(parts[1:], dtype=np.float32))
+            except ValueError as e:
+                raise LabelspaceError(f"word-vector file {path!r} line {n + 1} has a non-numeric value "
+                                      "(expected 'word v1 v2 ...')") from e
             words.append(parts[0])
-            rows.append(np.asarray(parts[1:], dtype=np.float32))
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
     st = os.stat(path)

@@ -286,13 +286,13 @@ def save_clip(model: OpenCLIPModel, path: str | os.PathLike) -> Path:
 
 
 def _checkpoint_file(path: str) -> OpenCLIPModel:
+    state = load_state_dict(path)  # first: it turns a missing or corrupt file into a clear error
     metadata = {}
     if path.endswith(".safetensors"):
         from safetensors import safe_open
 
         with safe_open(path, framework="pt") as f:
             metadata = f.metadata() or {}
-    state = load_state_dict(path)
     if metadata.get("format") == FORMAT and "model_cfg" in metadata:
         model_cfg, preprocess_cfg = json.loads(metadata["model_cfg"]), json.loads(metadata["preprocess_cfg"])
         net = _build_open_clip(model_cfg)
