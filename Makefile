@@ -44,9 +44,14 @@ browser:
 		|| echo "chromium could not be installed: the browser test will be skipped"; \
 	else echo "chromium not found: install Debian's chromium to run the browser test (it is skipped otherwise)"; fi
 
+# Each prints ratios measured side by side in one run; zeroshot.py takes about ten minutes on 2 cores.
 benchmarks: install-dev data
 	$(PY) benchmarks/features.py
 	$(PY) benchmarks/devise.py
+	$(PY) benchmarks/analysis.py
+	$(PY) benchmarks/train_clip.py
+	$(PY) benchmarks/serve.py
+	$(PY) benchmarks/zeroshot.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -11,8 +11,8 @@ hold more than k labels. Then
     hP@k = mean over samples of |top-k predictions  ∩  N_k(y)| / k.
 
 hP@1 equals flat hit@1; hP@k rewards a model whose mistakes are near misses (a sandal for a sneaker).
-Predictions are ranked by score, ties broken by label order. No public reference implementation exists
-(see ANCHORS.md); this follows Frome et al. 2013, section 4.
+Predictions are ranked by score, ties broken by label order. No public reference implementation exists;
+this follows Frome et al. 2013, section 4.
 
 Label -> synset (``WordNet.synset``): an override ("lemma.n.NN" or an ImageNet-style wnid "n04133789"),
 else for each alternative of the label split on "/" and "," ("T-shirt/top" -> "T-shirt", "top") the

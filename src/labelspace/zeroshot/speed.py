@@ -17,11 +17,13 @@ import torch
 def builder_speed(model, class_names: Sequence[str], templates: Sequence[str], reference_classes: int = 4,
                   cache_dir: str | None = None) -> dict:
     """Seconds and texts/s for labelspace vs open_clip, the max weight difference, and cached rebuild times."""
+    if cache_dir is None:
+        with tempfile.TemporaryDirectory(prefix="labelspace-speed-") as tmp:
+            return builder_speed(model, class_names, templates, reference_classes, tmp)
     import open_clip
 
     from labelspace.zeroshot import classifier as builder
 
-    cache_dir = cache_dir or tempfile.mkdtemp(prefix="labelspace-speed-")
     class_names, templates = list(class_names), list(templates)
     texts = len(class_names) * len(templates)
     tokens = model.tokenizer([t.replace("{}", c) for c in class_names for t in templates])
