@@ -102,3 +102,14 @@ def test_random_label_vectors_are_fixed_per_label():
     a, b = text.encode(["dog", "cat"]), text.encode(["cat", "Dog", "emu"])
     assert text.dim == 50 and np.allclose(a[0], b[1]) and np.allclose(a[1], b[0])
     assert not np.allclose(load_text_encoder("random:50:1").encode(["dog"]), a[:1])
+
+
+def test_devise_split_without_validation_classes_is_refused():
+    from labelspace.data.splits import make_split
+    from labelspace.methods.trained import fit_on_split
+
+    split = make_split("no-val", ["a", "b", "c"], ["d"])
+    features = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    with pytest.raises(LabelspaceError, match="0 validation class"):
+        fit_on_split("devise", features, np.arange(8) % 4, ["a", "b", "c", "d"], split, TrainConfig(epochs=1),
+                     {"lr": [0.01], "margin": [0.1]}, load_text_encoder("random:8"))
