@@ -26,9 +26,7 @@ SIGLIP_INIT = (math.log(10), -10.0)  # SigLIP paper: t' = log 10, b = -10
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenation of ``x`` from every rank in rank order; gradients flow back to each rank's own rows."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if rank_and_world()[1] == 1:
         return x
     import torch.distributed.nn
 
