@@ -1,18 +1,23 @@
-"""CLIP training: exact resume, falling loss and above-chance retrieval, data sources and bad input."""
+"""CLIP training: exact resume, falling loss and above-chance retrieval, evaluation, data sources and bad input."""
 import csv
 import io
+import sys
 import tarfile
+import types
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from labelspace.data import synthetic
 from labelspace.data.captions import caption_data, compositional_set, synthetic_captions
 from labelspace.errors import LabelspaceError
-from labelspace.models.trainable import ModelSpec, TrainableCLIP
+from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
 from labelspace.training.clip_eval import clip_evaluator
+from labelspace.training.checkpoint import load_checkpoint
 from labelspace.training.clip_trainer import ClipTrainConfig, learning_rate, train_clip
+from labelspace.zeroshot.classifier import build_classifier
 
 TINY = ModelSpec()  # open_clip:ls-clip-tiny, random init seeded
 
@@ -48,12 +53,71 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(scenes, tmp_path):
     assert (tmp_path / "cut" / "metrics.json").is_file()
 
 
-def test_resume_with_another_model_config_is_refused(scenes, tmp_path):
+def test_resume_with_another_model_training_or_data_config_is_refused(scenes, tmp_path):
     config = ClipTrainConfig(steps=1, batch_size=32, warmup=0)
     train_clip(TrainableCLIP(TINY), scenes, config, tmp_path, progress=False, log=lambda _: None)
-    other = TrainableCLIP(ModelSpec(loss="siglip"))
-    with pytest.raises(LabelspaceError, match="differs in: loss"):
-        train_clip(other, scenes, config, tmp_path, resume=True, progress=False, log=lambda _: None)
+
+    def resume(model=TINY, data=scenes, **changes):
+        return train_clip(TrainableCLIP(model), data, ClipTrainConfig(**{**config.__dict__, **changes}), tmp_path,
+                          resume=True, progress=False, log=lambda _: None)
+
+    with pytest.raises(LabelspaceError, match=r"differs in: model\.loss\)"):
+        resume(ModelSpec(loss="siglip"))
+    with pytest.raises(LabelspaceError, match=r"differs in: train\.steps, train\.batch_size\)"):
+        resume(steps=2, batch_size=16)
+    with pytest.raises(LabelspaceError, match=r"differs in: data\)"):
+        resume(data=synthetic_captions(64, seed=4))
+    assert resume(stop_at=1, eval_every=5, checkpoint_every=7).step == 1  # when to stop/evaluate/save may change
+    _, progress, _ = load_checkpoint(tmp_path)
+    assert len(progress["rng"]) == 1 and set(progress["rng"][0]) >= {"cpu"}  # one RNG state per process
+
+
+def test_final_checkpoint_is_saved_before_the_final_evaluation(scenes, tmp_path):
+    def broken(model):
+        raise LabelspaceError("evaluation broke")
+
+    with pytest.raises(LabelspaceError, match="evaluation broke"):
+        train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=32, warmup=0), tmp_path,
+                   evaluate=broken, progress=False, log=lambda _: None)
+    assert load_checkpoint(tmp_path)[1]["step"] == 1
+
+
+def test_tensorboard_writer_is_closed_when_the_loss_is_nan(scenes, tmp_path, monkeypatch):
+    closed = []
+
+    class Writer:
+        def __init__(self, folder):
+            pass
+
+        def add_scalar(self, *args):
+            pass
+
+        def close(self):
+            closed.append(True)
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    model = TrainableCLIP(TINY)
+    with torch.no_grad():
+        model.net.visual.conv1.weight.fill_(float("nan"))
+    with pytest.raises(LabelspaceError, match="loss is nan"):
+        train_clip(model, scenes, ClipTrainConfig(steps=1, batch_size=32, warmup=0), tensorboard=str(tmp_path),
+                   progress=False, log=lambda _: None)
+    assert closed == [True]
+
+
+def test_each_evaluation_encodes_prompts_with_the_current_weights(tmp_path):
+    model = TrainableCLIP(TINY)
+    names = ["red bag", "blue sneaker", "green shirt"]
+    first = build_classifier(EvalView(model, "run"), names, "simple", cache_dir=tmp_path)
+    with torch.no_grad():
+        model.net.text_projection.mul_(-1)  # every text embedding flips sign, so every class weight does
+    second = build_classifier(EvalView(model, "run"), names, "simple", cache_dir=tmp_path)
+    np.testing.assert_allclose(second, -first, atol=1e-5)
+
+
+def test_evaluator_refuses_bad_templates_before_training():
+    with pytest.raises(LabelspaceError, match="unknown template set 'nonesuch'"):
+        clip_evaluator(zeroshot=synthetic(), templates="nonesuch")
 
 
 @pytest.mark.slow
@@ -116,6 +180,8 @@ def test_csv_missing_images_are_counted_and_long_captions_truncated(tmp_path):
     model = TrainableCLIP(TINY)
     model.encode_text([data.load(0)[1], data.load(1)[1]])
     assert model.truncated == 1  # 60 words do not fit 32 tokens
+    EvalView(model, "eval").encode_text(["word " * 60])
+    assert model.truncated == 1  # evaluation prompts are not training captions
 
 
 def test_webdataset_shards_split_over_processes_and_skip_incomplete_samples(tmp_path):

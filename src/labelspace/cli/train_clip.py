@@ -43,47 +43,53 @@ def clip(
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, caption_data, compositional_set, synthetic_captions
+    from labelspace.distributed import process_group
     from labelspace.models.trainable import ModelSpec, TrainableCLIP
     from labelspace.training.clip_eval import clip_evaluator
-    from labelspace.training.clip_trainer import ClipTrainConfig, init_process_group, train_clip
+    from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
 
-    rank, _ = init_process_group()
-    if resume not in (None, "latest"):
-        out = Path(resume)
-        if not out.is_dir():
-            raise LabelspaceError(f"--resume {resume!r} is neither 'latest' nor a checkpoint folder")
-    spec = ModelSpec(model=model, image=image, text=text, embed_dim=embed_dim, proj=proj,
-                     pretrained_image=pretrained_image, image_size=image_size, context_length=context_length,
-                     loss=loss, lock_image=lock_image, unlocked_image_groups=unlocked_image_groups,
-                     lock_text=lock_text, unlocked_text_layers=unlocked_text_layers, seed=seed)
-    config = ClipTrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
-                             accum=accum, precision=precision, grad_checkpointing=grad_checkpointing, seed=seed,
-                             checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at)
-    pairs = caption_data(data, templates, seed, root)
-    retrieval = zeroshot = None
-    zs_templates = templates
-    if data.startswith("synthetic-captions"):
-        retrieval = synthetic_captions(200, "test", seed=seed + 1, root=root).retrieval_set()
-        zeroshot, zs_templates = compositional_set(300, seed=seed + 2, root=root), COMPOSITIONAL_TEMPLATES
-    if eval_retrieval:
-        from labelspace.evaluation.data import captions_csv
+    with process_group() as (rank, _):  # destroyed at the end, errors included
+        if resume not in (None, "latest"):
+            out = Path(resume)
+            if not out.is_dir():
+                raise LabelspaceError(f"--resume {resume!r} is neither 'latest' nor a checkpoint folder")
+        spec = ModelSpec(model=model, image=image, text=text, embed_dim=embed_dim, proj=proj,
+                         pretrained_image=pretrained_image, image_size=image_size, context_length=context_length,
+                         loss=loss, lock_image=lock_image, unlocked_image_groups=unlocked_image_groups,
+                         lock_text=lock_text, unlocked_text_layers=unlocked_text_layers, seed=seed)
+        config = ClipTrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
+                                 accum=accum, precision=precision, grad_checkpointing=grad_checkpointing, seed=seed,
+                                 checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at)
+        pairs = caption_data(data, templates, seed, root)
+        retrieval = zeroshot = None
+        zs_templates = templates
+        if data.startswith("synthetic-captions"):
+            retrieval = synthetic_captions(200, "test", seed=seed + 1, root=root).retrieval_set()
+            zeroshot, zs_templates = compositional_set(300, seed=seed + 2, root=root), COMPOSITIONAL_TEMPLATES
+        if eval_retrieval:
+            from labelspace.evaluation.data import captions_csv
 
-        retrieval = captions_csv(eval_retrieval)
-    if eval_zeroshot:
-        from labelspace.data import load_dataset
+            retrieval = captions_csv(eval_retrieval)
+        if eval_zeroshot:
+            from labelspace.data import load_dataset
 
-        zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
-    evaluate = clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
-    net = TrainableCLIP(spec)
-    log = print if rank == 0 else (lambda _: None)
-    state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                       log=log)
-    if rank == 0 and state.step == config.steps:
-        last = state.history[-1]
-        log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "
-            f"{last['samples_per_s']:.0f} samples/s ({last['samples_per_s_per_process']:.0f} per process); "
-            f"truncated captions {net.truncated}, skipped pairs {pairs.skipped}; checkpoint in {out}")
-        if spec.model.startswith("open_clip:"):
-            from labelspace.models.trainable import export_open_clip
+            zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
+        evaluate = clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
+        net = TrainableCLIP(spec)
+        log = print if rank == 0 else (lambda _: None)
+        state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
+                           log=log)
+        if rank == 0 and state.step == config.steps:
+            last = state.history[-1]
+            log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "
+                f"{last['samples_per_s']:.0f} samples/s ({last['samples_per_s_per_process']:.0f} per process); "
+                f"truncated captions {net.truncated}, skipped pairs {pairs.skipped}; checkpoint in {out}")
+            if spec.model.startswith("open_clip:"):
+                from labelspace.models.trainable import export_open_clip
 
-            log(f"model for `labelspace zeroshot --model`: {export_open_clip(net, out / 'model.safetensors')}")
+                path = export_open_clip(net, out / "model.safetensors")
+                log(f"exported {path}; evaluate it with `labelspace eval --task zeroshot_classification --model {path} "
+                    "--dataset ...`")
+            else:
+                log("--model towers exports no model.safetensors (load_clip reads open_clip architectures only); "
+                    f"the trained weights are in {out / 'checkpoint.safetensors'}")

@@ -1,34 +1,14 @@
-"""Feature extraction sharded over ``torchrun`` processes (gloo on CPU, NCCL-free), gathered in dataset order.
+"""Feature extraction sharded over ``torchrun`` processes, gathered in dataset order.
 
 Each process encodes every ``world``-th image; the shards are gathered and put back in dataset
 order, so every metric is the same as in one process.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from labelspace.data.features import Features, extract_features
-
-
-def init_distributed() -> tuple[int, int]:
-    """Join the process group that ``torchrun`` describes in the environment; (rank, world size)."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        if "RANK" not in os.environ:
-            return 0, 1
-        dist.init_process_group("gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+from labelspace.distributed import rank_and_world
 
 
 def gathered_features(encoder, dataset, **kwargs) -> Features:

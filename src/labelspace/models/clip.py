@@ -183,7 +183,7 @@ def _tokenizer_for(text_cfg: dict):
     return SimpleTokenizer(context_length=length, **kwargs)
 
 
-def _build_open_clip(model_cfg: dict):
+def _open_clip_from_config(model_cfg: dict):
     """An open_clip model from a config dict (the JSON of ``open_clip/model_configs``)."""
     import open_clip
 
@@ -295,7 +295,7 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
             metadata = f.metadata() or {}
     if metadata.get("format") == FORMAT and "model_cfg" in metadata:
         model_cfg, preprocess_cfg = json.loads(metadata["model_cfg"]), json.loads(metadata["preprocess_cfg"])
-        net = _build_open_clip(model_cfg)
+        net = _open_clip_from_config(model_cfg)
         _fit_state_dict(net, state, path, f"its own config ({metadata.get('name')})")
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
                              f"file:{path}", _file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})

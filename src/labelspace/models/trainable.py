@@ -17,6 +17,7 @@ learned logit bias (SigLIP's initialisation); ``loss="clip"`` starts the scale a
 """
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -31,6 +32,7 @@ from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INI
 
 PRESETS = Path(__file__).resolve().parents[1] / "presets" / "open_clip"
 PROJECTIONS = ("linear", "mlp")
+_VIEWS = itertools.count()  # numbers the EvalViews of this process
 
 
 @dataclass
@@ -166,7 +168,8 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
     return net, transform, tokenizer
 
 
-def _build_open_clip(spec: ModelSpec, bias_kwargs: dict):
+def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
+    """A registered open_clip architecture by name (random init or a pretrained tag) for training."""
     import open_clip
 
     open_clip.add_model_config(PRESETS)
@@ -203,7 +206,7 @@ class TrainableCLIP(nn.Module):
             if spec.loss == "siglip" else {"init_logit_scale": INIT_LOGIT_SCALE}
         with torch.random.fork_rng():
             torch.manual_seed(spec.seed)
-            build = _build_towers if spec.model == "towers" else _build_open_clip
+            build = _build_towers if spec.model == "towers" else _build_named_open_clip
             self.net, self.transform, self.tokenizer = build(spec, bias_kwargs)
         self.spec = spec
         if spec.lock_image:
@@ -252,11 +255,15 @@ class TrainableCLIP(nn.Module):
 
 
 class EvalView(ImageTextModel):
-    """A frozen view of a ``TrainableCLIP`` for the evaluation code (zero-shot, retrieval); weights are shared."""
+    """A frozen view of a ``TrainableCLIP`` for the evaluation code (zero-shot, retrieval); weights are shared.
+
+    Make one view per evaluation: the weights change in between, so each view has its own ``cache_key``
+    (classifier weights cached for one view are never reused by the next).
+    """
 
     def __init__(self, model: TrainableCLIP, name: str):
         self.model, self.name, self.transform = model, name, model.transform
-        self.cache_key = f"{name}|in-training"
+        self.cache_key = f"{name}|in-training|view{next(_VIEWS)}"
         self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
         self.logit_bias = None if bias is None else bias.item()
@@ -268,7 +275,8 @@ class EvalView(ImageTextModel):
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
-        return self.model.encode_text(list(texts)).float().cpu()
+        """Prompts are tokenized here, so they are not counted as truncated training captions."""
+        return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
 
 
 def export_open_clip(model: TrainableCLIP, path) -> Path:

@@ -1,7 +1,8 @@
 """Evaluation during CLIP training, through the evaluation tasks of ``labelspace.evaluation``.
 
-The model in training is seen through ``EvalView`` (shared weights, no copies); nothing is cached
-on disk because the weights change between evaluations.
+The model in training is seen through ``EvalView`` (shared weights, no copies), a new view per
+evaluation so no classifier weights are reused; nothing is cached on disk because the weights
+change between evaluations. Templates are checked when the evaluator is made, before training.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from labelspace.evaluation.tasks import zeroshot_classification, zeroshot_retrieval
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView
+from labelspace.zeroshot.templates import class_prompts
 
 
 def clip_evaluator(retrieval=None, zeroshot=None, class_names: Sequence[str] | None = None,
@@ -18,6 +20,8 @@ def clip_evaluator(retrieval=None, zeroshot=None, class_names: Sequence[str] | N
     """``evaluate(model) -> dict``: retrieval recall@k on ``retrieval`` (a ``CaptionSet``) and zero-shot
     accuracy on ``zeroshot`` (an ``ImageDataset``, scored against ``class_names`` with ``templates``)."""
     options = {"use_cache": False, "progress": False}
+    if zeroshot is not None:
+        class_prompts(list(class_names or zeroshot.class_names), templates)  # bad templates fail now
 
     def evaluate(model) -> dict:
         view = EvalView(model, "clip-in-training")

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labelspace.distributed import rank_and_world
+
 INIT_LOGIT_SCALE = math.log(1 / 0.07)
 MAX_LOGIT_SCALE = math.log(100)
 SIGLIP_INIT = (math.log(10), -10.0)  # SigLIP paper: t' = log 10, b = -10
@@ -24,19 +26,11 @@ SIGLIP_INIT = (math.log(10), -10.0)  # SigLIP paper: t' = log 10, b = -10
 
 def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenation of ``x`` from every rank in rank order; gradients flow back to each rank's own rows."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if rank_and_world()[1] == 1:
         return x
     import torch.distributed.nn
 
     return torch.cat(torch.distributed.nn.all_gather(x), dim=0)
-
-
-def _rank() -> int:
-    import torch.distributed as dist
-
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, all_image: torch.Tensor, all_text: torch.Tensor,
@@ -67,7 +61,7 @@ class ContrastiveLoss(nn.Module):
     def forward(self, image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor,
                 logit_bias: torch.Tensor | None = None) -> torch.Tensor:
         all_image, all_text = gather_with_grad(image), gather_with_grad(text)
-        return contrastive_loss(image, text, all_image, all_text, logit_scale, _rank() * len(image))
+        return contrastive_loss(image, text, all_image, all_text, logit_scale, rank_and_world()[0] * len(image))
 
 
 class SigmoidLoss(nn.Module):
@@ -77,7 +71,7 @@ class SigmoidLoss(nn.Module):
                 logit_bias: torch.Tensor | None = None) -> torch.Tensor:
         if logit_bias is None:
             raise ValueError("the sigmoid loss needs a model with a learned logit_bias (build it with loss='siglip')")
-        return sigmoid_loss(image, gather_with_grad(text), logit_scale, logit_bias, _rank() * len(image))
+        return sigmoid_loss(image, gather_with_grad(text), logit_scale, logit_bias, rank_and_world()[0] * len(image))
 
 
 LOSSES = {"clip": ContrastiveLoss, "siglip": SigmoidLoss}

@@ -6,12 +6,13 @@
   are computed without gradients, then each micro-batch is recomputed with gradients against the
   cached rest, so the loss and gradients equal those of the whole batch (every negative counts).
 - Checkpoints (every ``checkpoint_every`` steps and at the end) go through ``training.checkpoint``:
-  one safetensors file holding weights and AdamW state, the step (data position and schedule), the
-  torch RNG state and the history in its metadata, replaced by an atomic rename; ``config.json`` holds
-  the model spec, and resuming with a different spec is refused. A non-finite loss stops training
-  with an error before anything is written, so the last good checkpoint stays.
+  one safetensors file holding weights and AdamW state, the step (data position and schedule), every
+  rank's torch RNG state and the history in its metadata, replaced by an atomic rename; ``config.json``
+  holds the model spec, the training config and the data name, and resuming with any of them changed
+  (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
+  non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
-  (gloo on CPU, NCCL on CUDA); only rank 0 writes.
+  (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import base64
 import math
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from labelspace.data.captions import local_batches
+from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.io import write_json
 from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config, restore_optimizer, save_checkpoint
@@ -89,19 +92,6 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def init_process_group() -> tuple[int, int]:
-    """Join the group torchrun describes (NCCL on CUDA, gloo on CPU); (rank, world size), (0, 1) alone."""
-    import os
-
-    import torch.distributed as dist
-
-    if "RANK" in os.environ and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _collate(model, items: list, device) -> tuple[torch.Tensor, object]:
     images = [model.transform(x) if not isinstance(x, (torch.Tensor, np.ndarray)) else torch.as_tensor(x)
               for x, _ in items]
@@ -151,25 +141,58 @@ class _Null:
         return False
 
 
-def _rng_state() -> str:
-    return base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()
+def _rng_state() -> dict:
+    """This process's torch RNG state (CPU, and the current CUDA device's when training on CUDA)."""
+    states = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return {k: base64.b64encode(v.numpy().tobytes()).decode() for k, v in states.items()}
 
 
-def _set_rng_state(text: str) -> None:
-    torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy()))
+def _set_rng_state(states: dict) -> None:
+    def tensor(text: str) -> torch.Tensor:
+        return torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
+
+    torch.set_rng_state(tensor(states["cpu"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensor(states["cuda"]))
 
 
-def _resume(folder: Path, model, optimizer, spec_json: dict) -> TrainState:
+def _gathered_rng_states(world: int) -> list[dict]:
+    """Every rank's RNG state in rank order (a collective: every rank calls it)."""
+    if world == 1:
+        return [_rng_state()]
+    states = [None] * world
+    torch.distributed.all_gather_object(states, _rng_state())
+    return states
+
+
+# May differ on resume: when to stop, evaluate and checkpoint (logging options are not in the config).
+RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
+
+
+def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
+            log: Callable[[str], None]) -> TrainState:
+    """Restore a checkpoint, refusing one trained with another model, training or data config."""
     saved = read_config(folder)
-    if saved.get("model") != spec_json:
-        differs = sorted(k for k in set(spec_json) | set(saved.get("model", {}))
-                         if spec_json.get(k) != saved.get("model", {}).get(k))
-        raise LabelspaceError(f"checkpoint in {str(folder)!r} was trained with another model config (differs in: "
-                              f"{', '.join(differs)}); use the same options or a new --out folder")
+    saved_spec = type(model.spec).from_json(saved.get("model", {})).to_json()
+    differs = [f"model.{k}" for k, v in model.spec.to_json().items() if saved_spec[k] != v]
+    saved_train = saved.get("train", {})
+    differs += [f"train.{k}" for k, v in asdict(config).items()
+                if k not in RESUMABLE_CHANGES and saved_train.get(k) != v]
+    differs += ["data"] if saved.get("data") != data_name else []
+    if differs:
+        raise LabelspaceError(f"checkpoint in {str(folder)!r} was trained with another config (differs in: "
+                              f"{', '.join(differs)}); resume with the saved options (see its config.json) or use a "
+                              "new --out folder")
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
     restore_optimizer(optimizer, groups["optim"], optim_plain)
-    _set_rng_state(progress.pop("rng"))
+    states = progress.pop("rng")
+    if rank < len(states):
+        _set_rng_state(states[rank])
+    else:
+        log(f"rank {rank}: no saved RNG state (the checkpoint has {len(states)} process(es)); seeded afresh")
     return TrainState(**progress)
 
 
@@ -181,108 +204,109 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
     """
-    rank, world = init_process_group()
-    config.check(world)
-    device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    if config.grad_checkpointing:
-        model.set_grad_checkpointing(True)
-    loss_fn = LOSSES[model.spec.loss]()
-    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
-    spec_json = model.spec.to_json()
-    folder = Path(out_dir) if out_dir is not None else None
-    state = TrainState()
-    torch.manual_seed(config.seed + rank)
-    if resume:
-        if folder is None or not (folder / WEIGHTS).is_file():
-            raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
-        state = _resume(folder, model, optimizer, spec_json)
-        log(f"resumed at step {state.step} from {folder}")
-    model.truncated = state.truncated
-    ddp = model
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel
+    with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
+        rank, world = stack.enter_context(process_group())
+        config.check(world)
+        device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        model.to(device)
+        if config.grad_checkpointing:
+            model.set_grad_checkpointing(True)
+        loss_fn = LOSSES[model.spec.loss]()
+        optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
+        folder = Path(out_dir) if out_dir is not None else None
+        state = TrainState()
+        torch.manual_seed(config.seed + rank)
+        if resume:
+            if folder is None or not (folder / WEIGHTS).is_file():
+                raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
+            state = _resume(folder, model, optimizer, config, data.name, rank, log)
+            log(f"resumed at step {state.step} from {folder}")
+        model.truncated = state.truncated
+        ddp = model
+        if world > 1:
+            from torch.nn.parallel import DistributedDataParallel
 
-        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    writer = None
-    if tensorboard and rank == 0:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as e:
-            raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
-        writer = SummaryWriter(tensorboard)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
-        else (lambda: _Null())
-    batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
-    config_json = {"model": spec_json, "train": asdict(config), "data": data.name}
+            ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        writer = None
+        if tensorboard and rank == 0:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError as e:
+                raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
+            writer = stack.enter_context(closing(SummaryWriter(tensorboard)))
+        autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
+            else (lambda: _Null())
+        batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
+        config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
 
-    def save() -> None:
-        if folder is not None and rank == 0:
-            state.truncated = model.truncated
-            save_checkpoint(folder, model, optimizer, progress={**asdict(state), "rng": _rng_state()}, config=config_json)
+        def save() -> None:
+            if folder is None:
+                return
+            rng = _gathered_rng_states(world)
+            if rank == 0:
+                state.truncated = model.truncated
+                save_checkpoint(folder, model, optimizer, progress={**asdict(state), "rng": rng}, config=config_json)
 
-    def run_eval() -> None:
-        if evaluate is None:
-            return
-        model.eval()
-        result = {"step": state.step, **evaluate(model)}
-        model.train()
-        state.evaluations.append(result)
-        log("eval " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
-        if writer:
-            for k, v in result.items():
-                if isinstance(v, float):
-                    writer.add_scalar(f"eval/{k}", v, state.step)
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(TextColumn("train clip"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                   TimeRemainingColumn(), disable=not progress or rank != 0, transient=True)
-    last = min(config.steps, config.stop_at or config.steps)
-    model.train()
-    with bar:
-        task = bar.add_task("train", total=config.steps, completed=state.step, info="")
-        while state.step < last:
-            began = time.perf_counter()
-            lr = learning_rate(state.step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            images, texts = _collate(model, next(batches), device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
-            if world > 1:
-                torch.distributed.all_reduce(loss)
-                loss /= world
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise LabelspaceError(f"loss is {loss} at step {state.step}: training stopped; the last good checkpoint "
-                                      f"is kept{' in ' + str(folder) if folder else ''} (lower --lr, or use fp32)")
-            optimizer.step()
-            with torch.no_grad():
-                model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-            seconds = time.perf_counter() - began
-            state.step += 1
-            record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
-                      "samples_per_s": config.batch_size / seconds,
-                      "samples_per_s_per_process": config.batch_size / world / seconds}
-            state.history.append(record)
-            bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
-                                              f"{record['samples_per_s']:.0f} samples/s "
-                                              f"({record['samples_per_s_per_process']:.0f}/process)")
+        def run_eval() -> None:
+            if evaluate is None:
+                return
+            model.eval()
+            result = {"step": state.step, **evaluate(model)}
+            model.train()
+            state.evaluations.append(result)
+            log("eval " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
             if writer:
-                for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
-                    writer.add_scalar(f"train/{k}", record[k], state.step)
-            if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
-                run_eval()
-            if state.step % config.checkpoint_every == 0 or state.step == last:
-                if state.step == config.steps:
+                for k, v in result.items():
+                    if isinstance(v, float):
+                        writer.add_scalar(f"eval/{k}", v, state.step)
+
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("train clip"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                       TimeRemainingColumn(), disable=not progress or rank != 0, transient=True)
+        last = min(config.steps, config.stop_at or config.steps)
+        model.train()
+        with bar:
+            task = bar.add_task("train", total=config.steps, completed=state.step, info="")
+            while state.step < last:
+                began = time.perf_counter()
+                lr = learning_rate(state.step, config)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                images, texts = _collate(model, next(batches), device)
+                optimizer.zero_grad(set_to_none=True)
+                loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
+                if world > 1:
+                    torch.distributed.all_reduce(loss)
+                    loss /= world
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise LabelspaceError(f"loss is {loss} at step {state.step}: training stopped; the last good checkpoint "
+                                          f"is kept{' in ' + str(folder) if folder else ''} (lower --lr, or use fp32)")
+                optimizer.step()
+                with torch.no_grad():
+                    model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+                seconds = time.perf_counter() - began
+                state.step += 1
+                record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
+                          "samples_per_s": config.batch_size / seconds,
+                          "samples_per_s_per_process": config.batch_size / world / seconds}
+                state.history.append(record)
+                bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
+                                                  f"{record['samples_per_s']:.0f} samples/s "
+                                                  f"({record['samples_per_s_per_process']:.0f}/process)")
+                if writer:
+                    for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
+                        writer.add_scalar(f"train/{k}", record[k], state.step)
+                if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
                     run_eval()
-                save()
-    if world > 1:
-        torch.distributed.barrier()
-    if writer:
-        writer.close()
-    if folder is not None and rank == 0 and state.step == config.steps:
-        write_json(folder / "metrics.json", {"history": state.history, "evaluations": state.evaluations,
-                                             "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
-    return state
+                if state.step % config.checkpoint_every == 0 or state.step == last:
+                    save()
+                    if state.step == config.steps:  # after the save: a failing evaluation keeps the trained weights
+                        run_eval()
+        if world > 1:
+            torch.distributed.barrier()
+        if folder is not None and rank == 0 and state.step == config.steps:
+            write_json(folder / "metrics.json", {"history": state.history, "evaluations": state.evaluations,
+                                                 "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
+        return state
