@@ -75,3 +75,11 @@ def test_timm_model_with_local_checkpoint(tmp_path, monkeypatch, capsys):
     code, _, err = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", "--image-model",
                                   "timm:test_efficientnet", "--checkpoint", str(tmp_path / "partial.safetensors"))
     assert code == 2 and "does not fit" in err and "missing keys" in err
+
+
+def test_checkpoint_refused_where_it_does_not_apply(monkeypatch, capsys):
+    for extra in (["--image-model", "efficientnet-lite0"], ["--method", "clip"]):
+        code, _, err = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", *extra,
+                                      "--checkpoint", "weights.safetensors")
+        assert code == 2 and "--checkpoint applies to timm:<name> image models" in err and len(err.strip().splitlines()) == 1
+    assert "for CLIP pass the file as --image-model" in err
