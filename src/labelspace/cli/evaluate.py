@@ -26,8 +26,8 @@ def print_result(result: dict, path) -> None:
     """One run's metrics (nested views flattened) as a rich table, and where the JSON went."""
     from labelspace.evaluation.results import KEYS, flat_metrics, variants
 
-    title = " ".join(str(result[k]) for k in KEYS) + "".join(f", {k} {v}" for k, v in variants(result).items())
-    table = Table(title=title, title_justify="left")
+    out.print(" ".join(str(result[k]) for k in KEYS) + "".join(f", {k} {v}" for k, v in variants(result).items()))
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in flat_metrics(result["metrics"]).items():
