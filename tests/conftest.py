@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 
@@ -9,3 +10,18 @@ def _offline_cache(tmp_path_factory):
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("LABELSPACE_CACHE", str(tmp_path_factory.mktemp("labelspace-cache")))
+
+
+@pytest.fixture
+def cli_main(monkeypatch, capsys):
+    """Run the CLI entry point in this process: ``cli_main(*args) -> (exit code, stdout, stderr)``."""
+    from labelspace.cli import main
+
+    def run(*args):
+        monkeypatch.setattr(sys, "argv", ["labelspace", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+        captured = capsys.readouterr()
+        return exit_info.value.code, captured.out, captured.err
+
+    return run

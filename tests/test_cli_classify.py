@@ -14,17 +14,6 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "labelspace.cli", *args], capture_output=True, text=True, timeout=300)
 
 
-def run_in_process(monkeypatch, capsys, *args):
-    """Run the CLI entry point in this process: (exit code, stdout, stderr)."""
-    from labelspace.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["labelspace", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out, captured.err
-
-
 @pytest.mark.slow
 def test_classify_ranks_cat_first():
     result = run_cli("classify", CAT, "--labels", "cat,dog,car,airplane,guitar", "--json")
@@ -42,8 +31,8 @@ def test_classify_ranks_cat_first():
     (["classify", CAT, "--labels", "cat,dog", "--method", "magic"], "unknown method"),
     (["classify", __file__, "--labels", "cat,dog"], "not a readable image"),
 ])
-def test_bad_input_is_one_line_exit_2(args, message, monkeypatch, capsys):
-    code, _, stderr = run_in_process(monkeypatch, capsys, *args)
+def test_bad_input_is_one_line_exit_2(args, message, cli_main):
+    code, _, stderr = cli_main(*args)
     assert code == 2
     assert message in stderr and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
@@ -54,7 +43,7 @@ def test_bad_input_from_the_installed_entry_point():
     assert result.returncode == 2 and result.stderr.strip() == "error: image 'missing.png' does not exist"
 
 
-def test_timm_model_with_local_checkpoint(tmp_path, monkeypatch, capsys):
+def test_timm_model_with_local_checkpoint(tmp_path, cli_main):
     """`timm:<name> --checkpoint FILE` loads local weights: the same weights give the same features."""
     import timm
     from safetensors.torch import save_file
@@ -67,11 +56,19 @@ def test_timm_model_with_local_checkpoint(tmp_path, monkeypatch, capsys):
     encoder = load_image_encoder("timm:test_efficientnet", checkpoint=str(path))
     for a, b in zip(encoder.net.state_dict().values(), net.state_dict().values()):
         assert (a == b).all()
-    code, out, _ = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", "--image-model",
-                                  "timm:test_efficientnet", "--checkpoint", str(path), "--json")
+    code, out, _ = cli_main("classify", CAT, "--labels", "cat,dog", "--image-model", "timm:test_efficientnet",
+                            "--checkpoint", str(path), "--json")
     assert code == 0 and {r["label"] for r in json.loads(out)[0]["labels"]} == {"cat", "dog"}
 
     save_file({"conv_stem.weight": net.state_dict()["conv_stem.weight"]}, str(tmp_path / "partial.safetensors"))
-    code, _, err = run_in_process(monkeypatch, capsys, "classify", CAT, "--labels", "cat,dog", "--image-model",
-                                  "timm:test_efficientnet", "--checkpoint", str(tmp_path / "partial.safetensors"))
+    code, _, err = cli_main("classify", CAT, "--labels", "cat,dog", "--image-model", "timm:test_efficientnet",
+                            "--checkpoint", str(tmp_path / "partial.safetensors"))
     assert code == 2 and "does not fit" in err and "missing keys" in err
+
+
+def test_checkpoint_refused_where_it_does_not_apply(cli_main):
+    for extra in (["--image-model", "efficientnet-lite0"], ["--method", "clip"]):
+        code, _, err = cli_main("classify", CAT, "--labels", "cat,dog", *extra, "--checkpoint", "weights.safetensors")
+        assert code == 2 and "--checkpoint applies to timm:<name> image models" in err
+        assert len(err.strip().splitlines()) == 1
+    assert "for CLIP pass the file as --image-model" in err

@@ -39,15 +39,22 @@ def test_train_then_eval_writes_one_json_result(tmp_path):
               "--out", str(tmp_path / "ck"), "--epochs", "3", "--lr", "0.01", "--margin", "0.1")
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "ck" / "checkpoint.safetensors").is_file() and "chosen" in run.stdout
-    result = tmp_path / "r.json"
     run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
-              "--out", str(result))
+              "--out", str(tmp_path / "runs"))
     assert run.returncode == 0, run.stderr
+    [result] = (tmp_path / "runs").glob("zsl__devise__*__synthetic__*text_model=random-16__split=synthetic-zsl.json")
     data = json.loads(result.read_text())
-    assert data["model"]["method"] == "devise" and data["dataset"] == "synthetic"
-    assert data["split"]["unseen"] == ["class3"] and data["metrics"]["zsl"]["per_class_top1"] == 1.0  # one label
+    assert data["task"] == "zsl" and data["method"] == "devise" and data["model"] == str(tmp_path / "ck")
+    assert data["split_classes"]["unseen"] == ["class3"] and data["metrics"]["zsl"]["per_class_top1"] == 1.0  # 1 label
     assert data["metrics"]["seen"]["hit@1"] > 1 / 3  # 3 seen labels, distinct synthetic classes
     assert set(data["metrics"]["gzsl"]) == {"u", "s", "H"}
+    run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
+              "--text-model", "random:16:1", "--out", str(tmp_path / "runs"))
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 2  # another label space: its own file
+    run = cli("eval-merge", str(tmp_path / "runs"), "--out", str(tmp_path / "all.csv"))
+    assert run.returncode == 0, run.stderr
+    assert "text_model" in (tmp_path / "all.csv").read_text().splitlines()[0]
     run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split),
               "--text-model", "random:8")
     assert run.returncode == 2 and "gives 8-d label vectors" in run.stderr

@@ -14,7 +14,14 @@ import torch
 import clip_helpers as h
 from labelspace.data import synthetic
 from labelspace.errors import LabelspaceError
-from labelspace.evaluation import evaluate, linear_probe, load_results, merge_results, zeroshot_classification
+from labelspace.evaluation import (
+    evaluate,
+    linear_probe,
+    load_results,
+    merge_results,
+    write_result,
+    zeroshot_classification,
+)
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.metrics import mean_average_precision, retrieval_recall
 from labelspace.models import load_clip, save_clip
@@ -105,14 +112,52 @@ def test_retrieval_and_multilabel_tasks_from_csv(tmp_path, tiny_file):
 def test_results_json_named_from_parts_and_merged(tmp_path, tiny_file):
     a = evaluate("zeroshot_classification", tiny_file, "synthetic", templates="photo", out_dir=tmp_path / "runs")
     b = evaluate("zeroshot_classification", tiny_file, "synthetic@4", templates="plain", out_dir=tmp_path / "runs")
-    assert Path(a["path"]).name.startswith("zeroshot_classification__clip__") and Path(b["path"]).name.endswith("synthetic-4.json")
-    assert len(load_results([tmp_path / "runs"])) == 2
+    c = evaluate("zeroshot_classification", tiny_file, "synthetic@4", templates="photo", out_dir=tmp_path / "runs")
+    assert Path(a["path"]).name.startswith("zeroshot_classification__clip__")
+    assert Path(b["path"]).name.endswith("synthetic-4__templates=plain.json") and b["path"] != c["path"]
+    assert len(load_results([tmp_path / "runs"])) == 3
     csv_text = merge_results([tmp_path / "runs"], tmp_path / "all.csv").read_text().splitlines()
-    assert csv_text[0] == "task,method,model,dataset,acc1,acc5,mean_per_class_recall,images,skipped" and len(csv_text) == 3
+    assert csv_text[0] == "task,method,model,dataset,templates,acc1,acc5,mean_per_class_recall,images,skipped"
+    assert len(csv_text) == 4
     md = merge_results([tmp_path / "runs"], tmp_path / "all.md").read_text()
-    assert md.startswith("| task | method | model | dataset | acc1") and md.count("\n") == 4
+    assert md.startswith("| task | method | model | dataset | templates | acc1") and md.count("\n") == 5
+
+
+def test_zsl_and_clip_results_merge_into_one_table(tmp_path, tiny_file):
+    """A zsl result (nested views) and a zeroshot_classification result share a folder and a table."""
+    evaluate("zeroshot_classification", tiny_file, "synthetic", out_dir=tmp_path)
+    zsl = {"task": "zsl", "method": "conse", "model": "conse", "dataset": "synthetic", "image_model": "efficientnet-lite0",
+           "top_t": 10, "split": "s", "metrics": {"seen": {"hit@1": 0.5}, "gzsl": {"u": 0.0, "s": 0.5, "H": 0.0}}}
+    paths = {write_result(tmp_path, {**zsl, "text_model": t}).name for t in ("glove-6b-50d", "minilm")}
+    assert paths == {"zsl__conse__conse__synthetic__image_model=efficientnet-lite0__text_model=glove-6b-50d__top_t=10"
+                     "__split=s.json", "zsl__conse__conse__synthetic__image_model=efficientnet-lite0__text_model=minilm"
+                     "__top_t=10__split=s.json"}
+    header, *rows = [line.split(",") for line in merge_results([tmp_path], tmp_path / "all.csv").read_text().splitlines()]
+    assert header[:10] == ["task", "method", "model", "dataset", "image_model", "text_model", "top_t", "templates", "split",
+                           "acc1"]
+    assert {"seen.hit@1", "gzsl.H"} <= set(header) and len(rows) == 3
+    h_column = header.index("gzsl.H")
+    assert sorted(row[h_column] for row in rows) == ["", "0.0", "0.0"]
     with pytest.raises(LabelspaceError, match="unknown task"):
         evaluate("zeroshot_dancing", tiny_file, "synthetic")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "zeroshot_classification", "--split", "fashion-mnist-zsl"], "--split does not apply to --task "
+     "zeroshot_classification (only to zsl)"),
+    (["--task", "linear_probe", "--no-hp"], "--no-hp does not apply"),
+    (["--task", "zeroshot_retrieval", "--image-model", "efficientnet-lite1"], "--image-model does not apply"),
+    (["--task", "zeroshot_classification", "--shots", "4"], "--shots does not apply to --task zeroshot_classification"),
+    (["--task", "linear_probe", "--templates", "photo"], "--templates does not apply"),
+    (["--model", "conse", "--templates", "photo"], "--templates does not apply to --task zsl"),
+    (["--model", "conse", "--method", "conse"], "--method does not apply to --task zsl"),
+    (["--model", "conse", "--distributed"], "--distributed does not apply"),
+    (["--model", "conse", "--train-dataset", "synthetic"], "--train-dataset does not apply"),
+    (["--task", "zeroshot_dancing"], "unknown task 'zeroshot_dancing'"),
+])
+def test_eval_refuses_options_the_task_ignores(args, message, cli_main):
+    code, _, err = cli_main("eval", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow  # two torchrun processes start torch: ~25 s on 2 cores

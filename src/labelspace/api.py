@@ -48,6 +48,9 @@ def classifier(method: str = "conse", image_model: str | None = None, text_model
         raise LabelspaceError(f"unknown method {method!r} (accepted: {', '.join(METHODS)})")
     image_model = image_model or DEFAULT_IMAGE_MODEL[method]
     if method == "clip":
+        if checkpoint is not None:
+            raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
+                                  "--image-model")
         return CLIPClassifier(image_model, templates)
     return ConSEClassifier(quiet_load_image_encoder(image_model, checkpoint), load_text_encoder(text_model), top_t)
 

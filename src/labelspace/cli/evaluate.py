@@ -1,10 +1,11 @@
-"""``labelspace eval``: one model, one dataset, one split -> one JSON result and a table.
+"""``labelspace eval``: one model, one dataset, one task -> one result JSON in the --out folder and a table.
 
-Every model goes through the ``Classifier`` contract on cached features of its own image model.
+``--task zsl`` runs the DeViSE split protocol (``evaluation.evaluate_split``) on a ``Classifier``; the other
+tasks are the CLIP_benchmark-style ones of ``evaluation.evaluate``. Both write through ``write_result``, so
+``labelspace eval-merge`` reads every result.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -17,19 +18,54 @@ from labelspace.errors import LabelspaceError
 
 out = Console()
 
-
-def result_table(title: str, metrics: dict) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("view", "metric", "value"):
-        table.add_column(column, justify="right" if column == "value" else "left")
-    for view, values in metrics.items():
-        for name, value in values.items():
-            table.add_row(view, name, f"{value:.4f}" if isinstance(value, float) else str(value))
-    return table
-
-
 TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
              "zeroshot_retrieval or linear_probe."
+
+
+def print_result(result: dict, path) -> None:
+    """One run's metrics (nested views flattened) as a rich table, and where the JSON went."""
+    from labelspace.evaluation.results import KEYS, flat_metrics, variants
+
+    out.print(" ".join(str(result[k]) for k in KEYS) + "".join(f", {k} {v}" for k, v in variants(result).items()))
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in flat_metrics(result["metrics"]).items():
+        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+    out.print(table)
+    out.print(f"result written to [bold]{path}[/]")
+
+
+def refuse_unused_options(task: str, options) -> None:
+    """A one-line error for an option the user set (``given``) that ``task`` would silently ignore."""
+    for option, given, tasks in options:
+        if given and task not in tasks:
+            raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
+
+
+def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root) -> dict:
+    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint."""
+    from labelspace.data import extract_features, load_dataset
+    from labelspace.data.splits import load_split
+    from labelspace.evaluation import evaluate_split
+    from labelspace.methods.trained import load_classifier
+    from labelspace.metrics.hierarchy import load_overrides
+
+    if model is None:
+        raise LabelspaceError("--model is required for --task zsl ('conse' or a checkpoint folder)")
+    the_split = load_split(split) if split else None
+    data = load_dataset(dataset, root)
+    if the_split is not None:
+        the_split.check(data.class_names)
+    overrides = load_overrides(wordnet_overrides) if hierarchy else None
+    classifier, info = load_classifier(model, image_model, text_model, top_t)
+    feats = extract_features(classifier.image_encoder, data)
+    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
+                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
+    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
+            "split": the_split.name if the_split else None,
+            "split_classes": the_split.to_json() if the_split else None,
+            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
 
 
 @app.command(name="eval")
@@ -42,51 +78,46 @@ def evaluate_command(
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
     method: str = typer.Option("clip", help="Tasks other than zsl: clip or conse."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, fashion-mnist, a file."),
+    templates: str = typer.Option("openai", help="Prompt templates (clip, zeroshot_/multilabel_classification): "
+                                  "openai, simple, photo, fashion-mnist, a file."),
     image_model: Optional[str] = typer.Option(None, help="zsl: image encoder (default: the checkpoint's, else "
                                               "efficientnet-lite0)."),
     text_model: Optional[str] = typer.Option(None, help="Label space for conse (default glove-6b-50d), or to "
                                              "override a DeViSE checkpoint's."),
     conse_top_t: Optional[int] = typer.Option(None, min=1, help="zsl: evaluate ConSE over a softmax checkpoint, top T."),
-    hierarchy: bool = typer.Option(True, "--hp/--no-hp", help="zsl: report WordNet hP@k (labels must map to nouns)."),
-    wordnet_overrides: Optional[Path] = typer.Option(None, help='JSON {"label": "lemma.n.NN"} for ambiguous names.'),
-    train_dataset: Optional[str] = typer.Option(None, help="Training images for linear_probe."),
-    shots: Optional[int] = typer.Option(None, min=1, help="k images per class for a few-shot linear probe."),
+    hierarchy: bool = typer.Option(True, "--hp/--no-hp", help="zsl: report WordNet hP@k (labels must map to nouns); "
+                                   "hP@k with k above the number of seen labels is skipped."),
+    wordnet_overrides: Optional[Path] = typer.Option(None, help='zsl: JSON {"label": "lemma.n.NN"} for ambiguous names.'),
+    train_dataset: Optional[str] = typer.Option(None, help="linear_probe: training images."),
+    shots: Optional[int] = typer.Option(None, min=1, help="linear_probe: k images per class (few-shot)."),
     batch_size: int = typer.Option(64, min=1),
-    distributed: bool = typer.Option(False, help="Shard images over the processes of `torchrun --nproc-per-node N`."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="zsl: result JSON (default runs/eval/<model>-<dataset>"
-                                            ".json); other tasks: folder for the JSON (default runs/eval)."),
+    distributed: bool = typer.Option(False, help="Shard images over the processes of `torchrun --nproc-per-node N` "
+                                     "(tasks other than zsl)."),
+    out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON, named "
+                                 "<task>__<method>__<model>__<dataset>[__<setting>=<value>...].json."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
-    if task != "zsl":
-        from labelspace.cli.zeroshot import run_task
+    from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
+    from labelspace.evaluation.tasks import LABEL_TASKS
 
-        run_task(task, model, dataset, method, templates, text_model or "glove-6b-50d", train_dataset, shots, root,
-                 out_path or Path("runs/eval"), batch_size, distributed)
+    if task not in ("zsl", *TASKS):
+        raise LabelspaceError(f"unknown task {task!r} (accepted: zsl, {', '.join(TASKS)})")
+    zsl = ("zsl",)
+    refuse_unused_options(task, [
+        ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
+        ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
+        ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
+        ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
+        ("--train-dataset", train_dataset is not None, ("linear_probe",)),
+        ("--shots", shots is not None, ("linear_probe",))])
+    if task == "zsl":
+        result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
+                            wordnet_overrides, root)
+        print_result(result, write_result(out_dir, result))
         return
-    if model is None:
-        raise LabelspaceError("--model is required for --task zsl ('conse' or a checkpoint folder)")
-    from labelspace.data import extract_features, load_dataset
-    from labelspace.data.splits import load_split
-    from labelspace.evaluation import evaluate_split
-    from labelspace.io import write_json
-    from labelspace.methods.trained import load_classifier
-    from labelspace.metrics.hierarchy import load_overrides
-
-    the_split = load_split(split) if split else None
-    data = load_dataset(dataset, root)
-    if the_split is not None:
-        the_split.check(data.class_names)
-    overrides = load_overrides(wordnet_overrides) if hierarchy else None
-    classifier, info = load_classifier(model, image_model, text_model, conse_top_t)
-    feats = extract_features(classifier.image_encoder, data)
-    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
-                       hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
-    result = {"model": {"spec": model, **info}, "dataset": dataset, "images": len(feats.targets),
-              "skipped": feats.skipped, "split": the_split.to_json() if the_split else None, "metrics": metrics}
-    name = re.sub(r"[^\w.-]+", "_", f"{Path(model).name}-{dataset}").strip("_")
-    path = write_json(out_path or Path("runs/eval") / f"{name}.json", result)
-    out.print(result_table(f"{info['method']} ({model}) on {dataset}" + (f", split {the_split.name}" if the_split else ""),
-                           metrics))
-    out.print(f"result written to [bold]{path}[/]")
+    rank = init_distributed()[0] if distributed else 0
+    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
+                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size)
+    if rank == 0:
+        print_result(result, result["path"])

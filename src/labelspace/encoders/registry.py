@@ -50,11 +50,13 @@ def _unknown(spec: str, modality: str) -> LabelspaceError:
 
 @lru_cache(maxsize=8)
 def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True) -> image.ImageEncoder:
-    if spec in image.EFFICIENTNET_LITE:
-        return image.EfficientNetLite(spec)
     if spec.startswith("timm:") and len(spec) > 5:
         return image.TimmEncoder(spec[5:], checkpoint=checkpoint, pretrained=pretrained)
-    raise _unknown(spec, "image")
+    if spec not in image.EFFICIENTNET_LITE:
+        raise _unknown(spec, "image")
+    if checkpoint is not None:
+        raise LabelspaceError(f"--checkpoint applies to timm:<name> image models, not {spec!r} (packaged weights)")
+    return image.EfficientNetLite(spec)
 
 
 @lru_cache(maxsize=8)

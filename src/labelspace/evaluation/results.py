@@ -13,14 +13,23 @@ from labelspace.errors import LabelspaceError
 from labelspace.io import atomic_write_text, write_json
 
 KEYS = ("task", "method", "model", "dataset")
+# Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
+VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset")
 
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=-]+", "-", str(text)).strip("-")[:80]
 
 
+def variants(result: dict) -> dict:
+    """The ``VARIANTS`` this run has (set, not None), in ``VARIANTS`` order."""
+    return {k: result[k] for k in VARIANTS if result.get(k) is not None}
+
+
 def result_path(out_dir: str | os.PathLike, result: dict) -> Path:
-    return Path(out_dir) / ("__".join(_slug(result[k]) for k in KEYS) + ".json")
+    """``<task>__<method>__<model>__<dataset>[__<variant>=<value>...].json``: one file per distinct run."""
+    parts = [_slug(result[k]) for k in KEYS] + [f"{k}={_slug(v)}" for k, v in variants(result).items()]
+    return Path(out_dir) / ("__".join(parts) + ".json")
 
 
 def write_result(out_dir: str | os.PathLike, result: dict) -> Path:
@@ -47,11 +56,26 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
     return results
 
 
-def result_table(results: list[dict]) -> tuple[list[str], list[list]]:
-    """Header and rows: the run keys, then every metric any run reported (in first-seen order)."""
-    metrics = list(dict.fromkeys(m for r in results for m in r["metrics"]))
-    rows = [[r[k] for k in KEYS] + [r["metrics"].get(m, "") for m in metrics] for r in results]
-    return [*KEYS, *metrics], rows
+def flat_metrics(metrics: dict, prefix: str = "") -> dict:
+    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``."""
+    flat = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(flat_metrics(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def merged_table(results: list[dict]) -> tuple[list[str], list[list]]:
+    """Header and rows over many runs: the run keys, the variants any run has, then every metric any run
+    reported (flattened, in first-seen order)."""
+    present = [k for k in VARIANTS if any(k in variants(r) for r in results)]
+    flat = [flat_metrics(r["metrics"]) for r in results]
+    metrics = list(dict.fromkeys(m for f in flat for m in f))
+    rows = [[r[k] for k in KEYS] + [variants(r).get(k, "") for k in present] + [f.get(m, "") for m in metrics]
+            for r, f in zip(results, flat)]
+    return [*KEYS, *present, *metrics], rows
 
 
 def _cell(value) -> str:
@@ -60,7 +84,7 @@ def _cell(value) -> str:
 
 def merge_results(paths, out: str | os.PathLike) -> Path:
     """Merge result files into ``out``: CSV when it ends in .csv, Markdown otherwise (atomic)."""
-    header, rows = result_table(load_results(paths))
+    header, rows = merged_table(load_results(paths))
     if str(out).endswith(".csv"):
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *rows])

@@ -55,9 +55,11 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
                                      batch_size=batch_size)
     else:
         metrics = tasks.zeroshot_classification(scorer, data, batch_size=batch_size)
+    labels = task in tasks.LABEL_TASKS
     result = {"task": task + (f"-{shots}shot" if task == "linear_probe" and shots else ""), "method": method,
-              "model": model, "dataset": dataset, "templates": templates if method == "clip" else None,
-              "train_dataset": train_dataset, "processes": rank_and_world()[1],
+              "model": model, "dataset": dataset, "templates": templates if labels and method == "clip" else None,
+              "text_model": text_model if labels and method == "conse" else None, "train_dataset": train_dataset,
+              "processes": rank_and_world()[1],
               "seconds": round(time.perf_counter() - start, 3), "metrics": metrics}
     if out_dir is not None and rank_and_world()[0] == 0:
         result["path"] = str(write_result(out_dir, result))

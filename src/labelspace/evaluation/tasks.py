@@ -20,6 +20,7 @@ from labelspace.methods.conse import unit_rows
 from labelspace.metrics import mean_average_precision, mean_per_class_accuracy, retrieval_recall, top_k_accuracy
 
 TASKS = ("zeroshot_classification", "multilabel_classification", "zeroshot_retrieval", "linear_probe")
+LABEL_TASKS = TASKS[:2]  # the tasks that embed label text (templates, a text model)
 
 
 def classification_metrics(scores, targets) -> dict[str, float]:

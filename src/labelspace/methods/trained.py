@@ -130,7 +130,7 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse' nor a checkpoint folder")
     config = read_config(model)
-    info = {"method": config.get("method"), "checkpoint": str(model),
+    info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
     text = load_text_encoder(text_model) if text_model else None
     trained = load_trained(model, quiet_load_image_encoder(info["image_model"]), text)
