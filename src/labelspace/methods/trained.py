@@ -41,9 +41,9 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
     split.check(class_names)
     if method == "devise" and text_encoder is None:
         raise LabelspaceError("DeViSE needs a text model for its label space")
-    if method == "devise" and len(split.validation) < 2:
-        raise LabelspaceError(f"split {split.name!r} has {len(split.validation)} validation class(es); DeViSE chooses "
-                              "its hyper-parameters on at least 2 held-out seen classes (add a 'validation' list)")
+    if method == "devise" and not split.validation:
+        raise LabelspaceError(f"split {split.name!r} has no validation classes; DeViSE chooses its hyper-parameters "
+                              "on held-out seen classes (add a 'validation' list of seen classes)")
 
     def train(labels, params, validate=None, **fit_options):
         mask, y = class_rows(targets, class_names, labels)
