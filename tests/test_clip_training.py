@@ -206,3 +206,16 @@ def test_webdataset_shards_split_over_processes_and_skip_incomplete_samples(tmp_
     assert [c for _, c in resumed] == ["caption 0-2", "caption 0-0"] and data.skipped >= 1
     with pytest.raises(LabelspaceError, match="at least one shard per process"):
         next(local_batches(caption_data(f"wds:{tmp_path}/s0.tar"), 4, 0, rank=1, world=2))
+
+
+def test_bf16_with_gradient_checkpointing_stays_close_to_fp32(scenes, tmp_path):
+    """bf16 autocast + gradient checkpointing on CPU: a finite loss within bf16 rounding of the fp32 loss."""
+    losses = {}
+    for precision, checkpointing in (("fp32", False), ("bf16", True)):
+        config = ClipTrainConfig(steps=2, batch_size=32, warmup=0, precision=precision,
+                                 grad_checkpointing=checkpointing)
+        state = train_clip(TrainableCLIP(TINY), scenes, config, tmp_path / precision, progress=False,
+                           log=lambda _: None)
+        losses[precision] = [row["loss"] for row in state.history]
+    assert all(np.isfinite(losses["bf16"]))
+    assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.02)
