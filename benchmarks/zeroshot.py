@@ -10,7 +10,7 @@
    score; feature cache off) vs the bare ``encode_image`` forward on pre-decoded tensors, and vs a
    CLIP_benchmark-style loop (DataLoader, ``encode_image``, normalise, logits per batch).
 
-    PYTHONPATH=src python benchmarks/zeroshot.py [--classes 100 --templates 80 --images 64 --rounds 2]
+    PYTHONPATH=src python benchmarks/zeroshot.py [--classes 100 --templates 80 --images 160 --rounds 3]
 """
 from __future__ import annotations
 
@@ -35,9 +35,9 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--templates", type=int, default=80)
     parser.add_argument("--reference-classes", type=int, default=4)
-    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--images", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     import open_clip
