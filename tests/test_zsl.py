@@ -43,8 +43,9 @@ def test_evaluate_views_slice_one_score_matrix():
     assert metrics["seen"]["hit@1"] == 0.5 and metrics["seen"]["hit@2"] == 1.0  # image 1 (b): c above b
     assert metrics["zsl"] == {"images": 1, "labels": 1, "per_class_top1": 1.0}
     assert metrics["gzsl"] == {"u": 0.0, "s": 0.5, "H": 0.0}  # image 1: d on top; image 2 (d): a beats d
-    metrics = evaluate_split(Fixed(table), features, [0, 1, 3], names, split, ks=(1, 2), hp_ks=(5,))
-    assert metrics["seen"]["note"] == "hP@5 skipped: only 3 seen labels" and "hP@5" not in metrics["seen"]
+    metrics = evaluate_split(Fixed(table), features, [0, 1, 3], names, split, ks=(1, 2, 3), hp_ks=(5,))
+    assert metrics["seen"]["note"] == "hit@3, hP@5 skipped: only 3 seen labels"
+    assert "hP@5" not in metrics["seen"] and "hit@3" not in metrics["seen"] and metrics["seen"]["hit@2"] == 1.0
 
 
 def test_packaged_split_and_bad_splits(tmp_path):

@@ -24,8 +24,9 @@ from labelspace.metrics.zsl import gzsl
 def evaluate_split(classifier, features, targets, class_names: Sequence[str], split: ClassSplit | None = None,
              ks: Sequence[int] = (1, 2, 5), hp_ks: Sequence[int] = (2, 5),
              overrides: dict | None = None) -> dict:
-    """Metrics as a JSON-able dict; ``hp_ks=()`` skips WordNet (labels need not be nouns then). hP@k with k
-    above the number of seen labels is left out, with a ``note`` in the seen view saying so."""
+    """Metrics as a JSON-able dict; ``hp_ks=()`` skips WordNet (labels need not be nouns then). hit@k with k
+    at or above the number of seen labels (always 1) and hP@k with k above it are left out, with a ``note``
+    in the seen view saying so."""
     class_names = list(class_names)
     seen = list(split.seen) if split else class_names
     labels = split.labels if split else class_names
@@ -39,11 +40,11 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
     on_seen = y < n_seen
     seen_scores, seen_y = scores[on_seen][:, :n_seen], y[on_seen]
     metrics = {"seen": {"images": int(on_seen.sum()), "labels": n_seen,
-                        **{f"hit@{k}": v for k, v in flat_hits(seen_scores, seen_y, ks).items()},
+                        **{f"hit@{k}": v for k, v in flat_hits(seen_scores, seen_y, [k for k in ks if k < n_seen]).items()},
                         "per_class_top1": mean_per_class_accuracy(seen_scores, seen_y)}}
-    too_big = [k for k in hp_ks if k > n_seen]
-    if too_big:
-        metrics["seen"]["note"] = f"{', '.join(f'hP@{k}' for k in too_big)} skipped: only {n_seen} seen labels"
+    too_big = [f"hit@{k}" for k in ks if k >= n_seen] + [f"hP@{k}" for k in hp_ks if k > n_seen]
+    if too_big:  # hit@k with k >= the label count is 1 whatever the model does
+        metrics["seen"]["note"] = f"{', '.join(too_big)} skipped: only {n_seen} seen labels"
     if hp_ks := [k for k in hp_ks if k <= n_seen]:
         from labelspace.metrics.hierarchy import hierarchical_precision, load_overrides, wordnet
 
