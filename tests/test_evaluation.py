@@ -154,6 +154,9 @@ def test_zsl_and_clip_results_merge_into_one_table(tmp_path, tiny_file):
     (["--model", "conse", "--distributed"], "--distributed does not apply"),
     (["--model", "conse", "--train-dataset", "synthetic"], "--train-dataset does not apply"),
     (["--task", "zeroshot_dancing"], "unknown task 'zeroshot_dancing'"),
+    (["--task", "zeroshot_classification", "--text-model", "minilm"], "--text-model does not apply to --method clip"),
+    (["--task", "zeroshot_classification", "--method", "conse", "--templates", "photo"],
+     "--templates does not apply to --method conse"),
 ])
 def test_eval_refuses_options_the_task_ignores(args, message, cli_main):
     code, _, err = cli_main("eval", *args)

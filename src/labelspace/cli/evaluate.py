@@ -111,6 +111,10 @@ def evaluate_command(
         ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
         ("--shots", shots is not None, ("linear_probe",))])
+    if task != "zsl" and method == "clip" and text_model is not None:
+        raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
+    if task != "zsl" and method == "conse" and templates != "openai":
+        raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
                             wordnet_overrides, root)
