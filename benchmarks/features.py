@@ -9,8 +9,6 @@ Usage: python benchmarks/features.py [--model efficientnet-lite0] [--images 512]
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import tempfile
 import time
 
@@ -28,8 +26,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        encoder = load_image_encoder(args.model)
+    encoder = load_image_encoder(args.model)
     dataset = fashion_mnist("test").per_class(args.images // 10)
     n = len(dataset)
     decoded = [torch.stack([encoder.preprocess(dataset.load(i)) for i in range(s, min(s + args.batch_size, n))])

@@ -12,11 +12,11 @@ from labelspace.training import TrainConfig
 
 @pytest.mark.slow
 def test_glove_beats_random_label_vectors_on_unseen_classes():
-    from labelspace.api import quiet_load_image_encoder
+    from labelspace.encoders import load_image_encoder
     from labelspace.data import extract_features, fashion_mnist
 
     split = load_split("fashion-mnist-zsl")
-    feats = extract_features(quiet_load_image_encoder("efficientnet-lite0"), fashion_mnist("train").per_class(40),
+    feats = extract_features(load_image_encoder("efficientnet-lite0"), fashion_mnist("train").per_class(40),
                              progress=False)  # seen-class images train, unseen-class images test
     x = np.asarray(feats.features)
     seen, y_seen = class_rows(feats.targets, feats.class_names, split.seen)

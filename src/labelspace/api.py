@@ -1,8 +1,6 @@
 """The Python verbs behind the CLI: ``classify`` images against any labels, and a zero-shot ``pipeline``."""
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,12 +33,6 @@ def open_image(image) -> Image.Image:
         raise LabelspaceError(f"image {str(path)!r} is not a readable image ({e.__class__.__name__})") from e
 
 
-def quiet_load_image_encoder(spec: str, checkpoint: str | None = None):
-    """Load an image encoder (weights from ``checkpoint`` if given) without the chatter some weight packages print."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        return load_image_encoder(spec, checkpoint=checkpoint)
-
-
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str = "glove-6b-50d",
                top_t: int = 10, templates="openai", checkpoint: str | None = None):
     """A ``Classifier`` (methods/base.py): ``conse`` (image encoder + text encoder) or ``clip`` (one CLIP model spec)."""
@@ -52,7 +44,7 @@ def classifier(method: str = "conse", image_model: str | None = None, text_model
             raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
                                   "--image-model")
         return CLIPClassifier(image_model, templates)
-    return ConSEClassifier(quiet_load_image_encoder(image_model, checkpoint), load_text_encoder(text_model), top_t)
+    return ConSEClassifier(load_image_encoder(image_model, checkpoint), load_text_encoder(text_model), top_t)
 
 
 def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:

@@ -27,7 +27,7 @@ from labelspace.analysis.representations import (
     ClassRepresentations, align_classes, text_representations, vision_representations,
 )
 from labelspace.analysis.similarity import Comparison, SimilarityMatrix, bootstrap_triangles, compare, cosine_similarity
-from labelspace.api import quiet_load_image_encoder
+from labelspace.encoders import load_image_encoder
 from labelspace.data import extract_features, load_dataset
 from labelspace.data.datasets import ImageDataset
 from labelspace.encoders import load_text_encoder
@@ -112,7 +112,7 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
             raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
     reps = []
     for spec in image_models:
-        encoder = quiet_load_image_encoder(spec) if isinstance(spec, str) else spec
+        encoder = load_image_encoder(spec) if isinstance(spec, str) else spec
         for name, dataset in domains.items():
             features = extract_features(encoder, dataset, progress=progress)
             reps.append(vision_representations(features, encoder.name, name, normalize, dataset.name))

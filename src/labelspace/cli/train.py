@@ -30,7 +30,7 @@ def floats(text: str, name: str) -> list[float]:
 def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
            lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
            first_violation: bool, resume: bool, root: Optional[str]) -> None:
-    from labelspace.api import quiet_load_image_encoder
+    from labelspace.encoders import load_image_encoder
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
     from labelspace.encoders import load_text_encoder
@@ -43,7 +43,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
     text = load_text_encoder(text_model) if method == "devise" else None
-    feats = extract_features(quiet_load_image_encoder(image_model), data)
+    feats = extract_features(load_image_encoder(image_model), data)
     meta = {"image_model": image_model, "dataset": dataset}
     _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta)

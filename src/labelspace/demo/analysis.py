@@ -14,7 +14,7 @@ from labelspace.analysis.domains import shifted
 from labelspace.analysis.pipeline import run_analysis
 from labelspace.analysis.report import comparison_table, summary_table, write_report
 from labelspace.analysis.representations import text_representations, vision_representations
-from labelspace.api import quiet_load_image_encoder
+from labelspace.encoders import load_image_encoder
 from labelspace.data import Features, extract_features, fashion_mnist
 from labelspace.encoders import load_text_encoder
 
@@ -84,7 +84,7 @@ def section(context) -> str:
     cached, small = test.per_class(max(context.per_class, PER_CLASS)), test.per_class(PER_CLASS)
     reps = []
     for model in IMAGE_MODELS:
-        encoder = quiet_load_image_encoder(model)
+        encoder = load_image_encoder(model)
         if model == IMAGE_MODELS[0]:
             clean = _rows_of(extract_features(encoder, cached, progress=False), cached, small)
             reps.append(vision_representations(clean, model, "clean", dataset=small.name))

@@ -78,9 +78,9 @@ def from_scratch(root) -> tuple[list[str], dict]:
 def lit(root, per_class: int) -> tuple[list[str], list[float]]:
     split = load_split(devise.SPLIT)
     model = TrainableCLIP(LIT_SPEC)
-    from labelspace.api import quiet_load_image_encoder
+    from labelspace.encoders import load_image_encoder
 
-    encoder = quiet_load_image_encoder("efficientnet-lite0")  # the same weights as the locked tower: cached features
+    encoder = load_image_encoder("efficientnet-lite0")  # the same weights as the locked tower: cached features
     pool = fashion_mnist("train", root).per_class(devise.TRAIN_PER_CLASS)
     seen_only = pool.subset(np.flatnonzero(class_rows(pool.targets, pool.class_names, split.seen)[0]),
                             f"{pool.name}[seen of {devise.SPLIT}]")
@@ -88,7 +88,7 @@ def lit(root, per_class: int) -> tuple[list[str], list[float]]:
     test = extract_features(encoder, fashion_mnist("test", root).per_class(per_class), progress=False)
     templates = template_set(TEMPLATES)
     names = train.class_names
-    prompts = model.tower_features(texts=[t.format(c) for c in names for t in templates]).reshape(
+    prompts = model.tower_features(texts=[t.replace("{}", c) for c in names for t in templates]).reshape(
         len(names), len(templates), -1)
     began = time.perf_counter()
     state = train_clip(model, FeaturePairs(train.features, train.targets, prompts), LIT, progress=False,

