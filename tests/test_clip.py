@@ -132,9 +132,9 @@ def test_classifier_equals_open_clip_builder_and_is_cached(tmp_path, monkeypatch
     np.testing.assert_array_equal(weights[0], weights[4])
     assert len(list((tmp_path / "classifiers").glob("*.npy"))) == 1
 
-    from labelspace.zeroshot import classifier as builder
+    from labelspace.zeroshot import clear_memory
 
-    builder._MEMORY.clear()
+    clear_memory()
     monkeypatch.setattr(model, "encode_text", lambda texts: pytest.fail("cached classifier re-encoded text"))
     np.testing.assert_array_equal(build_classifier(model, classes, "openai", cache_dir=tmp_path), weights)
 

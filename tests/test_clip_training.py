@@ -14,7 +14,7 @@ from labelspace.data import synthetic
 from labelspace.data.captions import caption_data, compositional_set, synthetic_captions
 from labelspace.errors import LabelspaceError
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
-from labelspace.training.clip_eval import clip_evaluator
+from labelspace.evaluation.clip_training import clip_evaluator
 from labelspace.training.checkpoint import load_checkpoint
 from labelspace.training.clip_trainer import ClipTrainConfig, learning_rate, train_clip
 from labelspace.zeroshot.classifier import build_classifier

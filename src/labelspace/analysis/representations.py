@@ -18,7 +18,7 @@ import numpy as np
 
 from labelspace.data.features import Features, group_sums
 from labelspace.errors import LabelspaceError
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 
 
 @dataclass

@@ -45,7 +45,7 @@ def clip(
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, caption_data, compositional_set, synthetic_captions
     from labelspace.distributed import process_group
     from labelspace.models.trainable import ModelSpec, TrainableCLIP
-    from labelspace.training.clip_eval import clip_evaluator
+    from labelspace.evaluation.clip_training import clip_evaluator
     from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
 
     with process_group() as (rank, _):  # destroyed at the end, errors included
@@ -67,7 +67,7 @@ def clip(
             retrieval = synthetic_captions(200, "test", seed=seed + 1, root=root).retrieval_set()
             zeroshot, zs_templates = compositional_set(300, seed=seed + 2, root=root), COMPOSITIONAL_TEMPLATES
         if eval_retrieval:
-            from labelspace.evaluation.data import captions_csv
+            from labelspace.data.eval_sets import captions_csv
 
             retrieval = captions_csv(eval_retrieval)
         if eval_zeroshot:

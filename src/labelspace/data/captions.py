@@ -66,7 +66,7 @@ class PairList(CaptionData):
 
 def csv_captions(path: str | os.PathLike) -> PairList:
     """``path,caption`` rows (via the evaluation CSV reader); rows whose image file is missing are counted and dropped."""
-    from labelspace.evaluation.data import captions_csv
+    from labelspace.data.eval_sets import captions_csv
 
     data = captions_csv(path)
     present = np.array([Path(p).is_file() for p in data.images.paths])
@@ -81,7 +81,7 @@ class TemplateCaptions(CaptionData):
     """A labelled image set whose captions are templates filled with the class name (seeded per image)."""
 
     def __init__(self, dataset, templates="simple", seed: int = 0, class_names: Sequence[str] | None = None):
-        from labelspace.zeroshot.templates import class_prompts
+        from labelspace.prompts import class_prompts
 
         self.dataset, self.name = dataset, f"templates:{dataset.name}"
         self.prompts = class_prompts(list(class_names or dataset.class_names), templates)
@@ -113,7 +113,7 @@ class SyntheticCaptions(CaptionData):
 
     def retrieval_set(self):
         """The pairs as an evaluation ``CaptionSet`` (one caption per image) for ``zeroshot_retrieval``."""
-        from labelspace.evaluation.data import CaptionSet
+        from labelspace.data.eval_sets import CaptionSet
 
         images = ArrayImages(self.name, self.images, np.arange(len(self)), [str(i) for i in range(len(self))])
         return CaptionSet(images, list(self.captions), np.arange(len(self)))

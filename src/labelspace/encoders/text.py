@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
 
 
@@ -137,8 +138,7 @@ def word_vector_file(path: str) -> WordVectors:
             words.append(parts[0])
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
-    st = os.stat(path)
-    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{st.st_size}|{st.st_mtime_ns}")
+    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{file_digest(path)}")
 
 
 class SentenceEncoder:

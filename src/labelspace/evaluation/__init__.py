@@ -1,6 +1,6 @@
 """Evaluation: zero-shot classification, multi-label mAP, retrieval recall@k, linear probes; result files."""
 from labelspace.distributed import init_distributed
-from labelspace.evaluation.data import CaptionSet, MultiLabelSet, captions_csv, multilabel_csv
+from labelspace.data.eval_sets import CaptionSet, MultiLabelSet, captions_csv, multilabel_csv
 from labelspace.evaluation.distributed import gathered_features
 from labelspace.evaluation.results import load_results, merge_results, write_result
 from labelspace.evaluation.runner import evaluate

@@ -10,7 +10,7 @@ import time
 from labelspace.distributed import rank_and_world
 from labelspace.errors import LabelspaceError
 from labelspace.evaluation import tasks
-from labelspace.evaluation.data import captions_csv, multilabel_csv
+from labelspace.data.eval_sets import captions_csv, multilabel_csv
 from labelspace.evaluation.results import write_result
 
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from labelspace.errors import LabelspaceError
-from labelspace.evaluation.data import CaptionSet, MultiLabelSet
+from labelspace.data.eval_sets import CaptionSet, MultiLabelSet
 from labelspace.evaluation.distributed import gathered_features
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.metrics import mean_average_precision, mean_per_class_accuracy, retrieval_recall, top_k_accuracy
 
 TASKS = ("zeroshot_classification", "multilabel_classification", "zeroshot_retrieval", "linear_probe")

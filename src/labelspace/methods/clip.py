@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.zeroshot.classifier import build_classifier
 
 

@@ -15,11 +15,7 @@ import numpy as np
 import torch
 
 from labelspace.errors import LabelspaceError
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from labelspace.numeric import unit_rows
 
 
 class ConSE:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from labelspace.errors import LabelspaceError
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.training import TrainConfig, fit
 
 

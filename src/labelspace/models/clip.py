@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from labelspace.encoders.checkpoints import load_state_dict
-from labelspace.encoders.image import _file_digest
+from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
 
 FORMAT = "labelspace-clip-v1"
@@ -249,7 +249,7 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
         name, weights = f"open_clip:{arch}", f"random-init-seed{RANDOM_SEED}"
         if is_file:
             _fit_state_dict(net, load_state_dict(tag), tag, f"open_clip:{arch}")
-            name, weights = f"open_clip:{arch}/{tag}", _file_digest(tag)
+            name, weights = f"open_clip:{arch}/{tag}", file_digest(tag)
     info = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": open_clip.get_model_preprocess_cfg(net)}
     return OpenCLIPModel(net, _transform_for(net), open_clip.get_tokenizer(arch), name, weights, info)
 
@@ -267,7 +267,7 @@ def _openai_state_dict(path: str, state: dict) -> OpenCLIPModel:
     from open_clip.tokenizer import SimpleTokenizer
 
     return OpenCLIPModel(net, _transform_for(net), SimpleTokenizer(context_length=net.context_length),
-                         f"openai-state-dict:{path}", _file_digest(path), {"source": "openai"})
+                         f"openai-state-dict:{path}", file_digest(path), {"source": "openai"})
 
 
 def save_clip(model: OpenCLIPModel, path: str | os.PathLike) -> Path:
@@ -298,7 +298,7 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         net = _open_clip_from_config(model_cfg)
         _fit_state_dict(net, state, path, f"its own config ({metadata.get('name')})")
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
-                             f"file:{path}", _file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
+                             f"file:{path}", file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
         return _openai_state_dict(path, state)
     raise LabelspaceError(f"checkpoint {path!r} is neither a labelspace CLIP file nor an OpenAI-format CLIP state dict "
@@ -324,7 +324,7 @@ def _hf(source: str) -> HFModel:
                               "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")
     if Path(source).is_dir():
         files = sorted(p for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-        weights = ";".join(_file_digest(p) for p in files)
+        weights = ";".join(file_digest(p) for p in files)
     else:
         weights = str(getattr(net.config, "_commit_hash", None) or "hub")
     return HFModel(net, image_processor, tokenizer, f"hf:{source}", weights)

@@ -16,13 +16,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.datasets import _digest
-from labelspace.data.features import default_cache_dir
+from labelspace.cache import default_cache_dir, digest
 from labelspace.io import atomic_write_bytes
-from labelspace.methods.conse import unit_rows
-from labelspace.zeroshot.templates import class_prompts
+from labelspace.numeric import unit_rows
+from labelspace.prompts import class_prompts
 
 _MEMORY: dict[str, np.ndarray] = {}
+
+
+def clear_memory() -> None:
+    """Forget the weights kept in memory; the next build reads the disk cache (or encodes again)."""
+    _MEMORY.clear()
 
 
 def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -36,7 +40,7 @@ def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.n
 
 
 def classifier_key(model, class_names: Sequence[str], prompts: list[list[str]]) -> str:
-    return _digest(model.cache_key, list(class_names), prompts)
+    return digest(model.cache_key, list(class_names), prompts)
 
 
 def build_classifier(model, class_names: Sequence[str], templates="openai", batch_size: int = 256,
