@@ -251,7 +251,7 @@ def test_page_needs_nothing_from_outside():
 
 
 def test_model_specs():
-    with pytest.raises(LabelspaceError, match="unknown model spec"):
+    with pytest.raises(LabelspaceError, match="unknown method .magic:thing."):
         load_model("magic:thing")
     with pytest.raises(LabelspaceError, match="IMAGE\\+TEXT"):
         load_model("conse:efficientnet-lite0")

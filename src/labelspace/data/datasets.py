@@ -18,6 +18,7 @@ from PIL import Image
 
 from labelspace.cache import digest, file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.registry import DATASETS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_CLASSES = [
@@ -211,29 +212,40 @@ def synthetic(n_classes: int = 4, per_class: int = 8, size: int = 32, seed: int 
                        [f"class{c}" for c in range(n_classes)])
 
 
+@DATASETS.register("fashion-mnist", argument="train|test", optional=True,
+                   description="Fashion-MNIST (Debian's dataset-fashion-mnist, or --root / LABELSPACE_FASHION_MNIST)")
+def _fashion_mnist(argument: str, root: str | None = None) -> ArrayImages:
+    return fashion_mnist(argument or "test", root)
+
+
+@DATASETS.register("folder", argument="<dir>", description="one sub-folder of images per class")
+def _folder(argument: str, root: str | None = None) -> FileImages:
+    return image_folder(argument)
+
+
+@DATASETS.register("csv", argument="<file>", description="rows path,label (relative paths from the CSV's folder)")
+def _csv(argument: str, root: str | None = None) -> FileImages:
+    return csv_images(argument)
+
+
+@DATASETS.register("photos", description="real photos shipped by scikit-image, scikit-learn and matplotlib, labelled by what they show")
+def _photos(argument: str, root: str | None = None) -> FileImages:
+    return bundled_photos()
+
+
+@DATASETS.register("synthetic", description="4 classes of striped synthetic images (tests and smoke runs)")
+def _synthetic(argument: str, root: str | None = None) -> ArrayImages:
+    return synthetic()
+
+
 def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     """Dataset from a spec string.
 
-    ``fashion-mnist[:train|test]``, ``folder:<dir>``, ``csv:<file>``, ``photos``, ``synthetic``;
-    append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
+    Any ``DATASETS`` entry (``labelspace list``), e.g. ``fashion-mnist[:train|test]``, ``folder:<dir>``,
+    ``csv:<file>``; append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
     """
     base, _, per_class = spec.partition("@")
-    kind, _, arg = base.partition(":")
-    if kind == "fashion-mnist":
-        dataset = fashion_mnist(arg or "test", root)
-    elif kind == "folder" and arg:
-        dataset = image_folder(arg)
-    elif kind == "csv" and arg:
-        dataset = csv_images(arg)
-    elif base == "photos":
-        dataset = bundled_photos()
-    elif base == "synthetic":
-        dataset = synthetic()
-    else:
-        raise LabelspaceError(
-            f"unknown dataset {spec!r} (accepted: fashion-mnist[:train|test], folder:<dir>, csv:<file>, photos, synthetic; "
-            "optionally @N images per class)"
-        )
+    dataset = DATASETS.create(base, root=root)
     if per_class:
         if not per_class.isdigit() or int(per_class) < 1:
             raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")

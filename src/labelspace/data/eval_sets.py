@@ -15,6 +15,7 @@ import numpy as np
 
 from labelspace.data.datasets import FileImages, ImageDataset
 from labelspace.errors import LabelspaceError
+from labelspace.registry import DATASETS
 
 
 @dataclass
@@ -53,6 +54,16 @@ def _rows(path: Path, what: str) -> list[list[str]]:
     if bad is not None or not rows:
         raise LabelspaceError(f"{what} CSV {str(path)!r} needs rows of path,{what} (bad row: {bad!r})")
     return rows
+
+
+@DATASETS.register("captions", argument="<file>", description="captioned images for retrieval: rows path,caption")
+def _captions(argument: str, root: str | None = None) -> CaptionSet:
+    return captions_csv(argument)
+
+
+@DATASETS.register("multilabel", argument="<file>", description="multi-label images: rows path,label1;label2;...")
+def _multilabel(argument: str, root: str | None = None) -> MultiLabelSet:
+    return multilabel_csv(argument)
 
 
 def captions_csv(path) -> CaptionSet:

@@ -10,32 +10,21 @@ import time
 from labelspace.distributed import rank_and_world
 from labelspace.errors import LabelspaceError
 from labelspace.evaluation import tasks
-from labelspace.data.eval_sets import captions_csv, multilabel_csv
+from labelspace.data import load_dataset
 from labelspace.evaluation.results import write_result
-
-
-def _dataset(spec: str, root: str | None):
-    from labelspace.data import load_dataset
-
-    if spec.startswith("captions:"):
-        return captions_csv(spec[9:])
-    if spec.startswith("multilabel:"):
-        return multilabel_csv(spec[11:])
-    return load_dataset(spec, root)
+from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates="openai",
              text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it."""
-    from labelspace.api import DEFAULT_IMAGE_MODEL, classifier
-
     if task not in tasks.TASKS:
-        raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)})")
+        raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
     start = time.perf_counter()
-    data = _dataset(dataset, root)
-    scorer = classifier(method, model, text_model, templates=templates)
+    data = load_dataset(dataset, root)
+    scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates)
     if task == "zeroshot_retrieval":
         if method != "clip":
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")
@@ -51,7 +40,7 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     elif task == "linear_probe":
         if not train_dataset:
             raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")
-        metrics = tasks.linear_probe(scorer.image_encoder, _dataset(train_dataset, root), data, shots=shots,
+        metrics = tasks.linear_probe(scorer.image_encoder, load_dataset(train_dataset, root), data, shots=shots,
                                      batch_size=batch_size)
     else:
         metrics = tasks.zeroshot_classification(scorer, data, batch_size=batch_size)

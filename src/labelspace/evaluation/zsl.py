@@ -17,10 +17,13 @@ import numpy as np
 
 from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
+from labelspace.registry import EVAL_TASKS
 from labelspace.metrics import flat_hits, mean_per_class_accuracy
 from labelspace.metrics.zsl import gzsl
 
 
+@EVAL_TASKS.register("zsl",
+                     description="the split protocol: seen hit@k and hP@k, zsl per-class top-1, gzsl u, s, H")
 def evaluate_split(classifier, features, targets, class_names: Sequence[str], split: ClassSplit | None = None,
              ks: Sequence[int] = (1, 2, 5), hp_ks: Sequence[int] = (2, 5),
              overrides: dict | None = None) -> dict:

@@ -2,6 +2,9 @@
 
 A classifier owns the image encoder whose (cached) features it scores, and scores those
 features against any candidate label set: ``scores(features, labels) -> (images, labels)``.
+Methods are entries of ``labelspace.registry.METHODS``; ``create_classifier`` builds any of them from
+one spec (``conse:efficientnet-lite0+minilm``, ``clip:open_clip:ViT-B-32/openai``, ``devise:runs/x``,
+or a checkpoint folder).
 """
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from typing import Protocol
 
 import numpy as np
 
+from labelspace.registry import METHODS
+
+DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-32/openai"}
+
 
 class Classifier(Protocol):
     image_encoder: object
@@ -17,3 +24,23 @@ class Classifier(Protocol):
     def scores(self, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         """Higher is more likely; one row per image, one column per label."""
         ...
+
+    # optional: label_probabilities(features, labels) -> (images, labels), shown by classify and serve
+
+
+def create_classifier(spec: str, **options) -> Classifier:
+    """The classifier a ``METHODS`` spec names; ``options`` (image_model, text_model, top_t, templates,
+    checkpoint) fill what the spec leaves out."""
+    return METHODS.create(spec, **options)
+
+
+def shown_scores(classifier, features, labels: Sequence[str]) -> np.ndarray:
+    """What a user sees: label probabilities where the method has them (CLIP), its scores otherwise (cosines)."""
+    probabilities = getattr(classifier, "label_probabilities", None)
+    return probabilities(features, labels) if probabilities is not None else classifier.scores(features, labels)
+
+
+def rank_labels(scores: np.ndarray, labels: Sequence[str], top: int | None = None) -> list[list[dict]]:
+    """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best first (ties keep label order)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
+    return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(scores, order)]

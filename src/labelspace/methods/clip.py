@@ -10,7 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labelspace.errors import LabelspaceError
 from labelspace.numeric import unit_rows
+from labelspace.registry import METHODS
 from labelspace.zeroshot.classifier import build_classifier
 
 
@@ -38,3 +40,14 @@ class CLIPClassifier:
             return 1.0 / (1.0 + np.exp(-logits))
         logits = logits - logits.max(axis=1, keepdims=True)
         return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+@METHODS.register("clip", argument="<CLIP model spec>", optional=True,
+                  description="CLIP zero-shot: prompt-ensembled label embeddings of any CLIP model "
+                  "(default open_clip:ViT-B-32/openai)")
+def _clip(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+          checkpoint: str | None = None, templates="openai") -> CLIPClassifier:
+    if checkpoint is not None:
+        raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
+                              "--image-model")
+    return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai")

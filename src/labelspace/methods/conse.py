@@ -16,6 +16,7 @@ import torch
 
 from labelspace.errors import LabelspaceError
 from labelspace.numeric import unit_rows
+from labelspace.registry import METHODS
 
 
 class ConSE:
@@ -71,3 +72,19 @@ class ConSEClassifier:
     def scores(self, features, labels: Sequence[str]) -> np.ndarray:
         """(images, labels) cosine scores for any candidate label set."""
         return self.conse.scores(self.probabilities(features), self.text_encoder.encode(list(labels)))
+
+
+@METHODS.register("conse", argument="<image>+<text>", optional=True,
+                  description="ConSE: the image model's ImageNet head, top-T label vectors, cosine to any labels "
+                  "(default efficientnet-lite0+glove-6b-50d)")
+def _conse(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+           checkpoint: str | None = None, templates=None) -> ConSEClassifier:
+    from labelspace.encoders import load_image_encoder, load_text_encoder
+
+    if argument:
+        image_model, plus, text_model = argument.partition("+")
+        if not (image_model and plus and text_model):
+            raise LabelspaceError(f"conse spec needs IMAGE+TEXT encoders, got {argument!r} "
+                                  "(e.g. 'conse:efficientnet-lite0+glove-6b-50d')")
+    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", checkpoint),
+                           load_text_encoder(text_model or "glove-6b-50d"), top_t or 10)

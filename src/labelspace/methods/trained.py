@@ -21,8 +21,9 @@ from labelspace.methods.conse import ConSEClassifier
 from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
 from labelspace.metrics import mean_per_class_accuracy
+from labelspace.registry import METHODS as METHOD_REGISTRY
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
-from labelspace.training.checkpoint import WEIGHTS
+from labelspace.training.checkpoint import CONFIG, WEIGHTS
 
 METHODS = ("devise", "softmax")
 
@@ -111,30 +112,53 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     return build(config["method"], head, config["labels"], text_encoder, image_encoder)
 
 
+def _from_folder(method: str | None):
+    def load(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+             checkpoint: str | None = None, templates=None):
+        folder = Path(argument)
+        if not (folder / CONFIG).is_file():
+            what = f"unknown method {argument!r}" if method is None else f"{argument!r} is no checkpoint folder"
+            raise LabelspaceError(f"{what} (no {CONFIG} there; accepted: {METHOD_REGISTRY.accepted()})")
+        if method is not None and read_config(folder).get("method") != method:
+            raise LabelspaceError(f"checkpoint {argument!r} holds method {read_config(folder).get('method')!r}, "
+                                  f"not {method!r}")
+        return load_classifier(argument, image_model, text_model, top_t, checkpoint)[0]
+    return load
+
+
+for _method in METHODS:
+    METHOD_REGISTRY.register(_method, argument="<folder>",
+                             description=f"a {_method} checkpoint folder written by 'labelspace train {_method}'")(
+        _from_folder(_method))
+METHOD_REGISTRY.register("<folder>", fallback=True,
+                         description="a checkpoint folder from 'labelspace train devise|softmax' (method read from it)")(
+    _from_folder(None))
+
+
 def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
     """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes)."""
     return ConSEClassifier(softmax.image_encoder, text_encoder, top_t, seen=softmax)
 
 
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
-                    top_t: int | None = None) -> tuple[object, dict]:
+                    top_t: int | None = None, checkpoint: str | None = None) -> tuple[object, dict]:
     """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head)
-    or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels."""
-    from labelspace.api import classifier
-    from labelspace.encoders import load_image_encoder
-    from labelspace.encoders import load_text_encoder
+    or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels.
+    ``checkpoint`` holds local weights for a ``timm:<name>`` image model."""
+    from labelspace.encoders import load_image_encoder, load_text_encoder
 
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
-        return classifier("conse", info["image_model"], info["text_model"], info["top_t"]), info
+        return METHOD_REGISTRY.create("conse", image_model=info["image_model"], text_model=info["text_model"],
+                                      top_t=info["top_t"], checkpoint=checkpoint), info
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse' nor a checkpoint folder")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
     text = load_text_encoder(text_model) if text_model else None
-    trained = load_trained(model, load_image_encoder(info["image_model"]), text)
+    trained = load_trained(model, load_image_encoder(info["image_model"], checkpoint), text)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
         return trained, info

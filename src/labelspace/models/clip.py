@@ -30,12 +30,21 @@ import torch
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.registry import CLIP_MODELS
 
 FORMAT = "labelspace-clip-v1"
 RANDOM_SEED = 0
 SCHEMAS = ("hf-hub:", "local-dir:")
-SPECS = ("open_clip:<arch>", "open_clip:<arch>/<tag>", "open_clip:<arch>/<file>", "hf:<repo-or-dir>",
-         "<file> (OpenAI-format state dict or labelspace safetensors)")
+PRESETS = Path(__file__).resolve().parents[1] / "presets" / "open_clip"  # packaged configs, e.g. ls-clip-tiny
+
+
+def open_clip_with_presets():
+    """open_clip with labelspace's packaged architectures added (as open_clip's own configs are, at import)."""
+    import open_clip
+
+    if "ls-clip-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(PRESETS)
+    return open_clip
 
 
 def _pooled(output) -> torch.Tensor:
@@ -221,8 +230,7 @@ def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
 
 
 def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
-    import open_clip
-
+    open_clip = open_clip_with_presets()
     is_file = bool(tag) and os.path.isfile(tag)
     if not arch.startswith(SCHEMAS):
         known = open_clip.list_models()
@@ -330,16 +338,30 @@ def _hf(source: str) -> HFModel:
     return HFModel(net, image_processor, tokenizer, f"hf:{source}", weights)
 
 
+@CLIP_MODELS.register("open_clip", argument="<arch>[/<tag>|/<file>]", offline=False,
+                      description="any open_clip model: <arch> alone is seeded random init, a tag downloads when "
+                      "online, <file> a local state dict")
+def _open_clip_spec(argument: str) -> OpenCLIPModel:
+    if argument.startswith(SCHEMAS):  # these carry their own slashes and weights
+        return _open_clip(argument, "")
+    arch, _, tag = argument.partition("/")
+    return _open_clip(arch, tag)
+
+
+@CLIP_MODELS.register("hf", argument="<repo-or-dir>", description="Hugging Face CLIP, SigLIP or dual encoder")
+def _hf_spec(argument: str) -> HFModel:
+    return _hf(argument)
+
+
+@CLIP_MODELS.register("<file>", fallback=True,
+                      description="OpenAI-format CLIP state dict or labelspace safetensors (save_clip)")
+def _file_spec(argument: str) -> OpenCLIPModel:
+    if not os.path.isfile(argument):
+        raise LabelspaceError(f"unknown CLIP model {argument!r} (accepted: {CLIP_MODELS.accepted()})")
+    return _checkpoint_file(argument)
+
+
 @lru_cache(maxsize=4)
 def load_clip(spec: str) -> ImageTextModel:
     """The image-text model behind ``spec`` (see the module docstring); loaded models are kept per process."""
-    if spec.startswith("open_clip:") and len(spec) > 10:
-        if spec[10:].startswith(SCHEMAS):  # these carry their own slashes and weights
-            return _open_clip(spec[10:], "")
-        arch, _, tag = spec[10:].partition("/")
-        return _open_clip(arch, tag)
-    if spec.startswith("hf:") and len(spec) > 3:
-        return _hf(spec[3:])
-    if os.path.isfile(spec):
-        return _checkpoint_file(spec)
-    raise LabelspaceError(f"unknown CLIP model {spec!r} (accepted: {'; '.join(SPECS)})")
+    return CLIP_MODELS.create(spec)

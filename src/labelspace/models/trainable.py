@@ -27,10 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelspace.errors import LabelspaceError
-from labelspace.models.clip import ImageTextModel, _causal_text_tower, trimmed_text_forward
+from labelspace.models.clip import ImageTextModel, _causal_text_tower, open_clip_with_presets, trimmed_text_forward
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
 
-PRESETS = Path(__file__).resolve().parents[1] / "presets" / "open_clip"
 PROJECTIONS = ("linear", "mlp")
 _VIEWS = itertools.count()  # numbers the EvalViews of this process
 
@@ -170,9 +169,7 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
 
 def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     """A registered open_clip architecture by name (random init or a pretrained tag) for training."""
-    import open_clip
-
-    open_clip.add_model_config(PRESETS)
+    open_clip = open_clip_with_presets()
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
         raise LabelspaceError(f"unknown open_clip model {arch!r} (see open_clip.list_models(); packaged: ls-clip-tiny)")

@@ -25,9 +25,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from labelspace.api import _ranked
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
 from labelspace.errors import LabelspaceError
+from labelspace.methods import rank_labels
 from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
                                      parse_templates)
 from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
@@ -61,7 +61,7 @@ def predict(model, data: bytes, labels: list[str], templates: list[str], limits:
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
     texts = [template.replace("{}", label) for template in templates for label in labels]
     scores = np.asarray(model.scores(features, texts), dtype=np.float64).reshape(len(templates), len(labels))
-    return _ranked(scores.mean(axis=0, keepdims=True), labels, None)[0]
+    return rank_labels(scores.mean(axis=0, keepdims=True), labels, None)[0]
 
 
 class Gate:
