@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from labelspace.cli import app
@@ -50,17 +51,30 @@ def classify(
         out.print(table)
 
 
+def print_registries(registries) -> None:
+    table = Table()
+    for column in ("kind", "spec", "offline", "description"):
+        table.add_column(column)
+    for registry in registries:
+        for e in registry.list():
+            table.add_row(registry.kind, escape(e.spec), "yes" if e.offline else "online", escape(e.description))
+    out.print(table)
+
+
 @app.command()
 def encoders():
-    """List the image and text encoder specs."""
-    from labelspace.encoders import list_encoders
+    """List the image encoder, text encoder and CLIP model specs."""
+    from labelspace.registry import CLIP_MODELS, IMAGE_ENCODERS, TEXT_ENCODERS
 
-    table = Table()
-    for column in ("spec", "modality", "offline", "description"):
-        table.add_column(column)
-    for e in list_encoders():
-        table.add_row(e.spec, e.modality, "yes" if e.offline else "online", e.description)
-    out.print(table)
+    print_registries([IMAGE_ENCODERS, TEXT_ENCODERS, CLIP_MODELS])
+
+
+@app.command("list")
+def list_specs():
+    """List every spec: encoders, CLIP models, datasets, caption sources, methods and eval tasks."""
+    from labelspace.registry import REGISTRIES
+
+    print_registries(REGISTRIES)
 
 
 @app.command()

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -45,7 +44,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     text = load_text_encoder(text_model) if method == "devise" else None
     feats = extract_features(load_image_encoder(image_model), data)
     meta = {"image_model": image_model, "dataset": dataset}
-    _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
+    _, report = fit_on_split(method, feats.features, feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
                   title_justify="left")

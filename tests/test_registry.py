@@ -1,0 +1,206 @@
+"""Every registered entry of every kind meets its kind's contract, built from an offline example spec.
+
+A new entry without an example here fails ``test_every_entry_has_an_example``: add one (or name it in
+NEEDS_NETWORK with the reason).
+"""
+import csv
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage
+import torch
+from PIL import Image
+
+import clip_helpers as h
+from labelspace.errors import LabelspaceError
+from labelspace.registry import (CAPTION_SOURCES, CLIP_MODELS, DATASETS, EVAL_TASKS, IMAGE_ENCODERS, METHODS,
+                                 REGISTRIES, TEXT_ENCODERS)
+
+CAT = Path(skimage.__file__).parent / "data" / "chelsea.png"
+LABELS = ["cat", "dog", "car"]
+NEEDS_NETWORK = {}
+
+
+def entries():
+    return [pytest.param(r, e, id=f"{r.kind}:{e.name}") for r in REGISTRIES for e in r.list()]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Small offline inputs for the specs that name files or folders."""
+    from labelspace.encoders.text import minilm_dir
+    from labelspace.models import load_clip, save_clip
+
+    root = tmp_path_factory.mktemp("registry")
+    for name, colour in [("red", (230, 20, 20)), ("blue", (20, 20, 230))]:
+        (root / "folder" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (32, 32), colour).save(root / "folder" / name / f"{i}.png")
+    rows = [("folder/red/0.png", "red"), ("folder/blue/0.png", "blue")]
+    with open(root / "labels.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    with open(root / "captions.csv", "w", newline="") as f:
+        csv.writer(f).writerows([(p, f"a {c} square") for p, c in rows])
+    with open(root / "multi.csv", "w", newline="") as f:
+        csv.writer(f).writerows([(p, f"{c};square") for p, c in rows])
+    (root / "vectors.txt").write_text("cat 1 0 0\ndog 0 1 0\ncar 0 0 1\n")
+    with tarfile.open(root / "shard.tar", "w") as tar:
+        for i, (path, label) in enumerate(rows):
+            for suffix, payload in [("png", (root / path).read_bytes()), ("txt", f"a {label} square".encode())]:
+                info = tarfile.TarInfo(f"{i:04d}.{suffix}")
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    save_clip(load_clip("open_clip:ls-clip-tiny"), root / "tiny.safetensors")
+    return {"root": root, "minilm": minilm_dir(), "hf": h.hf_clip_folder(root / "hf"),
+            "checkpoints": trained_checkpoints(root)}
+
+
+def trained_checkpoints(root: Path) -> dict:
+    """A DeViSE and a softmax checkpoint folder fitted on the synthetic set's EfficientNet-Lite0 features."""
+    from labelspace.data import extract_features, synthetic
+    from labelspace.data.splits import ClassSplit
+    from labelspace.encoders import load_image_encoder, load_text_encoder
+    from labelspace.methods.trained import fit_on_split
+    from labelspace.training import TrainConfig
+
+    feats = extract_features(load_image_encoder("efficientnet-lite0"), synthetic())
+    split = ClassSplit("synthetic-zsl", ("class0", "class1", "class2"), ("class3",), ("class0",))
+    folders = {}
+    for method in ("devise", "softmax"):
+        folders[method] = root / method
+        fit_on_split(method, feats.features, feats.targets, feats.class_names, split,
+                     TrainConfig(epochs=2, batch_size=16), {"lr": [0.01], "margin": [0.1]},
+                     load_text_encoder("random:16"), checkpoint=folders[method],
+                     meta={"image_model": "efficientnet-lite0"})
+    return folders
+
+
+def example(registry, name, files) -> str | None:
+    """An offline spec for each entry."""
+    root = files["root"]
+    return {
+        (IMAGE_ENCODERS, "timm"): "timm:resnet10t",
+        (TEXT_ENCODERS, "wordvec"): f"wordvec:{root / 'vectors.txt'}",
+        (TEXT_ENCODERS, "sentence"): f"sentence:{files['minilm']}",
+        (TEXT_ENCODERS, "random"): "random:8:1",
+        (CLIP_MODELS, "open_clip"): "open_clip:ls-clip-tiny",
+        (CLIP_MODELS, "hf"): f"hf:{files['hf']}",
+        (CLIP_MODELS, "<file>"): str(root / "tiny.safetensors"),
+        (DATASETS, "fashion-mnist"): "fashion-mnist:test@2",
+        (DATASETS, "folder"): f"folder:{root / 'folder'}",
+        (DATASETS, "csv"): f"csv:{root / 'labels.csv'}",
+        (DATASETS, "captions"): f"captions:{root / 'captions.csv'}",
+        (DATASETS, "multilabel"): f"multilabel:{root / 'multi.csv'}",
+        (CAPTION_SOURCES, "captions"): f"captions:{root / 'captions.csv'}",
+        (CAPTION_SOURCES, "csv"): f"csv:{root / 'captions.csv'}",
+        (CAPTION_SOURCES, "folder"): f"folder:{root / 'folder'}",
+        (CAPTION_SOURCES, "wds"): f"wds:{root / 'shard.tar'}",
+        (CAPTION_SOURCES, "synthetic-captions"): "synthetic-captions@4",
+        (METHODS, "clip"): "clip:open_clip:ls-clip-tiny",
+        (METHODS, "conse"): "conse:efficientnet-lite0+random:8",
+        (METHODS, "devise"): f"devise:{files['checkpoints']['devise']}",
+        (METHODS, "softmax"): f"softmax:{files['checkpoints']['softmax']}",
+        (METHODS, "<folder>"): str(files["checkpoints"]["devise"]),
+    }.get((registry, name), name)
+
+
+def cat_features(encoder) -> torch.Tensor:
+    with torch.inference_mode():
+        return encoder.encode(encoder.preprocess(Image.open(CAT).convert("RGB"))[None])
+
+
+@pytest.mark.parametrize("registry, entry", entries())
+def test_every_entry_meets_its_contract(registry, entry, files):
+    assert entry.description and entry.name not in NEEDS_NETWORK
+    spec = example(registry, entry.name, files)
+    if registry is IMAGE_ENCODERS:
+        from labelspace.encoders import load_image_encoder
+
+        encoder = load_image_encoder(spec, pretrained=False)
+        features = cat_features(encoder)
+        assert features.shape == (1, encoder.feature_dim) and torch.isfinite(features).all()
+    elif registry is TEXT_ENCODERS:
+        from labelspace.encoders import load_text_encoder
+
+        vectors = load_text_encoder(spec).encode(LABELS)
+        assert vectors.shape == (3, load_text_encoder(spec).dim) and np.isfinite(vectors).all()
+        assert np.linalg.matrix_rank(vectors) == 3  # three labels, three different vectors
+    elif registry is CLIP_MODELS:
+        from labelspace.models import load_clip
+
+        model = load_clip(spec)
+        text = model.encode_text(LABELS)
+        assert cat_features(model).shape == (1, model.embed_dim) and text.shape == (3, model.embed_dim)
+    elif registry in (DATASETS, CAPTION_SOURCES):
+        check_data(registry, spec)
+    elif registry is METHODS:
+        from labelspace.methods import create_classifier, shown_scores
+
+        classifier = create_classifier(spec)
+        labels = getattr(classifier, "labels", LABELS)  # a softmax knows only its seen labels (others score -inf)
+        features = cat_features(classifier.image_encoder).numpy()
+        scores = classifier.scores(features, labels)
+        assert scores.shape == (1, len(labels)) and np.isfinite(scores).all()
+        shown = shown_scores(classifier, features, labels)
+        assert np.array_equal(np.argsort(-shown[0], kind="stable"), np.argsort(-scores[0], kind="stable"))
+    else:
+        assert registry is EVAL_TASKS and callable(entry.factory)
+
+
+def check_data(registry, spec):
+    if registry is DATASETS:
+        from labelspace.data import load_dataset
+        from labelspace.data.eval_sets import CaptionSet, MultiLabelSet
+
+        data = load_dataset(spec)
+        images = data.images if isinstance(data, (CaptionSet, MultiLabelSet)) else data  # they wrap image sets
+        assert len(images) > 0 and images.load(0).mode == "RGB"
+        if images is data:
+            assert set(np.unique(data.targets)) <= set(range(len(data.class_names)))
+    else:
+        from labelspace.data.captions import ShardStream, caption_data
+
+        data = caption_data(spec)
+        image, caption = next(data.samples(0, 1)) if isinstance(data, ShardStream) else data.load(0)
+        assert image.convert("RGB").size[0] > 0 and isinstance(caption, str) and caption
+
+
+def test_every_entry_has_an_example(files):
+    for registry in REGISTRIES:
+        for entry in registry.list():
+            needs_argument = entry.argument is not None and not entry.optional or registry.fallback is entry
+            if needs_argument:
+                assert example(registry, entry.name, files) != entry.name, f"{registry.kind} {entry.name}: add an example"
+
+
+@pytest.mark.parametrize("registry", REGISTRIES, ids=lambda r: r.kind)
+def test_unknown_spec_is_one_line_error_naming_the_entries(registry):
+    with pytest.raises(LabelspaceError) as error:
+        registry.create("no-such-entry:x/y")
+    message = str(error.value)
+    assert "\n" not in message and all(e.spec in message for e in registry.list())
+
+
+def test_list_prints_every_entry(cli_main, monkeypatch):
+    from labelspace.cli import basic
+
+    monkeypatch.setattr(basic.out, "width", 250)  # one line per entry, nothing cut
+    code, out, _ = cli_main("list")
+    assert code == 0
+    assert all(f"{r.kind} " in out and e.spec in out for r in REGISTRIES for e in r.list())
+
+
+def test_register_twice_is_refused():
+    from labelspace.registry import Registry
+
+    registry = Registry("thing", "labelspace.errors")
+    registry.register("a", description="first")(lambda argument: 1)
+    with pytest.raises(ValueError, match="registered twice"):
+        registry.register("a", description="second")(lambda argument: 2)
+    assert registry.create("a") == 1
+    with pytest.raises(LabelspaceError, match="takes no argument"):
+        registry.create("a:x")
