@@ -43,31 +43,6 @@ def refuse_unused_options(task: str, options) -> None:
             raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
 
 
-def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root) -> dict:
-    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint."""
-    from labelspace.data import extract_features, load_dataset
-    from labelspace.data.splits import load_split
-    from labelspace.evaluation import evaluate_split
-    from labelspace.methods.trained import load_classifier
-    from labelspace.metrics.hierarchy import load_overrides
-
-    if model is None:
-        raise LabelspaceError("--model is required for --task zsl ('conse' or a checkpoint folder)")
-    the_split = load_split(split) if split else None
-    data = load_dataset(dataset, root)
-    if the_split is not None:
-        the_split.check(data.class_names)
-    overrides = load_overrides(wordnet_overrides) if hierarchy else None
-    classifier, info = load_classifier(model, image_model, text_model, top_t)
-    feats = extract_features(classifier.image_encoder, data)
-    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
-                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
-    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
-            "split": the_split.name if the_split else None,
-            "split_classes": the_split.to_json() if the_split else None,
-            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
-
-
 @app.command(name="eval")
 def evaluate_command(
     model: Optional[str] = typer.Option(None, help="zsl: 'conse' or a checkpoint folder from `labelspace train`; other "
@@ -96,9 +71,11 @@ def evaluate_command(
     out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON, named "
                                  "<task>__<method>__<model>__<dataset>[__<setting>=<value>...].json."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
+                                             "(.safetensors, or a weights-only torch file)."),
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
-    from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
+    from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
     if task not in ("zsl", *TASKS):
@@ -116,12 +93,13 @@ def evaluate_command(
     if task != "zsl" and method == "conse" and templates != "openai":
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
-        result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root)
+        result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
+                              wordnet_overrides, root, checkpoint)
         print_result(result, write_result(out_dir, result))
         return
     rank = init_distributed()[0] if distributed else 0
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
-                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size)
+                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
+                      checkpoint=checkpoint)
     if rank == 0:
         print_result(result, result["path"])

@@ -28,7 +28,7 @@ def floats(text: str, name: str) -> list[float]:
 
 def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
            lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
-           first_violation: bool, resume: bool, root: Optional[str]) -> None:
+           first_violation: bool, resume: bool, root: Optional[str], checkpoint: Optional[str]) -> None:
     from labelspace.encoders import load_image_encoder
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
@@ -42,8 +42,8 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
     text = load_text_encoder(text_model) if method == "devise" else None
-    feats = extract_features(load_image_encoder(image_model), data)
-    meta = {"image_model": image_model, "dataset": dataset}
+    feats = extract_features(load_image_encoder(image_model, checkpoint), data)
+    meta = {"image_model": image_model, "image_checkpoint": checkpoint, "dataset": dataset}
     _, report = fit_on_split(method, feats.features, feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
@@ -70,6 +70,7 @@ COMMON = {
     "seed": typer.Option(0),
     "resume": typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint."),
     "root": typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    "checkpoint": typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint)."),
 }
 
 
@@ -83,10 +84,11 @@ def devise(
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
     resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    checkpoint: Optional[str] = COMMON["checkpoint"],
 ):
     """DeViSE: a linear map from image features to label vectors, hinge rank loss."""
     _train("devise", dataset, split, image_model, text_model, out_dir, lr, margin, epochs, patience, batch_size,
-           optimizer, seed, first_violation, resume, root)
+           optimizer, seed, first_violation, resume, root, checkpoint)
 
 
 @train_app.command()
@@ -96,7 +98,8 @@ def softmax(
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
     resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    checkpoint: Optional[str] = COMMON["checkpoint"],
 ):
     """The softmax baseline over the seen labels (also the seen classifier under ConSE)."""
     _train("softmax", dataset, split, image_model, None, out_dir, lr, "1", epochs, patience, batch_size,
-           optimizer, seed, False, resume, root)
+           optimizer, seed, False, resume, root, checkpoint)

@@ -17,14 +17,16 @@ from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates="openai",
              text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
-             root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64) -> dict:
+             root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
+             checkpoint: str | None = None) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it."""
     if task not in tasks.TASKS:
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
     start = time.perf_counter()
     data = load_dataset(dataset, root)
-    scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates)
+    scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
+                               checkpoint=checkpoint)
     if task == "zeroshot_retrieval":
         if method != "clip":
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")

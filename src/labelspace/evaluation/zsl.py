@@ -61,3 +61,30 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
                           "per_class_top1": mean_per_class_accuracy(unseen_scores, unseen_y)}
         metrics["gzsl"] = gzsl(scores, y, np.arange(n_seen, len(labels)))
     return metrics
+
+
+def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, image_model: str | None = None,
+                 text_model: str | None = None, top_t: int | None = None, hierarchy: bool = True,
+                 wordnet_overrides=None, root: str | None = None, checkpoint: str | None = None) -> dict:
+    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint,
+    as one result dict (the layout of ``evaluate``'s)."""
+    from labelspace.data import extract_features, load_dataset
+    from labelspace.data.splits import load_split
+    from labelspace.methods.trained import load_classifier
+    from labelspace.metrics.hierarchy import load_overrides
+
+    if model is None:
+        raise LabelspaceError("--model is required for --task zsl ('conse' or a checkpoint folder)")
+    the_split = load_split(split) if split else None
+    data = load_dataset(dataset, root)
+    if the_split is not None:
+        the_split.check(data.class_names)
+    overrides = load_overrides(wordnet_overrides) if hierarchy else None
+    classifier, info = load_classifier(model, image_model, text_model, top_t, checkpoint)
+    feats = extract_features(classifier.image_encoder, data)
+    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
+                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
+    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
+            "split": the_split.name if the_split else None,
+            "split_classes": the_split.to_json() if the_split else None,
+            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}

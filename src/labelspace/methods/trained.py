@@ -158,6 +158,8 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
     text = load_text_encoder(text_model) if text_model else None
+    if not image_model:  # the image model the head was trained on, with its local weights
+        checkpoint = checkpoint or config.get("image_checkpoint")
     trained = load_trained(model, load_image_encoder(info["image_model"], checkpoint), text)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
