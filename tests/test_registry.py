@@ -5,7 +5,6 @@ NEEDS_NETWORK with the reason).
 """
 import csv
 import io
-import json
 import tarfile
 from pathlib import Path
 

@@ -53,6 +53,12 @@ def _read_file(path: Path) -> list[str] | dict:
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
 
 
+def fill(template: str, name: str) -> str:
+    """The one way a template becomes a prompt: ``{}`` replaced by the name, literally (never ``str.format``,
+    which would read attributes and choke on other braces)."""
+    return template.replace("{}", name)
+
+
 def _unique(items) -> list[str]:
     return list(dict.fromkeys(items))
 
@@ -80,4 +86,4 @@ def class_prompts(class_names: Sequence[str], templates="openai") -> list[list[s
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise LabelspaceError(f"template {bad[0]!r} has no '{{}}' where the class name goes")
-    return [[t.replace("{}", c) for t in templates] for c in class_names]
+    return [[fill(t, c) for t in templates] for c in class_names]

@@ -19,7 +19,7 @@ from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
 from labelspace.evaluation.clip_training import clip_evaluator
 from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
-from labelspace.prompts import template_set
+from labelspace.prompts import class_prompts, template_set
 
 SCRATCH = ClipTrainConfig(steps=200, batch_size=128, lr=2e-3, warmup=20, seed=0)
 SCENES = 3000
@@ -88,8 +88,8 @@ def lit(root, per_class: int) -> tuple[list[str], list[float]]:
     test = extract_features(encoder, fashion_mnist("test", root).per_class(per_class), progress=False)
     templates = template_set(TEMPLATES)
     names = train.class_names
-    prompts = model.tower_features(texts=[t.replace("{}", c) for c in names for t in templates]).reshape(
-        len(names), len(templates), -1)
+    texts = [p for class_list in class_prompts(names, templates) for p in class_list]
+    prompts = model.tower_features(texts=texts).reshape(len(names), len(templates), -1)
     began = time.perf_counter()
     state = train_clip(model, FeaturePairs(train.features, train.targets, prompts), LIT, progress=False,
                        log=lambda _: None)

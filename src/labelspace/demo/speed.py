@@ -1,4 +1,4 @@
-"""Classifier-building speed against open_clip's builder, measured side by side (the demo reports it; benchmarks/zeroshot.py runs it).
+"""Classifier-building speed against open_clip's builder, measured side by side (in the demo and benchmarks/zeroshot.py).
 
 open_clip pads every prompt to 77 tokens; labelspace runs causal text towers at the batch's real
 length. open_clip's builder runs on the first ``reference_classes`` classes only and its time for
@@ -22,11 +22,12 @@ def builder_speed(model, class_names: Sequence[str], templates: Sequence[str], r
             return builder_speed(model, class_names, templates, reference_classes, tmp)
     import open_clip
 
+    from labelspace.prompts import class_prompts, fill
     from labelspace.zeroshot import build_classifier, clear_memory
 
     class_names, templates = list(class_names), list(templates)
     texts = len(class_names) * len(templates)
-    tokens = model.tokenizer([t.replace("{}", c) for c in class_names for t in templates])
+    tokens = model.tokenizer([p for class_list in class_prompts(class_names, templates) for p in class_list])
     start = time.perf_counter()
     ours = build_classifier(model, class_names, templates, cache_dir=cache_dir, use_cache=True)
     ours_s = time.perf_counter() - start
@@ -34,7 +35,7 @@ def builder_speed(model, class_names: Sequence[str], templates: Sequence[str], r
     start = time.perf_counter()
     with torch.no_grad():
         reference = open_clip.build_zero_shot_classifier(model.net, model.tokenizer, shared,
-                                                         [lambda c, t=t: t.replace("{}", c) for t in templates])
+                                                         [lambda c, t=t: fill(t, c) for t in templates])
     reference_s = time.perf_counter() - start
     per_text = reference_s / (len(shared) * len(templates))
     disk_s = memory_s = float("inf")

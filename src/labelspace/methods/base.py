@@ -21,11 +21,12 @@ DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-3
 class Classifier(Protocol):
     image_encoder: object
 
-    def scores(self, features: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-        """Higher is more likely; one row per image, one column per label."""
+    def scores(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
+        """Higher is more likely; one row per image, one column per label; ``templates`` (optional) ensemble
+        each label's prompts (``zeroshot.ensemble``)."""
         ...
 
-    # optional: label_probabilities(features, labels) -> (images, labels), shown by classify and serve
+    # optional: label_probabilities(features, labels, templates=None), shown by classify and serve
 
 
 def create_classifier(spec: str, **options) -> Classifier:
@@ -34,10 +35,11 @@ def create_classifier(spec: str, **options) -> Classifier:
     return METHODS.create(spec, **options)
 
 
-def shown_scores(classifier, features, labels: Sequence[str]) -> np.ndarray:
-    """What a user sees: label probabilities where the method has them (CLIP), its scores otherwise (cosines)."""
-    probabilities = getattr(classifier, "label_probabilities", None)
-    return probabilities(features, labels) if probabilities is not None else classifier.scores(features, labels)
+def shown_scores(classifier, features, labels: Sequence[str], templates=None) -> np.ndarray:
+    """What a user sees: label probabilities where the method has them (CLIP), its scores otherwise (cosines);
+    with ``templates``, label vectors are prompt-ensembled (``zeroshot.ensemble``)."""
+    score = getattr(classifier, "label_probabilities", classifier.scores)
+    return score(features, labels) if templates is None else score(features, labels, templates=templates)
 
 
 def rank_labels(scores: np.ndarray, labels: Sequence[str], top: int | None = None) -> list[list[dict]]:

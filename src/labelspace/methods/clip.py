@@ -25,17 +25,17 @@ class CLIPClassifier:
         self.model = self.image_encoder = model
         self.templates, self.cache_dir = templates, cache_dir
 
-    def label_weights(self, labels: Sequence[str]) -> np.ndarray:
-        return build_classifier(self.model, list(labels), self.templates, cache_dir=self.cache_dir)
+    def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
+        return build_classifier(self.model, list(labels), templates or self.templates, cache_dir=self.cache_dir)
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) logits: the model's logit scale times cosine similarity (plus SigLIP's bias)."""
-        logits = self.model.logit_scale * (unit_rows(features) @ self.label_weights(labels).T)
+        logits = self.model.logit_scale * (unit_rows(features) @ self.label_weights(labels, templates).T)
         return logits + self.model.logit_bias if self.model.logit_bias is not None else logits
 
-    def label_probabilities(self, features, labels: Sequence[str]) -> np.ndarray:
+    def label_probabilities(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """Softmax over the labels; sigmoid per label for sigmoid-trained models (SigLIP)."""
-        logits = self.scores(features, labels)
+        logits = self.scores(features, labels, templates)
         if self.model.logit_bias is not None:
             return 1.0 / (1.0 + np.exp(-logits))
         logits = logits - logits.max(axis=1, keepdims=True)

@@ -17,6 +17,7 @@ import torch
 from labelspace.errors import LabelspaceError
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
+from labelspace.zeroshot import label_vectors
 
 
 class ConSE:
@@ -69,9 +70,10 @@ class ConSEClassifier:
             return self.seen.probabilities(features)
         return torch.softmax(self.image_encoder.head_logits(features), dim=1).numpy()
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
-        """(images, labels) cosine scores for any candidate label set."""
-        return self.conse.scores(self.probabilities(features), self.text_encoder.encode(list(labels)))
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+        """(images, labels) cosine scores for any candidate label set (label vectors prompt-ensembled over
+        ``templates`` when given)."""
+        return self.conse.scores(self.probabilities(features), label_vectors(self.text_encoder, labels, templates))
 
 
 @METHODS.register("conse", argument="<image>+<text>", optional=True,

@@ -20,6 +20,7 @@ from torch import nn
 
 from labelspace.errors import LabelspaceError
 from labelspace.numeric import unit_rows
+from labelspace.zeroshot import label_vectors
 from labelspace.training import TrainConfig, fit
 
 
@@ -100,5 +101,6 @@ class DeViSEClassifier:
                                   "use the image model the head was trained on")
         return self.head(features).numpy()
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
-        return unit_rows(self.embed(features)) @ unit_rows(self.text_encoder.encode(list(labels))).T
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+        """(images, labels) cosines of the mapped features to the label vectors (ensembled over ``templates``)."""
+        return unit_rows(self.embed(features)) @ unit_rows(label_vectors(self.text_encoder, labels, templates)).T

@@ -27,7 +27,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
 from labelspace.errors import LabelspaceError
-from labelspace.methods import rank_labels
+from labelspace.methods import rank_labels, shown_scores
 from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
                                      parse_templates)
 from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
@@ -53,15 +53,12 @@ class Error(BaseModel):
 
 
 def predict(model, data: bytes, labels: list[str], templates: list[str], limits: Limits) -> list[dict]:
-    """Labels ranked for one uploaded image; each label's score is its mean over the prompt templates.
-
-    Templates are filled with ``str.replace`` (never ``str.format``, which would read attributes).
-    """
+    """Labels ranked for one uploaded image, scored as ``labelspace.classify`` scores them; templates other than
+    the bare label are prompt-ensembled (``zeroshot.ensemble``: the mean of unit prompt vectors)."""
     image = decode_image(data, limits)
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
-    texts = [template.replace("{}", label) for template in templates for label in labels]
-    scores = np.asarray(model.scores(features, texts), dtype=np.float64).reshape(len(templates), len(labels))
-    return rank_labels(scores.mean(axis=0, keepdims=True), labels, None)[0]
+    scores = shown_scores(model, features, labels, None if templates == ["{}"] else templates)
+    return rank_labels(np.asarray(scores, dtype=np.float64), labels, None)[0]
 
 
 class Gate:
