@@ -104,3 +104,16 @@ def test_checkpoint_works_wherever_a_timm_spec_is_accepted(tmp_path, cli_main):
     code, _, err = cli_main("eval", "--model", str(tmp_path / "devise"), "--dataset", "synthetic", "--split", str(split),
                             "--no-hp", "--out", str(tmp_path / "eval-devise"))
     assert code == 0, err
+
+
+@pytest.mark.parametrize("args,notes", [
+    (["--text-model", "minilm"], []),
+    (["--method", "clip", "--image-model", "open_clip:ls-clip-tiny"],
+     ["note: open_clip:ls-clip-tiny has random weights (seed 0): no pretrained tag or file given"]),
+])
+def test_classify_prints_no_third_party_lines(args, notes):
+    """transformers' loading bars and open_clip's WARNING:root lines stay out; labelspace's own notes remain."""
+    result = run_cli("classify", CAT, "--labels", "cat,dog", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == notes
+    assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}

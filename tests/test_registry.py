@@ -203,3 +203,36 @@ def test_register_twice_is_refused():
     assert registry.create("a") == 1
     with pytest.raises(LabelspaceError, match="takes no argument"):
         registry.create("a:x")
+
+
+@pytest.mark.parametrize("entry", METHODS.list(), ids=lambda e: e.name)
+def test_every_method_gives_one_result_through_classify_eval_and_serve(entry, files, tmp_path):
+    """classify's ranking, serve's answer and eval's top-1 agree for the same image and candidate labels."""
+    from fastapi.testclient import TestClient
+
+    import labelspace
+    from labelspace.evaluation import evaluate
+    from labelspace.methods import create_classifier
+    from labelspace.serve import create_app
+
+    spec = example(METHODS, entry.name, files)
+    labels = sorted(getattr(create_classifier(spec), "labels", LABELS))
+    [ranked] = labelspace.classify([CAT], labels, method=spec, top=len(labels))
+    assert sorted(r["label"] for r in ranked) == labels
+    if not hasattr(create_classifier(spec), "labels"):  # open-vocabulary methods give probabilities or cosines
+        assert all(np.isfinite(r["score"]) for r in ranked)
+
+    with TestClient(create_app({spec: create_classifier(spec)})) as client:
+        response = client.post("/classify", files={"image": ("cat.png", CAT.read_bytes(), "image/png")},
+                               data={"labels": ",".join(labels)})
+    assert response.status_code == 200, response.text
+    served = response.json()["labels"]
+    assert [r["label"] for r in served] == [r["label"] for r in ranked]
+    np.testing.assert_allclose([r["score"] for r in served], [r["score"] for r in ranked], rtol=1e-5, atol=1e-6)
+
+    for label in labels:  # the cat in the folder of classify's best and of its worst label: eval's acc1 is 1/2
+        (tmp_path / "eval-set" / label).mkdir(parents=True)
+    for label in (ranked[0]["label"], ranked[-1]["label"]):
+        (tmp_path / "eval-set" / label / "cat.png").write_bytes(CAT.read_bytes())
+    result = evaluate("zeroshot_classification", None, f"folder:{tmp_path / 'eval-set'}", method=spec)
+    assert result["metrics"]["acc1"] == 0.5 and result["metrics"]["images"] == 2

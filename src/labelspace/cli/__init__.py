@@ -4,6 +4,7 @@ Bad input raises ``LabelspaceError``; ``main`` prints it as one line and exits 2
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -21,7 +22,18 @@ from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E4
 from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)
 
 
+class NoteHandler(logging.Handler):
+    """labelspace's notes as one ``note:`` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]note:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
+    notes = logging.getLogger("labelspace")
+    if not notes.handlers:
+        notes.addHandler(NoteHandler())
+        notes.propagate = False
     try:
         app(standalone_mode=True)
     except LabelspaceError as e:

@@ -26,7 +26,7 @@ def classify(
     method: str = typer.Option("conse", help="Zero-shot method: conse or clip."),
     image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
                                               "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
-    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec (conse)."),
+    text_model: Optional[str] = typer.Option(None, help="Label-text encoder spec (conse; default glove-6b-50d)."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
     templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, a .txt/.json file."),

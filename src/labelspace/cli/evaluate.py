@@ -98,7 +98,7 @@ def evaluate_command(
         print_result(result, write_result(out_dir, result))
         return
     rank = init_distributed()[0] if distributed else 0
-    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
+    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
                       train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
                       checkpoint=checkpoint)
     if rank == 0:

@@ -24,6 +24,8 @@ import numpy as np
 
 from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.notes import quiet
+from labelspace.prompts import fill
 
 
 def _segment(word: str, vocab) -> list[str] | None:
@@ -152,13 +154,14 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name, self.template = name, template
-        self.model = SentenceTransformer(model_dir, device="cpu")
+        with quiet(transformers=True):
+            self.model = SentenceTransformer(model_dir, device="cpu")
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.cache_key = f"{name}|{model_dir}|{template}"
 
     def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:
-        texts = [self.template.format(label) for label in labels]
+        texts = [fill(self.template, label) for label in labels]
         return np.asarray(self.model.encode(texts, batch_size=64, convert_to_numpy=True), dtype=np.float32)
 
 

@@ -16,10 +16,13 @@ from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates="openai",
-             text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
+             text_model: str | None = None, train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
              checkpoint: str | None = None) -> dict:
-    """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it."""
+    """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
+
+    ``method`` is any method spec (``labelspace list``); ``model`` its image or CLIP model where the spec leaves
+    it out. The result names the label text the classifier used (its templates, its text model)."""
     if task not in tasks.TASKS:
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
@@ -28,7 +31,7 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
                                checkpoint=checkpoint)
     if task == "zeroshot_retrieval":
-        if method != "clip":
+        if not hasattr(getattr(scorer, "model", None), "encode_text"):
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")
         if not isinstance(data, tasks.CaptionSet):
             raise LabelspaceError(f"zeroshot_retrieval needs a captioned dataset (captions:<csv>), not {dataset!r}")
@@ -48,8 +51,9 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
         metrics = tasks.zeroshot_classification(scorer, data, batch_size=batch_size)
     labels = task in tasks.LABEL_TASKS
     result = {"task": task + (f"-{shots}shot" if task == "linear_probe" and shots else ""), "method": method,
-              "model": model, "dataset": dataset, "templates": templates if labels and method == "clip" else None,
-              "text_model": text_model if labels and method == "conse" else None, "train_dataset": train_dataset,
+              "model": model, "dataset": dataset, "templates": getattr(scorer, "templates", None) if labels else None,
+              "text_model": getattr(getattr(scorer, "text_encoder", None), "name", None) if labels else None,
+              "train_dataset": train_dataset,
               "processes": rank_and_world()[1],
               "seconds": round(time.perf_counter() - start, 3), "metrics": metrics}
     if out_dir is not None and rank_and_world()[0] == 0:

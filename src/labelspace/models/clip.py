@@ -30,6 +30,7 @@ import torch
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.notes import note, quiet
 from labelspace.registry import CLIP_MODELS
 
 FORMAT = "labelspace-clip-v1"
@@ -251,13 +252,15 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
                                   f"file: open_clip:{arch}/<file>") from e
         name, weights = f"open_clip:{arch}" + (f"/{tag}" if tag else ""), tag or arch
     else:  # architecture only: weights random (seeded, so reproducible) or from the file
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), quiet():
             torch.manual_seed(RANDOM_SEED)
             net = open_clip.create_model(arch, pretrained=None, pretrained_text=False)
         name, weights = f"open_clip:{arch}", f"random-init-seed{RANDOM_SEED}"
         if is_file:
             _fit_state_dict(net, load_state_dict(tag), tag, f"open_clip:{arch}")
             name, weights = f"open_clip:{arch}/{tag}", file_digest(tag)
+        else:
+            note(f"open_clip:{arch} has random weights (seed {RANDOM_SEED}): no pretrained tag or file given")
     info = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": open_clip.get_model_preprocess_cfg(net)}
     return OpenCLIPModel(net, _transform_for(net), open_clip.get_tokenizer(arch), name, weights, info)
 
@@ -321,9 +324,10 @@ def _hf(source: str) -> HFModel:
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
     try:
-        net = AutoModel.from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        image_processor = AutoImageProcessor.from_pretrained(source)
+        with quiet(transformers=True):
+            net = AutoModel.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            image_processor = AutoImageProcessor.from_pretrained(source)
     except (OSError, ValueError) as e:
         raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
