@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import expit, softmax
 
 from labelspace.errors import LabelspaceError
 from labelspace.numeric import unit_rows
@@ -36,10 +37,7 @@ class CLIPClassifier:
     def label_probabilities(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """Softmax over the labels; sigmoid per label for sigmoid-trained models (SigLIP)."""
         logits = self.scores(features, labels, templates)
-        if self.model.logit_bias is not None:
-            return 1.0 / (1.0 + np.exp(-logits))
-        logits = logits - logits.max(axis=1, keepdims=True)
-        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        return expit(logits) if self.model.logit_bias is not None else softmax(logits, axis=1)
 
 
 @METHODS.register("clip", argument="<CLIP model spec>", optional=True,

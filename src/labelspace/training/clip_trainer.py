@@ -20,7 +20,7 @@ import base64
 import math
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,7 +113,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> floa
         cached = [model(i, t)[:2] for i, t in chunks]
     value = None
     for j, (i, t) in enumerate(chunks):
-        sync = ddp.no_sync() if hasattr(ddp, "no_sync") and j < accum - 1 else _Null()
+        sync = ddp.no_sync() if hasattr(ddp, "no_sync") and j < accum - 1 else nullcontext()
         with sync, autocast():
             image, text, scale, bias = ddp(i, t)
             images_all = torch.cat([c[0] if k != j else image for k, c in enumerate(cached)])
@@ -132,13 +132,6 @@ def _chunks(texts, n: int):
     size = len(texts) // n
     return [texts[k * size:(k + 1) * size] for k in range(n)]
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _rng_state() -> dict:
@@ -235,7 +228,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
             writer = stack.enter_context(closing(SummaryWriter(tensorboard)))
         autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
-            else (lambda: _Null())
+            else nullcontext
         batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
         config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
 
