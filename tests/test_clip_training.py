@@ -214,3 +214,22 @@ def test_bf16_with_gradient_checkpointing_stays_close_to_fp32(scenes, tmp_path):
         losses[precision] = [row["loss"] for row in state.history]
     assert all(np.isfinite(losses["bf16"]))
     assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.02)
+
+
+def test_train_clip_command_logs_every_n_steps_and_says_how_to_resume(tmp_path, cli_main):
+    for name, colour in [("red", (230, 20, 20)), ("blue", (20, 20, 230))]:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), tuple(c + 5 * i for c in colour)).save(tmp_path / "data" / name / f"{i}.png")
+    args = ["train", "clip", "--data", f"folder:{tmp_path / 'data'}", "--steps", "4", "--batch-size", "4",
+            "--warmup", "1", "--image-size", "56", "--log-every", "1", "--out", str(tmp_path / "run")]
+    code, out, err = cli_main(*args, "--stop-at", "2")
+    assert code == 0, err
+    lines = " ".join(out.split())
+    assert "step 1/4: loss" in lines and "step 2/4: loss" in lines and "step 3/4" not in lines
+    assert f"stopped at step 2 of 4 (--stop-at); the checkpoint is {tmp_path / 'run' / 'checkpoint.safetensors'}" in lines
+    assert "--resume latest" in lines
+    code, out, err = cli_main(*args, "--resume", "latest")
+    assert code == 0, err
+    lines = " ".join(out.split())
+    assert "step 3/4: loss" in lines and "step 1/4" not in lines

@@ -39,6 +39,7 @@ def clip(
     resume: Optional[str] = typer.Option(None, help="'latest' (the --out checkpoint) or a checkpoint folder."),
     tensorboard: Optional[str] = typer.Option(None, help="TensorBoard log folder."),
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
+    log_every: int = typer.Option(50, min=0, help="Print loss, logit scale and samples/s every N steps (0: never)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
@@ -78,7 +79,10 @@ def clip(
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log)
+                           log=log, log_every=log_every)
+        if rank == 0 and state.step < config.steps:
+            log(f"stopped at step {state.step} of {config.steps} (--stop-at); the checkpoint is "
+                f"{out / 'checkpoint.safetensors'}; continue with the same command plus --resume latest")
         if rank == 0 and state.step == config.steps:
             last = state.history[-1]
             log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "

@@ -191,9 +191,10 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
 
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
-               log: Callable[[str], None] = print) -> TrainState:
+               log: Callable[[str], None] = print, log_every: int = 0) -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
+    Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
     """
@@ -285,6 +286,9 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                           "samples_per_s": config.batch_size / seconds,
                           "samples_per_s_per_process": config.batch_size / world / seconds}
                 state.history.append(record)
+                if log_every and state.step % log_every == 0:
+                    log(f"step {state.step}/{config.steps}: loss {loss:.4f}, logit scale {record['logit_scale']:.2f}, "
+                        f"lr {lr:.2e}, {record['samples_per_s']:.0f} samples/s")
                 bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
                                                   f"{record['samples_per_s']:.0f} samples/s "
                                                   f"({record['samples_per_s_per_process']:.0f}/process)")
