@@ -55,7 +55,19 @@ def files(tmp_path_factory):
                 tar.addfile(info, io.BytesIO(payload))
     save_clip(load_clip("open_clip:ls-clip-tiny"), root / "tiny.safetensors")
     return {"root": root, "minilm": minilm_dir(), "hf": h.hf_clip_folder(root / "hf"),
-            "checkpoints": trained_checkpoints(root)}
+            "checkpoints": trained_checkpoints(root), "run": towers_run(root)}
+
+
+def towers_run(root: Path) -> Path:
+    """A LiT-style --model towers CLIP run (locked EfficientNet-Lite0, small text transformer), two steps."""
+    from labelspace.data.captions import caption_data
+    from labelspace.models.trainable import ModelSpec, TrainableCLIP
+    from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
+
+    spec = ModelSpec(model="towers", image="efficientnet-lite0", text="transformer:32x1", lock_image=True)
+    train_clip(TrainableCLIP(spec), caption_data(f"folder:{root / 'folder'}"),
+               ClipTrainConfig(steps=2, batch_size=4, warmup=1), root / "run", progress=False, log=lambda _: None)
+    return root / "run"
 
 
 def trained_checkpoints(root: Path) -> dict:
@@ -89,6 +101,7 @@ def example(registry, name, files) -> str | None:
         (CLIP_MODELS, "open_clip"): "open_clip:ls-clip-tiny",
         (CLIP_MODELS, "hf"): f"hf:{files['hf']}",
         (CLIP_MODELS, "<file>"): str(root / "tiny.safetensors"),
+        (CLIP_MODELS, "run"): f"run:{files['run']}",
         (DATASETS, "fashion-mnist"): "fashion-mnist:test@2",
         (DATASETS, "folder"): f"folder:{root / 'folder'}",
         (DATASETS, "csv"): f"csv:{root / 'labels.csv'}",
@@ -236,3 +249,19 @@ def test_every_method_gives_one_result_through_classify_eval_and_serve(entry, fi
         (tmp_path / "eval-set" / label / "cat.png").write_bytes(CAT.read_bytes())
     result = evaluate("zeroshot_classification", None, f"folder:{tmp_path / 'eval-set'}", method=spec)
     assert result["metrics"]["acc1"] == 0.5 and result["metrics"]["images"] == 2
+
+
+def test_a_towers_run_is_evaluated_by_eval(files):
+    """`train clip --model towers` writes a folder that `labelspace eval` loads as run:<folder>."""
+    from labelspace.evaluation import evaluate
+    from labelspace.models import load_clip
+
+    spec = f"run:{files['run']}"
+    result = evaluate("zeroshot_classification", spec, f"folder:{files['root'] / 'folder'}", templates="photo")
+    model = load_clip(spec)
+    with torch.inference_mode():
+        images = [Image.open(p).convert("RGB") for p in sorted((files["root"] / "folder").rglob("*.png"))]
+        image = torch.nn.functional.normalize(model.encode_image(torch.stack([model.preprocess(i) for i in images])), dim=-1)
+        text = torch.nn.functional.normalize(model.encode_text(["a photo of a blue.", "a photo of a red."]), dim=-1)
+    truth = np.array([0, 0, 1, 1])  # sorted: blue/0, blue/1, red/0, red/1
+    assert result["metrics"]["acc1"] == pytest.approx(np.mean((image @ text.T).argmax(1).numpy() == truth))

@@ -95,5 +95,4 @@ def clip(
                 log(f"exported {path}; evaluate it with `labelspace eval --task zeroshot_classification --model {path} "
                     "--dataset ...`")
             else:
-                log("--model towers exports no model.safetensors (load_clip reads open_clip architectures only); "
-                    f"the trained weights are in {out / 'checkpoint.safetensors'}")
+                log(f"evaluate it with `labelspace eval --task zeroshot_classification --model run:{out} --dataset ...`")

@@ -26,8 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, open_clip_with_presets, trimmed_text_forward
+from labelspace.registry import CLIP_MODELS
+from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
 
 PROJECTIONS = ("linear", "mlp")
@@ -258,9 +261,9 @@ class EvalView(ImageTextModel):
     (classifier weights cached for one view are never reused by the next).
     """
 
-    def __init__(self, model: TrainableCLIP, name: str):
+    def __init__(self, model: TrainableCLIP, name: str, cache_key: str | None = None):
         self.model, self.name, self.transform = model, name, model.transform
-        self.cache_key = f"{name}|in-training|view{next(_VIEWS)}"
+        self.cache_key = cache_key or f"{name}|in-training|view{next(_VIEWS)}"
         self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
         self.logit_bias = None if bias is None else bias.item()
@@ -274,6 +277,19 @@ class EvalView(ImageTextModel):
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """Prompts are tokenized here, so they are not counted as truncated training captions."""
         return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
+
+
+@CLIP_MODELS.register("run", argument="<folder>",
+                      description="a 'labelspace train clip --out' folder, any --model (towers and LiT included)")
+def load_run(argument: str) -> EvalView:
+    """The trained weights of a ``train clip`` run folder, frozen for evaluation, classify and serve."""
+    config = read_config(argument)
+    if "model" not in config:
+        raise LabelspaceError(f"{argument!r} is not a 'labelspace train clip' folder (its config.json has no model)")
+    model = TrainableCLIP(ModelSpec.from_json(config["model"]))
+    model.load_state_dict(load_checkpoint(argument)[0]["model"])
+    model.eval()
+    return EvalView(model, f"run:{argument}", f"run:{argument}|{file_digest(Path(argument) / WEIGHTS)}")
 
 
 def export_open_clip(model: TrainableCLIP, path) -> Path:
