@@ -1,5 +1,6 @@
 """CLIP training: exact resume, falling loss and above-chance retrieval, evaluation, data sources and bad input."""
 import csv
+import json
 import io
 import sys
 import tarfile
@@ -233,3 +234,9 @@ def test_train_clip_command_logs_every_n_steps_and_says_how_to_resume(tmp_path, 
     assert code == 0, err
     lines = " ".join(out.split())
     assert "step 3/4: loss" in lines and "step 1/4" not in lines
+    code, _, err = cli_main("eval-merge", str(tmp_path / "run" / "metrics.json"), "--out", str(tmp_path / "all.csv"))
+    assert code == 0, err
+    header, row = (tmp_path / "all.csv").read_text().splitlines()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert header.startswith("task,method,model,dataset") and "loss" in header.split(",")
+    assert row.startswith(f"train_clip,clip,run:{tmp_path / 'run'},") and metrics["metrics"]["loss"] == metrics["history"][-1]["loss"]

@@ -304,6 +304,10 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         if world > 1:
             torch.distributed.barrier()
         if folder is not None and rank == 0 and state.step == config.steps:
-            write_json(folder / "metrics.json", {"history": state.history, "evaluations": state.evaluations,
-                                                 "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
+            final = {"loss": state.history[-1]["loss"] if state.history else None,
+                     **{k: v for k, v in (state.evaluations[-1] if state.evaluations else {}).items() if k != "step"}}
+            write_json(folder / "metrics.json", {  # a result file like eval's, so eval-merge reads it
+                "task": "train_clip", "method": "clip", "model": f"run:{folder}", "dataset": data.name,
+                "metrics": final, "history": state.history, "evaluations": state.evaluations,
+                "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
         return state
