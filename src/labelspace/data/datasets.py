@@ -110,22 +110,27 @@ def image_folder(root: str | os.PathLike) -> FileImages:
     return FileImages(f"folder:{root}", paths, targets, classes)
 
 
+def csv_rows(path: Path, what: str) -> list[list[str]]:
+    """The rows ``path,<what>`` of a CSV, cells stripped; the one header rule: a first cell ``path`` is a header."""
+    if not path.is_file():
+        raise LabelspaceError(f"{what} CSV {str(path)!r} does not exist (expected rows of path,{what})")
+    with open(path, newline="") as f:
+        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
+    if rows and rows[0][0].lower() == "path":
+        rows = rows[1:]
+    bad = next((r for r in rows if len(r) < 2 or not r[1]), None)
+    if bad is not None or not rows:
+        raise LabelspaceError(f"{what} CSV {str(path)!r} needs rows of path,{what} (bad row: {bad!r})")
+    return rows
+
+
 def csv_images(path: str | os.PathLike) -> FileImages:
     """A CSV with columns ``path,label`` (header optional); relative paths are read from the CSV's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise LabelspaceError(f"CSV file {str(path)!r} does not exist (expected rows of path,label)")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
-    bad = next((r for r in rows if len(r) < 2), None)
-    if bad is not None:
-        raise LabelspaceError(f"CSV row {bad!r} in {str(path)!r} has no label (expected path,label)")
-    classes = sorted({r[1].strip() for r in rows})
+    rows = csv_rows(path, "label")
+    classes = sorted({r[1] for r in rows})
     index = {c: i for i, c in enumerate(classes)}
-    paths = [(path.parent / r[0].strip()) for r in rows]
-    return FileImages(f"csv:{path}", paths, [index[r[1].strip()] for r in rows], classes)
+    return FileImages(f"csv:{path}", [path.parent / r[0] for r in rows], [index[r[1]] for r in rows], classes)
 
 
 def _read_idx(path: Path) -> np.ndarray:
