@@ -97,6 +97,57 @@ MULTIPART_SCHEMA = {
 }
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Every refusal and failure as JSON ``{"error": message}``."""
+
+    @app.exception_handler(LabelspaceError)
+    async def refused(request, e: LabelspaceError):
+        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(request, e: Exception):
+        return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
+
+
+def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> None:
+    """``GET /models``, ``/healthz``, ``/limits``, ``/suggestions`` and the page."""
+
+    @app.get("/models")
+    async def models_list():
+        """The loaded models (the first is the default) and their label-vector caches."""
+        return {"default": next(iter(loaded)), "models": [
+            {"spec": spec, "method": spec.partition(":")[0],
+             "label_cache": model.text_encoder.stats() if isinstance(getattr(model, "text_encoder", None), CachedTextEncoder) else None}
+            for spec, model in loaded.items()]}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
+
+    @app.get("/limits")
+    async def limits_info():
+        return {**asdict(limits), "max_body_bytes": limits.max_body_bytes}
+
+    @app.get("/suggestions")
+    async def suggestions():
+        """Label sets the page offers: PASCAL VOC, Fashion-MNIST and ImageNet-1k class names."""
+        from labelspace.encoders.image import imagenet_labels
+
+        return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+
 def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), limits: Limits = Limits(),
                workers: int = 1, queue: int = 16) -> FastAPI:
     """The app serving ``models``: spec strings to load, or a mapping of name -> ready classifier."""
@@ -118,21 +169,7 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.models, app.state.limits, app.state.gate = loaded, limits, gate
 
-    @app.exception_handler(LabelspaceError)
-    async def refused(request, e: LabelspaceError):
-        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request, e: HTTPException):
-        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code, headers=e.headers)
-
-    @app.exception_handler(Exception)
-    async def crashed(request, e: Exception):
-        return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request, e: RequestValidationError):
-        return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
+    add_error_handlers(app)
 
     def pick(name: str | None):
         if not name:
@@ -167,32 +204,6 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         ranked = await gate.run(predict, model, data, labels, templates, limits)
         return {"model": spec, "labels": ranked, "seconds": round(time.perf_counter() - start, 4)}
 
-    @app.get("/models")
-    async def models_list():
-        """The loaded models (the first is the default) and their label-vector caches."""
-        return {"default": next(iter(loaded)), "models": [
-            {"spec": spec, "method": spec.partition(":")[0],
-             "label_cache": model.text_encoder.stats() if isinstance(getattr(model, "text_encoder", None), CachedTextEncoder) else None}
-            for spec, model in loaded.items()]}
-
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
-
-    @app.get("/limits")
-    async def limits_info():
-        return {**asdict(limits), "max_body_bytes": limits.max_body_bytes}
-
-    @app.get("/suggestions")
-    async def suggestions():
-        """Label sets the page offers: PASCAL VOC, Fashion-MNIST and ImageNet-1k class names."""
-        from labelspace.encoders.image import imagenet_labels
-
-        return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
-
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html")
-
+    add_info_routes(app, loaded, limits, gate)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
