@@ -170,3 +170,23 @@ def test_classify_cli_method_clip(tmp_path, image):
                                       "--image-model", str(tmp_path / "w.pt"), "--templates", "photo", "--json"])
     assert result.exit_code == 0, result.output
     assert {r["label"] for r in json.loads(result.output)[0]["labels"]} == {"cat", "dog"}
+
+
+def test_siglip_label_probabilities_equal_transformers_sigmoid_logits(tmp_path, image):
+    """SigLIP scores each label alone: sigmoid of its logit, as SiglipModel's own forward pass gives it."""
+    import transformers as tf
+
+    from labelspace.methods.clip import CLIPClassifier
+
+    folder = h.hf_clip_folder(tmp_path / "siglip", "siglip")
+    labels = ["cat", "dog", "car"]
+    clf = CLIPClassifier(f"hf:{folder}", templates="plain", cache_dir=tmp_path / "cache")
+    probabilities = clf.label_probabilities(clf.model.encode_image(clf.model.preprocess(image)[None]).numpy(), labels)
+    ref = tf.AutoModel.from_pretrained(folder).eval()
+    tokens = tf.AutoTokenizer.from_pretrained(folder)(labels, return_tensors="pt", padding="max_length", max_length=16)
+    pixels = tf.AutoImageProcessor.from_pretrained(folder)(images=image, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        logits = ref(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"], pixel_values=pixels)
+        expected = torch.sigmoid(logits.logits_per_image).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent per label, not a softmax
