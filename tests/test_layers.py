@@ -61,3 +61,12 @@ def test_imports_only_go_down(path):
     wrong = [(line, target) for line, target in imports(path)
              if target != source and target in LEVEL and LEVEL[target] >= LEVEL[source]]
     assert not wrong, f"{path.relative_to(ROOT)} imports upward or sideways: {wrong}"
+
+
+@pytest.mark.parametrize("old", sorted(labelspace.MOVED))
+def test_a_moved_module_names_its_new_home(old):
+    import importlib
+
+    with pytest.raises(ModuleNotFoundError, match=f"^{old} moved to {labelspace.MOVED[old]}$"):
+        importlib.import_module(old)
+    importlib.import_module(labelspace.MOVED[old])

@@ -56,6 +56,12 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
     return rank_labels(scores, labels, top)
 
 
+def __getattr__(name: str):
+    if name == "METHODS":
+        raise AttributeError("labelspace.api.METHODS moved: the methods are labelspace.registry.METHODS.list()")
+    raise AttributeError(f"module 'labelspace.api' has no attribute {name!r}")
+
+
 class ZeroShotPipeline:
     """``pipeline(model)(image, candidate_labels=[...])`` -> ``[{"label", "score"}]`` sorted, like Hugging Face's.
 

@@ -98,6 +98,12 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(-1) / np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
 
 
+def __getattr__(name: str):
+    if name == "average_ranks":
+        raise AttributeError("labelspace.analysis.similarity.average_ranks moved: use scipy.stats.rankdata")
+    raise AttributeError(f"module 'labelspace.analysis.similarity' has no attribute {name!r}")
+
+
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman correlation (Pearson of average ranks) along the last axis."""
     return pearson(rankdata(x, axis=-1), rankdata(y, axis=-1))

@@ -22,6 +22,12 @@ def load_model(spec: str):
     return create_classifier(spec)
 
 
+def __getattr__(name: str):
+    if name == "LOADERS":
+        raise AttributeError("labelspace.serve.models.LOADERS moved: a method registers in labelspace.registry.METHODS")
+    raise AttributeError(f"module 'labelspace.serve.models' has no attribute {name!r}")
+
+
 class CachedTextEncoder:
     """A text encoder whose label vectors are kept in an LRU of ``maxsize`` labels.
 
