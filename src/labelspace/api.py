@@ -29,7 +29,7 @@ def open_image(image) -> Image.Image:
 
 
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str | None = None,
-               top_t: int | None = None, templates="openai", checkpoint: str | None = None):
+               top_t: int | None = None, templates=None, checkpoint: str | None = None):
     """A ``Classifier`` (methods/base.py) from any method spec (``labelspace list``): ``conse`` (image encoder +
     text encoder), ``clip`` (one CLIP model spec), ``devise:<folder>``, ``softmax:<folder>``, ..."""
     return create_classifier(method, image_model=image_model, text_model=text_model, top_t=top_t,
@@ -41,7 +41,7 @@ def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:
 
 
 def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str | None = None,
-             text_model: str | None = None, top: int = 5, top_t: int | None = None, templates="openai",
+             text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
              checkpoint: str | None = None) -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
 

@@ -23,13 +23,14 @@ def split_labels(labels: str) -> list[str]:
 def classify(
     images: List[Path] = typer.Argument(..., help="Image files to classify."),
     labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar".'),
-    method: str = typer.Option("conse", help="Zero-shot method: conse or clip."),
+    method: str = typer.Option("conse", help="Zero-shot method spec (labelspace list): conse, clip, devise:<folder>, ..."),
     image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
                                               "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
     text_model: Optional[str] = typer.Option(None, help="Label-text encoder spec (conse; default glove-6b-50d)."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, a .txt/.json file."),
+    templates: Optional[str] = typer.Option(None, help="Prompt templates (clip): openai (default), simple, photo, "
+                                            "a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ):

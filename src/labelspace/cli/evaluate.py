@@ -52,9 +52,10 @@ def evaluate_command(
                                 "@N images per class."),
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
-    method: str = typer.Option("clip", help="Tasks other than zsl: clip or conse."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip, zeroshot_/multilabel_classification): "
-                                  "openai, simple, photo, fashion-mnist, a file."),
+    method: str = typer.Option("clip", help="Tasks other than zsl: a method spec (labelspace list), e.g. clip, conse, "
+                               "devise:<folder>."),
+    templates: Optional[str] = typer.Option(None, help="Prompt templates (clip, zeroshot_/multilabel_classification): "
+                                            "openai (default), simple, photo, fashion-mnist, a file."),
     image_model: Optional[str] = typer.Option(None, help="zsl: image encoder (default: the checkpoint's, else "
                                               "efficientnet-lite0)."),
     text_model: Optional[str] = typer.Option(None, help="Label space for conse (default glove-6b-50d), or to "
@@ -85,13 +86,9 @@ def evaluate_command(
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
-        ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
+        ("--templates", templates is not None, LABEL_TASKS), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
         ("--shots", shots is not None, ("linear_probe",))])
-    if task != "zsl" and method == "clip" and text_model is not None:
-        raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
-    if task != "zsl" and method == "conse" and templates != "openai":
-        raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
                               wordnet_overrides, root, checkpoint)

@@ -15,7 +15,7 @@ from labelspace.evaluation.results import write_result
 from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 
 
-def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates="openai",
+def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
              text_model: str | None = None, train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
              checkpoint: str | None = None) -> dict:

@@ -44,8 +44,10 @@ class CLIPClassifier:
                   description="CLIP zero-shot: prompt-ensembled label embeddings of any CLIP model "
                   "(default open_clip:ViT-B-32/openai)")
 def _clip(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-          checkpoint: str | None = None, templates="openai") -> CLIPClassifier:
+          checkpoint: str | None = None, templates=None) -> CLIPClassifier:
     if checkpoint is not None:
         raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
                               "--image-model")
+    if text_model is not None:
+        raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
     return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai")

@@ -83,6 +83,8 @@ def _conse(argument: str, image_model: str | None = None, text_model: str | None
            checkpoint: str | None = None, templates=None) -> ConSEClassifier:
     from labelspace.encoders import load_image_encoder, load_text_encoder
 
+    if templates is not None:
+        raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if argument:
         image_model, plus, text_model = argument.partition("+")
         if not (image_model and plus and text_model):
