@@ -91,7 +91,12 @@ class EfficientNetLite(ImageEncoder):
         self.cache_key = f"{name}|{file_digest(weights)}|{self.transform}"
 
     def _pooled(self, batch):
-        return self.net.extract_features(batch).mean((2, 3))
+        return efficientnet_pooled(self.net, batch)
+
+
+def efficientnet_pooled(net, batch: torch.Tensor) -> torch.Tensor:
+    """EfficientNet-Lite's 1280-d features: its last feature map averaged over space, as its own head reads it."""
+    return net.extract_features(batch).mean((2, 3))
 
 
 class TimmEncoder(ImageEncoder):

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelspace.cache import file_digest
+from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, open_clip_with_presets, trimmed_text_forward
 from labelspace.registry import CLIP_MODELS
@@ -94,7 +95,7 @@ class EfficientNetLiteTower(nn.Module):
         self.head = _projection(encoder.feature_dim, embed_dim, proj)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk.extract_features(x).mean((2, 3))
+        return efficientnet_pooled(self.trunk, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
