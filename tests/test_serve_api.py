@@ -165,7 +165,7 @@ def bomb_png(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("kwargs,status,message", [
-    ({"image": b"this is not an image"}, 400, "not an image"),
+    ({"image": b"this is not an image"}, 400, "not a readable image"),
     ({"image": png()[:60]}, 400, "truncated"),
     ({"image": b""}, 400, "empty"),
     ({"content_type": "text/plain"}, 415, "content type"),

@@ -65,7 +65,8 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
             "split": the_split.name if the_split else None,
             "split_classes": the_split.to_json() if the_split else None,
-            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
+            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
+            "metrics": metrics}
 
 
 @app.command(name="eval")
