@@ -83,6 +83,7 @@ def open_image(source, name: str | None = None, limits: ImageLimits = LIMITS) ->
         raise BadImage(f"image {name} is {size} bytes; the limit is {limits.max_file_bytes}", 413)
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's notes on odd metadata: the pixels decide
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(opened) as image:
                 _check_size(*image.size, name, limits)  # from the header: nothing decoded yet
