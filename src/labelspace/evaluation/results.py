@@ -57,12 +57,13 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict:
-    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``."""
+    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``; lists (the
+    skipped images' names) stay in the JSON only."""
     flat = {}
     for name, value in metrics.items():
         if isinstance(value, dict):
             flat.update(flat_metrics(value, f"{prefix}{name}."))
-        else:
+        elif not isinstance(value, list):
             flat[f"{prefix}{name}"] = value
     return flat
 
