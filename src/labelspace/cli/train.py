@@ -1,6 +1,7 @@
 """``labelspace train devise|softmax``: fit on a split's seen classes from cached image features."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -22,8 +23,8 @@ def floats(text: str, name: str) -> list[float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or any(v <= 0 for v in values):
-        raise LabelspaceError(f"--{name} must be comma-separated positive numbers, got {text!r}")
+    if not values or not all(0 < v < math.inf for v in values):  # nan fails every comparison
+        raise LabelspaceError(f"--{name} must be comma-separated positive finite numbers, got {text!r}")
     return values
 
 
