@@ -2,6 +2,8 @@
 checkpoint; resuming with other options is refused naming them; output paths are checked before the work."""
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -75,3 +77,116 @@ def test_devise_resume_with_changed_options_is_refused_naming_them(tmp_path, cli
     assert (tmp_path / "ck" / WEIGHTS).read_bytes() == saved
     code, _, err = cli_main("train", "devise", *common, "--epochs", "2", "--lr", "0.01", "--margin", "0.1", "--resume")
     assert code in (0, None), err
+
+
+@pytest.mark.parametrize("image", ["efficientnet-lite0", "timm:test_efficientnet"])
+def test_locked_image_tower_keeps_every_parameter_and_buffer_bit_identical(image, tmp_path):
+    from labelspace.data.captions import synthetic_captions
+    from labelspace.models.trainable import ModelSpec, TrainableCLIP
+    from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
+
+    model = TrainableCLIP(ModelSpec(model="towers", image=image, text="transformer:32x1", lock_image=True,
+                                    image_size=64))
+    before = {k: v.clone() for k, v in model.net.visual.state_dict().items()}
+    assert any("running_mean" in k for k in before)
+    train_clip(model, synthetic_captions(32, seed=1), ClipTrainConfig(steps=2, batch_size=8, warmup=0, lr=1e-2),
+               progress=False, log=lambda _: None)
+    after = model.net.visual.state_dict()
+    head = [k for k in before if k.startswith("head.")]
+    assert any(not torch.equal(before[k], after[k]) for k in head)  # the projection trains
+    changed = [k for k in before if k not in head and not torch.equal(before[k], after[k])]
+    assert changed == []
+
+
+def test_unreachable_hub_gives_the_one_line_error_within_seconds(monkeypatch, caplog):
+    import time
+
+    from huggingface_hub import constants
+
+    from labelspace.models import load_clip
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    load_clip.cache_clear()
+    start = time.perf_counter()
+    with pytest.raises(LabelspaceError, match="hub is unreachable and the weights are not in the local cache"):
+        load_clip("open_clip:RN50/yfcc15m")
+    assert time.perf_counter() - start < 5
+    assert "Failed to download" not in caplog.text
+
+
+def test_pickle_in_a_hugging_face_folder_is_one_line(tmp_path, cli_main, capsys):
+    import clip_helpers as h
+
+    folder = h.hf_clip_folder(tmp_path / "clip", "clip")
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"net": torch.nn.Linear(2, 2)}, folder / "pytorch_model.bin")  # a pickle holding code
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    capsys.readouterr()  # the folder's own progress bars
+    code, _, err = cli_main("classify", str(tmp_path / "a.png"), "--labels", "cat,dog", "--method", "clip",
+                            "--image-model", f"hf:{folder}")
+    one_line_error(code, err, "could not load Hugging Face model", "Weights only load failed")
+    assert "\x1b" not in err
+
+
+def test_open_clip_state_dict_without_openai_entries_is_read_with_a_warning(tmp_path, caplog):
+    import clip_helpers as h
+
+    from labelspace.models import load_clip
+
+    h.register_tiny_configs(tmp_path / "configs")
+    ref = h.reference_open_clip("ls-tiny-vit")[0]
+    torch.save(ref.state_dict(), tmp_path / "plain.pt")
+    load_clip(str(tmp_path / "plain.pt"))
+    assert "open_clip:<arch>/" in caplog.text and "QuickGELU" in caplog.text
+    caplog.clear()
+    torch.save({**ref.state_dict(), "input_resolution": torch.tensor(32), "context_length": torch.tensor(77),
+                "vocab_size": torch.tensor(49408)}, tmp_path / "openai.pt")
+    load_clip(str(tmp_path / "openai.pt"))
+    assert "QuickGELU" not in caplog.text
+
+
+def test_corrupt_feature_cache_entry_is_recomputed_with_a_warning(tmp_path, caplog):
+    from labelspace.data import extract_features, synthetic
+
+    class Means:
+        name, feature_dim, cache_key = "means", 3, "means-v1"
+
+        def preprocess(self, image):
+            return torch.from_numpy(np.asarray(image, dtype=np.float32).mean((0, 1)))
+
+        def encode(self, batch):
+            return batch
+
+    data = synthetic(per_class=2)
+    first = np.asarray(extract_features(Means(), data, cache_dir=tmp_path, progress=False).features).copy()
+    [entry] = (tmp_path / "features").iterdir()
+    (entry / "features.npy").write_bytes((entry / "features.npy").read_bytes()[:100])  # cut short
+    again = extract_features(Means(), data, cache_dir=tmp_path, progress=False)
+    assert "unreadable" in caplog.text and not again.cached
+    np.testing.assert_array_equal(np.asarray(again.features), first)
+    (entry / "meta.json").write_text("{not json")
+    assert np.array_equal(np.asarray(extract_features(Means(), data, cache_dir=tmp_path, progress=False).features), first)
+    assert extract_features(Means(), data, cache_dir=tmp_path, progress=False).cached  # healed
+
+
+def test_word_vectors_with_nan_are_refused(tmp_path):
+    from labelspace.encoders.text import word_vector_file
+
+    (tmp_path / "v.txt").write_text("cat 1 2\ndog nan 1\n")
+    with pytest.raises(LabelspaceError, match="line 2 .*not finite"):
+        word_vector_file(str(tmp_path / "v.txt"))
+
+
+def test_rich_markup_in_a_label_is_shown_literally(tmp_path, cli_main):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    code, out, err = cli_main("classify", str(tmp_path / "a.png"), "--labels", "[bold]dog[/bold],cat")
+    assert code in (0, None), err
+    assert "[bold]dog[/bold]" in out

@@ -5,12 +5,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import app, out
 
-out = Console()
 
 
 @app.command()
@@ -45,4 +43,4 @@ def analyze(
     for c in result.comparisons:
         table.add_row(c.kind, c.a, c.b, f"{c.pearson:.3f}", f"{c.spearman:.3f}", p_value(c.mantel_p))
     out.print(table)
-    out.print(f"report written to [bold]{result.report}[/]")
+    out.print(f"report written to {result.report}")

@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import app, out
 
-out = Console()
 
 
 def split_labels(labels: str) -> list[str]:
@@ -73,4 +71,4 @@ def demo(
     from labelspace.demo import run_demo
 
     report = run_demo(out_dir, per_class=per_class, root=root)
-    out.print(f"report written to [bold]{report}[/]")
+    out.print(f"report written to {report}")

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import app, out
 from labelspace.errors import LabelspaceError
 
-out = Console()
 
 TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
              "zeroshot_retrieval or linear_probe."
@@ -33,7 +31,7 @@ def print_result(result: dict, path) -> None:
     for name, value in flat_metrics(result["metrics"]).items():
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
-    out.print(f"result written to [bold]{path}[/]")
+    out.print(f"result written to {path}")
 
 
 def refuse_unused_options(task: str, options) -> None:

@@ -7,15 +7,13 @@ from typing import Optional
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import app, out
 from labelspace.errors import LabelspaceError
 
 train_app = typer.Typer(no_args_is_help=True, help="Train a head on cached image features of a split's seen classes.")
 app.add_typer(train_app, name="train")
-out = Console()
 
 
 def floats(text: str, name: str) -> list[float]:
@@ -57,7 +55,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     out.print(table)
     out.print(f"chosen {report['chosen']}; refit on all {len(the_split.seen)} seen classes "
               f"({len(report['history'])} epochs, final loss {report['history'][-1]['loss']:.4f}); "
-              f"checkpoint in [bold]{out_dir}[/]")
+              f"checkpoint in {out_dir}")
 
 
 COMMON = {

@@ -8,8 +8,10 @@ then work from the same cached features as DeViSE.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +37,18 @@ def imagenet_labels() -> tuple[list[str], list[str]]:
 
 
 def _file_digest(path: str | os.PathLike) -> str:
+    """A weights file's name and content hash (the cache keys' "weights"), hashed once per process per version."""
     st = os.stat(path)
-    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{Path(path).name}:{_content_hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)}"
+
+
+@lru_cache(maxsize=64)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ImageEncoder:
