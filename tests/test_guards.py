@@ -190,3 +190,39 @@ def test_rich_markup_in_a_label_is_shown_literally(tmp_path, cli_main):
     code, out, err = cli_main("classify", str(tmp_path / "a.png"), "--labels", "[bold]dog[/bold],cat")
     assert code in (0, None), err
     assert "[bold]dog[/bold]" in out
+
+
+def test_output_paths_are_checked_before_the_work(tmp_path, cli_main):
+    (tmp_path / "taken").write_text("a file")
+    for args in (["eval", "--model", "conse", "--dataset", "synthetic"], ["train", "devise", "--dataset", "synthetic"],
+                 ["train", "clip", "--steps", "1"], ["analyze", "-d", "synthetic", "-t", "minilm"]):
+        code, _, err = cli_main(*args, "--out", str(tmp_path / "taken" / "sub"))
+        one_line_error(code, err, "must be a folder", "is a file")
+    code, _, err = cli_main("eval-merge", str(tmp_path), "--out", str(tmp_path / ("x" * 300 + ".csv")))
+    one_line_error(code, err, "the limit is 255")
+
+
+def test_a_long_result_name_is_shortened_and_saved(tmp_path):
+    from labelspace.evaluation import load_results, write_result
+
+    result = {"task": "zsl", "method": "devise", "model": "m" * 80, "dataset": "d" * 80, "split": "s" * 80,
+              "text_model": "t" * 80, "metrics": {"hit@1": 0.5}}
+    path = write_result(tmp_path, result)
+    assert len(path.name.encode()) <= 255 and load_results([tmp_path]) == [result]
+    other = write_result(tmp_path, {**result, "text_model": "t" * 79 + "u"})
+    assert other != path  # the hash keeps distinct runs apart
+
+
+def test_half_written_checkpoint_files_are_removed_on_the_next_run(tmp_path, caplog):
+    x, y = torch.randn(32, 4), torch.randn(32, 1)
+    model = torch.nn.Linear(4, 1)
+
+    def loss_fn(m, batch, generator):
+        return ((m(batch[0]) - batch[1]) ** 2).mean()
+
+    fit(model, loss_fn, (x, y), TrainConfig(epochs=1, batch_size=16), checkpoint=tmp_path)
+    stale = tmp_path / f".{WEIGHTS}.k1ll3d0"  # what a kill during the atomic write leaves
+    stale.write_bytes(b"\0" * 1000)
+    fit(model, loss_fn, (x, y), TrainConfig(epochs=2, batch_size=16), checkpoint=tmp_path, resume=True)
+    assert not stale.exists() and str(stale) in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.safetensors", "config.json"]

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from labelspace.cli import app, out
+from labelspace.io import check_output_dir
 
 
 
@@ -34,6 +35,7 @@ def analyze(
     from labelspace.analysis.pipeline import analyze as run
     from labelspace.analysis.report import p_value
 
+    check_output_dir(out_dir)
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
                  out_dir=out_dir, root=root)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from labelspace.cli import app, out
+from labelspace.io import check_output_dir
 
 
 
@@ -70,5 +71,6 @@ def demo(
     """Run the tour on the bundled photos and Fashion-MNIST; write OUT/report.md."""
     from labelspace.demo import run_demo
 
+    check_output_dir(out_dir)
     report = run_demo(out_dir, per_class=per_class, root=root)
     out.print(f"report written to {report}")

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from labelspace.cli import app, out
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
 
 TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
@@ -100,6 +101,7 @@ def evaluate_command(
     from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
+    check_output_dir(out_dir)
     if task not in ("zsl", *TASKS):
         raise LabelspaceError(f"unknown task {task!r} (accepted: zsl, {', '.join(TASKS)})")
     zsl = ("zsl",)

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from labelspace.cli import app, out
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
 train_app = typer.Typer(no_args_is_help=True, help="Train a head on cached image features of a split's seen classes.")
 app.add_typer(train_app, name="train")
@@ -36,6 +37,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     from labelspace.methods.trained import fit_on_split
     from labelspace.training import TrainConfig
 
+    check_output_dir(out_dir)
     config = TrainConfig(optimizer=optimizer, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed)
     grid = {"lr": floats(lr, "lr"), **({"margin": floats(margin, "margin")} if method == "devise" else {})}
     the_split = load_split(split)

@@ -7,7 +7,7 @@ from typing import List
 import typer
 
 from labelspace.cli import app, out
-
+from labelspace.io import check_output_file
 
 
 @app.command("eval-merge")
@@ -19,4 +19,5 @@ def eval_merge(
     """Merge result JSON files into one CSV or Markdown table."""
     from labelspace.evaluation import merge_results
 
+    check_output_file(output)
     out.print(f"table written to {merge_results(results, output)}")

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelspace.errors import LabelspaceError
+from labelspace.hub import offline_unless_reachable, quiet_downloads
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, trimmed_text_forward
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
 
@@ -156,8 +157,11 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
     else:
         raise LabelspaceError(f"unknown image tower {image!r} (accepted: timm:<name>, efficientnet-lite0|1|2)")
     text_cfg = _text_cfg(spec)
+    if spec.pretrained_image:
+        offline_unless_reachable()
     try:
-        net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
+        with quiet_downloads():
+            net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
     except Exception as e:  # hub unreachable for pretrained timm weights
         raise LabelspaceError(f"could not build towers {image} + {spec.text} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
@@ -185,8 +189,11 @@ def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
         raise LabelspaceError(f"unknown open_clip model {arch!r} (see open_clip.list_models(); packaged: ls-clip-tiny)")
+    if tag:
+        offline_unless_reachable()
     try:
-        net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
+        with quiet_downloads():
+            net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
     except Exception as e:
         raise LabelspaceError(f"could not build {spec.model} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e

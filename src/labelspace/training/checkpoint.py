@@ -15,7 +15,7 @@ from safetensors.torch import save
 
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
-from labelspace.io import atomic_write_bytes, write_json
+from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporaries, write_json
 
 WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
 
@@ -38,6 +38,15 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
         _, index, key = name.split(".", 2)
         state.setdefault(int(index), {})[key] = value
     return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def prepare_folder(folder: str | Path) -> Path:
+    """Before training: ``folder`` must be a usable folder, and files an interrupted save left half-written
+    (a killed run) are removed."""
+    folder = check_output_dir(folder)
+    for name in (WEIGHTS, CONFIG):
+        remove_temporaries(folder / name)
+    return folder
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,

@@ -32,8 +32,8 @@ from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
 from labelspace.io import write_json
-from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_checkpoint, restore_optimizer,
-                                           save_checkpoint)
+from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_checkpoint, prepare_folder,
+                                           restore_optimizer, save_checkpoint)
 from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
 
 PRECISIONS = ("fp32", "bf16")
@@ -207,6 +207,8 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         loss_fn = LOSSES[model.spec.loss]()
         optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
         folder = Path(out_dir) if out_dir is not None else None
+        if folder is not None and rank == 0:
+            prepare_folder(folder)
         state = TrainState()
         torch.manual_seed(config.seed + rank)
         if resume:

@@ -16,7 +16,7 @@ import torch
 
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite, require_finite_tensors
-from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, restore_optimizer, save_checkpoint
+from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, prepare_folder, restore_optimizer, save_checkpoint
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -71,6 +71,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
     if n == 0 or any(len(t) != n for t in data):
         raise LabelspaceError(f"training data must be non-empty tensors of equal length, got {[len(t) for t in data]}")
     optimizer = make_optimizer(model.parameters(), config)
+    if checkpoint is not None:
+        prepare_folder(checkpoint)
     result, best, start = TrainResult(), None, 0
     if resume and checkpoint is not None and (Path(checkpoint) / WEIGHTS).is_file():
         groups, progress, optim_plain = load_checkpoint(checkpoint)
