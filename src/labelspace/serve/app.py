@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from starlette.requests import ClientDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +24,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from labelspace.api import _ranked
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
