@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from rsatoolbox.rdm import RDMs
 from rsatoolbox.rdm import compare as rsa_compare
-from scipy.stats import kstest, rankdata
+from scipy.stats import kstest
 
 from labelspace.analysis.domains import SHIFTS, shift_pixels, shifted
 from labelspace.analysis.pipeline import analyze, comparison_pairs, run_analysis

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -19,7 +20,22 @@ def digest(*parts) -> str:
     return h.hexdigest()
 
 
-def file_digest(path: str | os.PathLike) -> str:
-    """A cheap fingerprint of a weights file (name, size, modification time), so a changed file re-keys caches."""
+def file_stat(path: str | os.PathLike) -> str:
+    """A cheap fingerprint of a data file (name, size, modification time): datasets hold many files."""
     st = os.stat(path)
     return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """A weights file's name and content hash (the cache keys' "weights"), hashed once per process per version."""
+    st = os.stat(path)
+    return f"{Path(path).name}:{_content_hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)}"
+
+
+@lru_cache(maxsize=64)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

