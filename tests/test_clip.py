@@ -169,7 +169,7 @@ def test_classify_cli_method_clip(tmp_path, image):
     result = CliRunner().invoke(app, ["classify", str(tmp_path / "a.png"), "--labels", "cat,dog", "--method", "clip",
                                       "--image-model", str(tmp_path / "w.pt"), "--templates", "photo", "--json"])
     assert result.exit_code == 0, result.output
-    assert {r["label"] for r in json.loads(result.output)[0]["labels"]} == {"cat", "dog"}
+    assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}
 
 
 def test_siglip_label_probabilities_equal_transformers_sigmoid_logits(tmp_path, image):
