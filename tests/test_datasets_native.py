@@ -259,3 +259,44 @@ def test_distributed_features_read_whole_shards(tmp_path):
     for part in parts:
         assert part["indices"].tolist() == list(range(7))
         np.testing.assert_allclose(part["features"], single.features, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    import clip_helpers as h
+
+    from labelspace.models import load_clip, save_clip
+
+    folder = tmp_path_factory.mktemp("tiny")
+    h.register_tiny_configs(folder)
+    save_clip(load_clip("open_clip:ls-tiny-vit"), folder / "tiny.safetensors")
+    return str(folder / "tiny.safetensors")
+
+
+def test_eval_uses_the_sets_own_templates_unasked(cifar, tiny_clip, tmp_path, monkeypatch):
+    from labelspace.evaluation import evaluate
+    from labelspace.zeroshot import template_set
+
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
+    spec = f"cifar10:{cifar[0]}"
+    unasked = evaluate("zeroshot_classification", tiny_clip, spec)
+    assert unasked["templates"] == "cifar10" and unasked["metrics"]["images"] == 7
+    assert template_set("cifar10")[:2] == ["a photo of a {}.", "a blurry photo of a {}."] and len(template_set("cifar10")) == 18
+    explicit = evaluate("zeroshot_classification", tiny_clip, spec, templates=template_set("cifar10"))
+    assert explicit["metrics"] == unasked["metrics"]
+    assert evaluate("zeroshot_classification", tiny_clip, "synthetic")["templates"] == "openai"
+
+
+def test_eval_multilabel_on_voc_images_view(tiny_clip, tmp_path, monkeypatch):
+    from dataset_fixtures import write_voc
+
+    from labelspace.evaluation import evaluate
+
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
+    voc = write_voc(tmp_path, {"a": ((40, 30), [("dog", (1, 1, 20, 20), False, False), ("cat", (20, 5, 39, 29), 0, 0)]),
+                               "b": ((30, 30), [("cat", (0, 0, 30, 30), False, False)])}, {"val": ["a", "b"]})
+    result = evaluate("multilabel_classification", tiny_clip, f"voc:{voc},view=images")
+    assert result["templates"] == "voc2007" and result["metrics"]["images"] == 2
+    assert 0 <= result["metrics"]["mAP"] <= 1
+    with pytest.raises(LabelspaceError, match="one label per image: view=crops"):
+        evaluate("zeroshot_classification", tiny_clip, f"voc:{voc},view=images")

@@ -162,3 +162,27 @@ def test_coco_names_map_onto_voc_with_the_preset(coco_json):
     assert COCO_NAMES[-1] == "tv" and len({voc.canonical(n) for n in COCO_NAMES}) == 20
     with pytest.raises(LabelspaceError, match="has no class for bicycle"):
         apply_preset(crops, voc)
+
+
+@pytest.mark.slow  # two packaged CNNs on 80 crops per set
+def test_analyze_pascal_vs_coco_in_one_command(tmp_path, cli_main, monkeypatch):
+    from dataset_fixtures import study_sets
+
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
+    voc, coco = study_sets(tmp_path, per_class=2)
+    code, _, err = cli_main("analyze", "-d", f"voc:{voc}", "-d", f"coco:{coco}", "--preset", "voc",
+                            "-i", "efficientnet-lite0", "-i", "efficientnet-lite1", "-t", "glove-6b-50d",
+                            "--bootstrap", "20", "--permutations", "99", "--out", str(tmp_path / "out"))
+    assert code in (0, None), err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["class_names"][0] == "aeroplane" and results["class_names"][-1] == "monitor"
+    kinds = [c["kind"] for c in results["comparisons"]]
+    # two models on each of two domains, one text model
+    assert kinds.count("vision-vision") == 2 and kinds.count("vision-language") == 4
+    assert kinds.count("across-domains") == 2
+    across = [c for c in results["comparisons"] if c["kind"] == "across-domains"]
+    # the same painted colours in both sets: each model's class relations agree across the two domains
+    assert all(c["pearson"] > 0.5 and c["mantel_p"] < 0.05 for c in across)
+    report = (tmp_path / "out" / "report.md").read_text()
+    for kind in ("vision-vision", "vision-language", "across-domains"):
+        assert kind in report

@@ -58,6 +58,8 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     if the_split is not None:
         the_split.check(data.class_names)
     overrides = load_overrides(wordnet_overrides) if hierarchy else None
+    if overrides is not None and data.wnids:  # ImageNet-style data knows each class's true synset
+        overrides.update(zip(data.class_names, data.wnids))
     classifier, info = load_classifier(model, image_model, text_model, top_t)
     feats = extract_features(classifier.image_encoder, data)
     metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
@@ -73,13 +75,16 @@ def evaluate_command(
     model: Optional[str] = typer.Option(None, help="zsl: 'conse' or a checkpoint folder from `labelspace train`; other "
                                         "tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], hf:<dir>, <file>)."),
     dataset: str = typer.Option("fashion-mnist:test@100", help="Dataset spec: fashion-mnist[:train|test], "
-                                "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>; "
-                                "@N images per class."),
+                                "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>, "
+                                "voc:<VOC20xx>, coco:<instances.json>, imagenet:<dir>, wds:<shards>, hf:<dir>, "
+                                "cifar10:<root> and other torchvision sets, with ,key=value options "
+                                "(README, Data); @N images per class."),
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
     method: str = typer.Option("clip", help="Tasks other than zsl: clip or conse."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip, zeroshot_/multilabel_classification): "
-                                  "openai, simple, photo, fashion-mnist, a file."),
+    templates: Optional[str] = typer.Option(None, help="Prompt templates (clip, zeroshot_/multilabel_classification): "
+                                            "openai, simple, photo, a dataset's set (cifar10, voc2007, ...), a file; "
+                                            "default: the dataset's own as CLIP reported them, else openai."),
     image_model: Optional[str] = typer.Option(None, help="zsl: image encoder (default: the checkpoint's, else "
                                               "efficientnet-lite0)."),
     text_model: Optional[str] = typer.Option(None, help="Label space for conse (default glove-6b-50d), or to "
@@ -108,12 +113,12 @@ def evaluate_command(
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
-        ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
+        ("--templates", templates is not None, LABEL_TASKS), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
         ("--shots", shots is not None, ("linear_probe",))])
     if task != "zsl" and method == "clip" and text_model is not None:
         raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
-    if task != "zsl" and method == "conse" and templates != "openai":
+    if task != "zsl" and method == "conse" and templates is not None:
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,

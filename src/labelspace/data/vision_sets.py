@@ -62,6 +62,16 @@ def dataset_preset(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+SPEC_PRESETS = {"voc": "voc2007", "imagenet": "imagenet1k"}  # spec kinds whose set CLIP reported under another name
+
+
+def spec_templates(spec: str) -> str | None:
+    """The name of the template set CLIP used for a dataset spec's set (``cifar10:/data`` -> ``cifar10``), or None."""
+    kind = spec.partition(":")[0]
+    name = SPEC_PRESETS.get(kind, kind)
+    return name if (kind in TORCHVISION_SETS or kind in SPEC_PRESETS) and dataset_preset(name) else None
+
+
 def read_class_file(path: str | os.PathLike, count: int | None, what: str) -> list[str]:
     """Class names, one per line; a count that does not match ``what`` (the data) is a one-line error."""
     path = Path(path)
