@@ -1,7 +1,8 @@
 """COCO in its own layout: ``annotations/instances_<split>.json`` and the image folder ``<split>/``.
 
 Spec ``coco:<instances JSON>[,images=<folder>][,view=crops|images][,min_size=0][,margin=0]``:
-object crops (one label each, the default) or whole images with their label sets; category names
+object crops (one label each, the default; grouped by image, in annotation order within one) or whole
+images with their label sets; category names
 come from the file (in category-id order), crowd boxes (``iscrowd=1``) are skipped. Without
 ``images=`` the folder is ``<split>/`` beside or above the ``annotations/`` folder. The JSON is read
 whole (COCO's format allows nothing else); everything kept from it is arrays of numbers.
@@ -75,12 +76,13 @@ def coco(path: str | os.PathLike, images: str | os.PathLike | None = None, view:
             targets.append(c)
     del data
     missing_images(image_paths, str(path))
+    order = np.argsort(np.asarray(object_image, dtype=np.int64), kind="stable")  # group each image's objects
+    object_image, boxes, targets = (np.asarray(a)[order] for a in (object_image, boxes, targets))
     if view == "images":
         dataset = LabelSets(f"coco:{path},images={folder},view=images", image_paths, multi_hot, class_names)
     else:
         dataset = ObjectCrops(f"coco:{path},images={folder},view=crops,min_size={min_size:g},margin={margin:g}",
-                              image_paths, np.array(object_image, dtype=np.int64), np.array(boxes, dtype=np.float64),
-                              np.array(targets, dtype=np.int64), class_names, margin)
+                              image_paths, object_image, boxes.reshape(-1, 4), targets, class_names, margin)
     dataset.crowd_skipped = crowd
     return dataset
 

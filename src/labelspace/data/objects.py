@@ -55,6 +55,7 @@ class ObjectCrops(ImageDataset):
         self.boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         self.targets = np.asarray(targets, dtype=np.int64)
         self.class_names = list(class_names)
+        self._last: tuple[int, Image.Image | None] = (-1, None)
 
     def crop_box(self, index: int, width: int, height: int) -> tuple[int, int, int, int]:
         """The integer pixel box ``load`` cuts for object ``index`` from a ``width`` x ``height`` image."""
@@ -64,7 +65,10 @@ class ObjectCrops(ImageDataset):
                 min(width, math.ceil(x1 + dx)), min(height, math.ceil(y1 + dy)))
 
     def load(self, index: int) -> Image.Image:
-        image = _open_rgb(self.image_paths[self.object_image[index]])
+        n = int(self.object_image[index])
+        if self._last[0] != n:  # objects come grouped by image: decode each image once, keep only that one
+            self._last = (n, _open_rgb(self.image_paths[n]))
+        image = self._last[1]
         return image.crop(self.crop_box(index, *image.size))
 
     @property
