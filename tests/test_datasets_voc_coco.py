@@ -186,3 +186,14 @@ def test_analyze_pascal_vs_coco_in_one_command(tmp_path, cli_main, monkeypatch):
     report = (tmp_path / "out" / "report.md").read_text()
     for kind in ("vision-vision", "vision-language", "across-domains"):
         assert kind in report
+
+
+@pytest.mark.parametrize("command", [
+    ["analyze", "-d", "voc:/nowhere/VOC2012", "-t", "minilm"],
+    ["eval", "--task", "zeroshot_classification", "--dataset", "cifar10:/nowhere"],
+    ["eval", "--task", "multilabel_classification", "--dataset", "coco:/nowhere/instances_val2017.json"],
+])
+def test_cli_bad_native_spec_is_one_line_exit_2(cli_main, command):
+    code, _, err = cli_main(*command)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "/nowhere" in err

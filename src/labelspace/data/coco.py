@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,9 @@ def coco(path: str | os.PathLike, images: str | os.PathLike | None = None, view:
     category = {c["id"]: i for i, c in enumerate(categories)}
     position = {img["id"]: n for n, img in enumerate(data["images"])}
     sizes = np.array([(img["width"], img["height"]) for img in data["images"]], dtype=np.float64).reshape(-1, 2)
-    image_paths = [folder / img["file_name"] for img in data["images"]]
+    image_paths = [os.path.join(folder, img["file_name"]) for img in data["images"]]
     multi_hot = np.zeros((len(image_paths), len(class_names)), dtype=bool)
-    object_image, boxes, targets, crowd = [], [], [], 0
+    object_image, boxes, targets, crowd = array("q"), array("d"), array("q"), 0
     for ann in data["annotations"]:
         where = f"{path} annotation {ann.get('id')}"
         if ann["image_id"] not in position:
@@ -72,17 +73,19 @@ def coco(path: str | os.PathLike, images: str | os.PathLike | None = None, view:
         multi_hot[n, c] = True
         if min(box[2] - box[0], box[3] - box[1]) >= min_size:
             object_image.append(n)
-            boxes.append(box)
+            boxes.extend(box)
             targets.append(c)
     del data
     missing_images(image_paths, str(path))
-    order = np.argsort(np.asarray(object_image, dtype=np.int64), kind="stable")  # group each image's objects
-    object_image, boxes, targets = (np.asarray(a)[order] for a in (object_image, boxes, targets))
+    object_image, targets = np.frombuffer(object_image, np.int64), np.frombuffer(targets, np.int64)
+    order = np.argsort(object_image, kind="stable")  # group each image's objects
+    boxes = np.frombuffer(boxes, np.float64).reshape(-1, 4)[order]
+    object_image, targets = object_image[order], targets[order]
     if view == "images":
         dataset = LabelSets(f"coco:{path},images={folder},view=images", image_paths, multi_hot, class_names)
     else:
         dataset = ObjectCrops(f"coco:{path},images={folder},view=crops,min_size={min_size:g},margin={margin:g}",
-                              image_paths, object_image, boxes.reshape(-1, 4), targets, class_names, margin)
+                              image_paths, object_image, boxes, targets, class_names, margin)
     dataset.crowd_skipped = crowd
     return dataset
 

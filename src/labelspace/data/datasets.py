@@ -34,12 +34,12 @@ def _digest(*parts) -> str:
     return h.hexdigest()
 
 
-def file_stats(paths: Sequence[Path]) -> list:
+def file_stats(paths: Sequence[str | Path]) -> list:
     """(path, size, mtime) of each file, (path, -1, -1) when unreadable: part of a fingerprint."""
     stats = []
     for p in paths:
         try:
-            st = p.stat()
+            st = os.stat(p)
             stats.append((str(p), st.st_size, st.st_mtime_ns))
         except OSError:
             stats.append((str(p), -1, -1))

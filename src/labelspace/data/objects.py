@@ -1,12 +1,14 @@
 """The two views of a detection set (PASCAL VOC, COCO): object crops and whole images with label sets.
 
-Readers fill plain arrays (one row per object or image: image index, box, class), so memory holds
-numbers only, never pixels: ``load(i)`` opens one image file and cuts one box. Boxes are 0-based
-pixel coordinates ``x0, y0, x1, y1`` (x1, y1 exclusive) checked against their image's size.
+Readers fill plain arrays (one row per object or image: image index, box, class) and a list of
+image paths as strings, so memory holds numbers and names only, never pixels: ``load(i)`` cuts one
+box from its image, decoded once for all its objects. Boxes are 0-based pixel coordinates
+``x0, y0, x1, y1`` (x1, y1 exclusive) checked against their image's size.
 """
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,15 +31,15 @@ def check_box(box: Sequence[float], width: float, height: float, where: str) -> 
     return max(x0, 0.0), max(y0, 0.0), min(x1, float(width)), min(y1, float(height))
 
 
-def missing_images(paths: Sequence[Path], what: str) -> None:
+def missing_images(paths: Sequence[str | Path], what: str) -> None:
     """One line naming the annotated images that are not on disk (how many, and the first few)."""
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         raise LabelspaceError(f"{len(missing)} image(s) named by {what} are missing: "
                               f"{', '.join(str(p) for p in missing[:3])}{' ...' if len(missing) > 3 else ''}")
 
 
-def _open_rgb(path: Path) -> Image.Image:
+def _open_rgb(path: str | Path) -> Image.Image:
     with Image.open(path) as image:
         return image.convert("RGB")
 
@@ -46,7 +48,7 @@ class ObjectCrops(ImageDataset):
     """One item per object: its box widened by ``margin`` (a fraction of the box's width and height on
     each side, clipped to the image) cut from its image, labelled with the object's class."""
 
-    def __init__(self, name: str, image_paths: Sequence[Path], object_image: np.ndarray, boxes: np.ndarray,
+    def __init__(self, name: str, image_paths: Sequence[str], object_image: np.ndarray, boxes: np.ndarray,
                  targets: np.ndarray, class_names: Sequence[str], margin: float = 0.0):
         if not len(targets):
             raise LabelspaceError(f"dataset {name!r} has no objects left to crop (check its split and options)")
@@ -81,7 +83,7 @@ class LabelSets(ImageDataset):
     """Whole images with any number of labels each: ``multi_hot`` (images, classes); ``targets`` holds
     each image's first label, so single-label code still runs (the eval runner reads ``multi_hot``)."""
 
-    def __init__(self, name: str, image_paths: Sequence[Path], multi_hot: np.ndarray, class_names: Sequence[str]):
+    def __init__(self, name: str, image_paths: Sequence[str], multi_hot: np.ndarray, class_names: Sequence[str]):
         self.multi_hot = np.asarray(multi_hot, dtype=bool)
         keep = self.multi_hot.any(axis=1)
         if not keep.any():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +67,8 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
     root = voc_root(path)
     ids = _split_ids(root, split)
     index = {c: i for i, c in enumerate(VOC_CLASSES)}
-    image_paths, object_image, boxes, targets = [], [], [], []
+    image_paths, object_image, boxes, targets = [], array("q"), array("d"), array("q")
+    jpegs = str(root / "JPEGImages")
     multi_hot = np.zeros((len(ids), len(VOC_CLASSES)), dtype=bool)
     for n, image_id in enumerate(ids):
         xml = root / "Annotations" / f"{image_id}.xml"
@@ -80,7 +82,7 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
         if size is None:
             raise LabelspaceError(f"{str(xml)!r}: no <size> (expected a PASCAL VOC annotation)")
         width, height = float(_text(size, "width", str(xml))), float(_text(size, "height", str(xml)))
-        image_paths.append(root / "JPEGImages" / _text(tree, "filename", str(xml)))
+        image_paths.append(os.path.join(jpegs, _text(tree, "filename", str(xml))))
         for k, obj in enumerate(tree.iter("object")):
             name = _text(obj, "name", str(xml)).lower()
             if name not in index:
@@ -99,14 +101,14 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
                     min(box[2] - box[0], box[3] - box[1]) < min_size:
                 continue
             object_image.append(n)
-            boxes.append(box)
+            boxes.extend(box)
             targets.append(index[name])
     missing_images(image_paths, f"{root}/Annotations")
     if view == "images":
         return LabelSets(f"voc:{root},split={split},view=images", image_paths, multi_hot, VOC_CLASSES)
     return ObjectCrops(f"voc:{root},split={split},view=crops,min_size={min_size:g},difficult={difficult},"
-                       f"truncated={truncated},margin={margin:g}", image_paths, np.array(object_image, dtype=np.int64),
-                       np.array(boxes, dtype=np.float64), np.array(targets, dtype=np.int64), VOC_CLASSES, margin)
+                       f"truncated={truncated},margin={margin:g}", image_paths, np.frombuffer(object_image, np.int64),
+                       np.frombuffer(boxes, np.float64), np.frombuffer(targets, np.int64), VOC_CLASSES, margin)
 
 
 def voc_spec(spec: str, arg: str):
