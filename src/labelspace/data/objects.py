@@ -61,7 +61,7 @@ class ObjectCrops(ImageDataset):
 
     def crop_box(self, index: int, width: int, height: int) -> tuple[int, int, int, int]:
         """The integer pixel box ``load`` cuts for object ``index`` from a ``width`` x ``height`` image."""
-        x0, y0, x1, y1 = self.boxes[index]
+        x0, y0, x1, y1 = self.boxes[index].tolist()
         dx, dy = self.margin * (x1 - x0), self.margin * (y1 - y0)
         return (max(0, math.floor(x0 - dx)), max(0, math.floor(y0 - dy)),
                 min(width, math.ceil(x1 + dx)), min(height, math.ceil(y1 + dy)))
