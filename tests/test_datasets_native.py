@@ -33,6 +33,19 @@ def test_synset_folders_match_imagefolder_with_wordnet_names(synset_root):
     assert np.array_equal(np.asarray(ours.load(3)), np.asarray(reference[3][0]))
 
 
+def test_synset_folders_with_clip_names(synset_root, tmp_path):
+    from labelspace.data.vision_sets import dataset_preset
+
+    ours = load_dataset(f"imagenet:{synset_root},names=clip")
+    clip = dataset_preset("imagenet1k")["classes"]
+    # ImageNet-1k indices (sorted wnids): tench 0, crane the bird 134, crane the machine 517
+    assert ours.class_names == [clip[0], clip[134], clip[517]] == ["tench", "crane bird", "construction crane"]
+    (synset_root / "n00001740").mkdir()
+    paint((4, 4), [], 0).save(synset_root / "n00001740" / "a.png")
+    with pytest.raises(LabelspaceError, match="'n00001740' is not an ImageNet-1k class"):
+        load_dataset(f"imagenet:{synset_root},names=clip")
+
+
 def test_synset_wnids_reach_hierarchical_precision(synset_root):
     from labelspace.metrics.hierarchy import wordnet
 

@@ -8,7 +8,7 @@ image in file-name order, mapped to wnids by the devkit's ``meta.mat`` as torchv
 
 Class names and synsets come from WordNet 3.0 (``metrics.hierarchy``): each class's ``wnid`` is its
 true synset (hP@k uses it), its name the synset's first lemma (two synsets sharing a lemma get their
-wnid appended, e.g. ``crane (n03126707)``).
+wnid appended, e.g. ``crane (n03126707)``); ``names=clip`` takes CLIP's ImageNet-1k names instead.
 """
 from __future__ import annotations
 
@@ -38,16 +38,34 @@ def wordnet_names(wnids: list[str]) -> list[str]:
     return [f"{n} ({w})" if n in twice else n for n, w in zip(names, wnids)]
 
 
-class SynsetImages(FileImages):
-    """Files labelled with WordNet synsets: ``wnids`` per class, names from WordNet."""
+def clip_names(wnids: list[str]) -> list[str]:
+    """CLIP's ImageNet-1k class names (``presets/datasets/imagenet1k.json``) of wnids, by timm's list of the
+    1000 synsets in class-index order; a wnid outside ImageNet-1k is a one-line error."""
+    from importlib import resources
 
-    def __init__(self, name: str, paths, wnid_of_path: list[str]):
+    from labelspace.data.vision_sets import dataset_preset
+
+    order = (resources.files("timm.data") / "_info" / "imagenet_synsets.txt").read_text().split()
+    names = dict(zip(order, dataset_preset("imagenet1k")["classes"]))
+    outside = [w for w in wnids if w not in names]
+    if outside:
+        raise LabelspaceError(f"{outside[0]!r} is not an ImageNet-1k class ({len(outside)} wnid(s) outside it); "
+                              "CLIP named only those 1000 (use names=wordnet)")
+    return [names[w] for w in wnids]
+
+
+class SynsetImages(FileImages):
+    """Files labelled with WordNet synsets: ``wnids`` per class, names from WordNet (or CLIP's)."""
+
+    def __init__(self, name: str, paths, wnid_of_path: list[str], names: str = "wordnet"):
         self.wnids = sorted(set(wnid_of_path))
         index = {w: i for i, w in enumerate(self.wnids)}
-        super().__init__(name, paths, [index[w] for w in wnid_of_path], wordnet_names(self.wnids))
+        class_names = clip_names(self.wnids) if names == "clip" else wordnet_names(self.wnids)
+        super().__init__(name + (",names=clip" if names == "clip" else ""), paths, [index[w] for w in wnid_of_path],
+                         class_names)
 
 
-def synset_folders(root: Path) -> SynsetImages:
+def synset_folders(root: Path, names: str = "wordnet") -> SynsetImages:
     folders = sorted(d.name for d in root.iterdir() if d.is_dir())
     bad = [d for d in folders if not WNID.fullmatch(d)]
     if not folders or bad:
@@ -61,7 +79,7 @@ def synset_folders(root: Path) -> SynsetImages:
                 if Path(f).suffix.lower() in IMAGE_SUFFIXES:
                     paths.append(Path(dirpath) / f)
                     wnids.append(wnid)
-    return SynsetImages(f"imagenet:{root}", paths, wnids)
+    return SynsetImages(f"imagenet:{root}", paths, wnids, names)
 
 
 def _ground_truth(labels: Path) -> list[tuple[str, str]]:
@@ -101,22 +119,23 @@ def _devkit_truth(root: Path, devkit: Path) -> list[tuple[str, str]]:
 
 
 def imagenet(path: str | os.PathLike, labels: str | os.PathLike | None = None,
-             devkit: str | os.PathLike | None = None) -> SynsetImages:
+             devkit: str | os.PathLike | None = None, names: str = "wordnet") -> SynsetImages:
     root = Path(path)
     if not root.is_dir():
         raise LabelspaceError(f"ImageNet folder {str(root)!r} does not exist (expected synset sub-folders "
                               "such as n01440764/, or a flat folder with labels=<file>)")
     if labels is None and devkit is None:
-        return synset_folders(root)
+        return synset_folders(root, names)
     rows = _ground_truth(Path(labels)) if labels is not None else _devkit_truth(root, Path(devkit))
     paths = [root / f for f, _ in rows]
     missing_images(paths, str(labels or devkit))
     return SynsetImages(f"imagenet:{root},{'labels=' + str(labels) if labels else 'devkit=' + str(devkit)}",
-                        paths, [w for _, w in rows])
+                        paths, [w for _, w in rows], names)
 
 
 def imagenet_spec(spec: str, arg: str) -> SynsetImages:
     options = SpecOptions(spec, arg)
-    kwargs = dict(labels=options.get("labels", None), devkit=options.get("devkit", None))
+    kwargs = dict(labels=options.get("labels", None), devkit=options.get("devkit", None),
+                  names=options.get("names", "wordnet", str, ("wordnet", "clip")))
     options.done()
     return imagenet(options.path, **kwargs)
