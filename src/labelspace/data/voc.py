@@ -68,31 +68,31 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
     ids = _split_ids(root, split)
     index = {c: i for i, c in enumerate(VOC_CLASSES)}
     image_paths, object_image, boxes, targets = [], array("q"), array("d"), array("q")
-    jpegs = str(root / "JPEGImages")
+    jpegs, annotations = str(root / "JPEGImages"), str(root / "Annotations")
     multi_hot = np.zeros((len(ids), len(VOC_CLASSES)), dtype=bool)
     for n, image_id in enumerate(ids):
-        xml = root / "Annotations" / f"{image_id}.xml"
-        if not xml.is_file():
-            raise LabelspaceError(f"PASCAL VOC image {image_id!r} of split {split!r} has no annotation {str(xml)!r}")
+        xml = os.path.join(annotations, image_id + ".xml")
         try:
             tree = ET.parse(xml).getroot()
+        except FileNotFoundError as e:
+            raise LabelspaceError(f"PASCAL VOC image {image_id!r} of split {split!r} has no annotation {xml!r}") from e
         except ET.ParseError as e:
-            raise LabelspaceError(f"{str(xml)!r} is not valid XML ({e})") from e
+            raise LabelspaceError(f"{xml!r} is not valid XML ({e})") from e
         size = tree.find("size")
         if size is None:
-            raise LabelspaceError(f"{str(xml)!r}: no <size> (expected a PASCAL VOC annotation)")
-        width, height = float(_text(size, "width", str(xml))), float(_text(size, "height", str(xml)))
-        image_paths.append(os.path.join(jpegs, _text(tree, "filename", str(xml))))
+            raise LabelspaceError(f"{xml!r}: no <size> (expected a PASCAL VOC annotation)")
+        width, height = float(_text(size, "width", xml)), float(_text(size, "height", xml))
+        image_paths.append(os.path.join(jpegs, _text(tree, "filename", xml)))
         for k, obj in enumerate(tree.iter("object")):
-            name = _text(obj, "name", str(xml)).lower()
+            name = _text(obj, "name", xml).lower()
             if name not in index:
-                raise LabelspaceError(f"{str(xml)!r}: object class {name!r} is not a PASCAL VOC class "
+                raise LabelspaceError(f"{xml!r}: object class {name!r} is not a PASCAL VOC class "
                                       f"(accepted: {', '.join(VOC_CLASSES)})")
             bb = obj.find("bndbox")
             if bb is None:
-                raise LabelspaceError(f"{str(xml)!r}: object {k} ({name}) has no <bndbox>")
+                raise LabelspaceError(f"{xml!r}: object {k} ({name}) has no <bndbox>")
             # VOC boxes are 1-based and inclusive: pixel columns xmin..xmax
-            x0, y0, x1, y1 = (float(_text(bb, t, str(xml))) for t in ("xmin", "ymin", "xmax", "ymax"))
+            x0, y0, x1, y1 = (float(_text(bb, t, xml)) for t in ("xmin", "ymin", "xmax", "ymax"))
             box = check_box((x0 - 1, y0 - 1, x1, y1), width, height, f"{xml} object {k} ({name})")
             multi_hot[n, index[name]] = True
             is_difficult = obj.findtext("difficult", "0").strip() == "1"
