@@ -313,3 +313,14 @@ def test_eval_multilabel_on_voc_images_view(tiny_clip, tmp_path, monkeypatch):
     assert 0 <= result["metrics"]["mAP"] <= 1
     with pytest.raises(LabelspaceError, match="one label per image: view=crops"):
         evaluate("zeroshot_classification", tiny_clip, f"voc:{voc},view=images")
+
+
+def test_wds_class_names_from_a_packaged_set(tmp_path):
+    from labelspace.data.vision_sets import dataset_preset
+
+    samples = [(paint((6, 6), [], i), "cls", i) for i in range(3)]
+    pattern = write_shards(tmp_path / "s", samples, per_shard=3)
+    ours = load_dataset(f"wds:{pattern},classes=eurosat")
+    assert ours.class_names == dataset_preset("eurosat")["classes"] and ours.class_names[:2] == ["annual crop land", "forest"]
+    with pytest.raises(LabelspaceError, match="classes='nothing.txt' is neither a file"):
+        load_dataset(f"wds:{pattern},classes=nothing.txt")

@@ -58,6 +58,8 @@ CLEANUP = {"underscores": lambda c: c.replace("_", " "),
 
 def dataset_preset(name: str) -> dict | None:
     """``presets/datasets/<name>.json`` (CLIP's class names and templates for a set), or None."""
+    if not name.replace("_", "").isalnum():  # a path or anything else that cannot name a packaged set
+        return None
     path = resources.files("labelspace") / "presets" / "datasets" / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else None
 

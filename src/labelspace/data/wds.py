@@ -69,11 +69,16 @@ def _scan(shard: Path):
 
 
 def _class_names(classes: str) -> list[str]:
-    """Names from a packaged set that lists them (``presets/datasets/<name>.json``) or a file, one per line."""
+    """Names from a file, one per line, or from a packaged set that lists them (``presets/datasets/<name>.json``)."""
     from labelspace.data.vision_sets import dataset_preset, read_class_file
 
-    preset = dataset_preset(classes) if "/" not in classes and "." not in classes else None
-    return preset["classes"] if preset and "classes" in preset else read_class_file(classes, None, "")
+    if Path(classes).is_file():
+        return read_class_file(classes, None, "")
+    preset = dataset_preset(classes)
+    if preset is None or "classes" not in preset:
+        raise LabelspaceError(f"classes={classes!r} is neither a file of class names (one per line) nor a packaged set "
+                              "that lists them (such as eurosat)")
+    return preset["classes"]
 
 
 class ShardImages(ImageDataset):

@@ -40,7 +40,7 @@ def template_set(name: str) -> list[str]:
         return list(FIXED_SETS[name])
     from labelspace.data.vision_sets import dataset_preset
 
-    preset = dataset_preset(name) if name.replace("_", "").isalnum() else None
+    preset = dataset_preset(name)
     if preset is not None:
         return list(preset["templates"])
     raise LabelspaceError(f"unknown template set {name!r} (accepted: {', '.join(NAMED_SETS)}, a dataset's set such as "
