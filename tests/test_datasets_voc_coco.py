@@ -75,6 +75,26 @@ def test_voc_matches_torchvision_vocdetection(voc_root):
     assert np.array_equal(np.asarray(first), np.asarray(expected))
 
 
+def test_voc_corrupt_image_is_skipped_and_named(voc_root, tmp_path):
+    import torch
+
+    from labelspace.data import extract_features
+
+    class Size:  # a stand-in encoder: each crop's width and height
+        name, cache_key, feature_dim = "size", "size-v1", 2
+
+        def preprocess(self, image):
+            return torch.tensor(image.size, dtype=torch.float32)
+
+        def encode(self, batch):
+            return batch
+
+    (voc_root / "JPEGImages" / "000002.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    feats = extract_features(Size(), load_dataset(f"voc:{voc_root}"), cache_dir=tmp_path, progress=False)
+    assert feats.indices.tolist() == [0] and feats.features.tolist() == [[20, 20]]  # only the dog's crop decodes
+    assert feats.skipped == 3 and all("000002.jpg" in s for s in feats.skipped_images)
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda v: (v / "ImageSets" / "Main" / "val.txt").write_text("000001\n000009\n"), "has no annotation"),
     (lambda v: (v / "JPEGImages" / "000002.jpg").unlink(), "1 image(s) named by"),
@@ -164,12 +184,12 @@ def test_coco_names_map_onto_voc_with_the_preset(coco_json):
         apply_preset(crops, voc)
 
 
-@pytest.mark.slow  # two packaged CNNs on 80 crops per set
+@pytest.mark.slow  # two packaged CNNs on 20 crops per set
 def test_analyze_pascal_vs_coco_in_one_command(tmp_path, cli_main, monkeypatch):
     from dataset_fixtures import study_sets
 
     monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
-    voc, coco = study_sets(tmp_path, per_class=2)
+    voc, coco = study_sets(tmp_path, per_class=1)
     code, _, err = cli_main("analyze", "-d", f"voc:{voc}", "-d", f"coco:{coco}", "--preset", "voc",
                             "-i", "efficientnet-lite0", "-i", "efficientnet-lite1", "-t", "glove-6b-50d",
                             "--bootstrap", "20", "--permutations", "99", "--out", str(tmp_path / "out"))

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ImageDataset, _digest, file_stats
+from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 
 BOX_TOLERANCE = 1.0  # pixels a box may cross its image's border (rounding in COCO's float boxes)
@@ -37,11 +38,6 @@ def missing_images(paths: Sequence[str | Path], what: str) -> None:
     if missing:
         raise LabelspaceError(f"{len(missing)} image(s) named by {what} are missing: "
                               f"{', '.join(str(p) for p in missing[:3])}{' ...' if len(missing) > 3 else ''}")
-
-
-def _open_rgb(path: str | Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 class ObjectCrops(ImageDataset):
@@ -69,9 +65,12 @@ class ObjectCrops(ImageDataset):
     def load(self, index: int) -> Image.Image:
         n = int(self.object_image[index])
         if self._last[0] != n:  # objects come grouped by image: decode each image once, keep only that one
-            self._last = (n, _open_rgb(self.image_paths[n]))
+            self._last = (n, open_image(self.image_paths[n]))
         image = self._last[1]
         return image.crop(self.crop_box(index, *image.size))
+
+    def describe(self, index: int) -> str:
+        return f"{self.image_paths[self.object_image[index]]} (object {index})"
 
     @property
     def fingerprint(self) -> str:
@@ -96,7 +95,10 @@ class LabelSets(ImageDataset):
         self.class_names = list(class_names)
 
     def load(self, index: int) -> Image.Image:
-        return _open_rgb(self.image_paths[index])
+        return open_image(self.image_paths[index])
+
+    def describe(self, index: int) -> str:
+        return self.image_paths[index]
 
     @property
     def fingerprint(self) -> str:

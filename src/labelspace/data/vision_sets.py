@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ImageDataset, SpecOptions, _digest, file_stats
+from labelspace.data.images import BadImage, open_image
 from labelspace.errors import LabelspaceError
 
 
@@ -93,6 +94,15 @@ def _targets(ds) -> np.ndarray:
     return np.asarray([target for _, target in ds._samples], dtype=np.int64)
 
 
+def guarded(decode, name: str) -> Image.Image:
+    """An image another library decodes, through the one guarded opener; its decoding errors become ``BadImage``."""
+    try:
+        image = decode()
+    except (OSError, ValueError, SyntaxError) as e:
+        raise BadImage(f"image {name} could not be decoded ({type(e).__name__}: {' '.join(str(e).split())[:160]})") from e
+    return open_image(image, name)
+
+
 class TorchvisionImages(ImageDataset):
     """A torchvision dataset object behind the ``ImageDataset`` contract."""
 
@@ -101,7 +111,7 @@ class TorchvisionImages(ImageDataset):
         self.targets, self.class_names = _targets(ds), class_names
 
     def load(self, index: int) -> Image.Image:
-        return self.ds[index][0].convert("RGB")
+        return guarded(lambda: self.ds[index][0], self.describe(index))
 
     @property
     def fingerprint(self) -> str:
@@ -191,7 +201,7 @@ class HFImages(ImageDataset):
         self.class_names = list(ds.features[label].names)
 
     def load(self, index: int) -> Image.Image:
-        return self.ds[int(index)][self.image].convert("RGB")
+        return guarded(lambda: self.ds[int(index)][self.image], self.describe(index))
 
     @property
     def fingerprint(self) -> str:

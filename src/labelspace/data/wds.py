@@ -12,7 +12,6 @@ are counted in ``incomplete`` and named in ``incomplete_keys``.
 """
 from __future__ import annotations
 
-import io
 import os
 import tarfile
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ImageDataset, SpecOptions, _digest, file_stats
+from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
@@ -127,8 +127,10 @@ class ShardImages(ImageDataset):
         with open(self.shards[self.shard_of[index]], "rb") as f:
             f.seek(int(self.offsets[index]))
             data = f.read(int(self.sizes[index]))
-        with Image.open(io.BytesIO(data)) as image:
-            return image.convert("RGB")
+        return open_image(data, self.describe(index))
+
+    def describe(self, index: int) -> str:
+        return f"sample {index} in {self.shards[self.shard_of[index]]}"
 
     def rank_positions(self, rank: int, world: int) -> np.ndarray:
         """The samples of this process's shards (``shards[rank::world]``), so each reads whole shards."""
