@@ -43,7 +43,8 @@ def refuse_unused_options(task: str, options) -> None:
             raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
 
 
-def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root) -> dict:
+def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root,
+               calibrate: bool = False, csls: bool = False) -> dict:
     """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint."""
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
@@ -60,10 +61,14 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     overrides = load_overrides(wordnet_overrides) if hierarchy else None
     classifier, info = load_classifier(model, image_model, text_model, top_t)
     feats = extract_features(classifier.image_encoder, data)
+    if (calibrate or csls) and model != "conse" and getattr(classifier, "validation_model", None) is None:
+        raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
+                              "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
     metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
-                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
+                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate, csls=csls)
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
             "split": the_split.name if the_split else None,
+            "csls": True if csls else None,
             "split_classes": the_split.to_json() if the_split else None,
             "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
 
@@ -96,6 +101,10 @@ def evaluate_command(
     out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON, named "
                                  "<task>__<method>__<model>__<dataset>[__<setting>=<value>...].json."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    calibrate: bool = typer.Option(False, help="zsl: calibrated stacking; gamma chosen on the split's validation "
+                                   "classes, u/s/H there, AUSUC, and the seen-unseen curve plot in --out."),
+    csls: bool = typer.Option(False, help="zsl: hubness-corrected (CSLS) nearest-label inference, k chosen on the "
+                              "split's validation classes; hubness reported with and without it."),
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
     from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
@@ -110,15 +119,20 @@ def evaluate_command(
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
         ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
-        ("--shots", shots is not None, ("linear_probe",))])
+        ("--shots", shots is not None, ("linear_probe",)), ("--calibrate", calibrate, zsl), ("--csls", csls, zsl)])
     if task != "zsl" and method == "clip" and text_model is not None:
         raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
     if task != "zsl" and method == "conse" and templates != "openai":
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root)
-        print_result(result, write_result(out_dir, result))
+                            wordnet_overrides, root, calibrate, csls)
+        path = write_result(out_dir, result)
+        print_result(result, path)
+        if calibrate:
+            from labelspace.evaluation.curves import plot_seen_unseen, result_curves
+
+            out.print(f"seen-unseen curve written to [bold]{plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}[/]")
         return
     rank = init_distributed()[0] if distributed else 0
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",

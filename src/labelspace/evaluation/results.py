@@ -14,7 +14,7 @@ from labelspace.io import atomic_write_text, write_json
 
 KEYS = ("task", "method", "model", "dataset")
 # Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
-VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset")
+VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset", "csls")
 
 
 def _slug(text: str) -> str:
@@ -57,12 +57,13 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict:
-    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``."""
+    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``; lists (a curve's
+    points) are left out of the table."""
     flat = {}
     for name, value in metrics.items():
         if isinstance(value, dict):
             flat.update(flat_metrics(value, f"{prefix}{name}."))
-        else:
+        elif not isinstance(value, list):
             flat[f"{prefix}{name}"] = value
     return flat
 
