@@ -146,7 +146,7 @@ def test_accumulation_gives_the_whole_batch_gradient(scenes):
     grads = []
     for accum in (1, 4):
         model = TrainableCLIP(TINY)
-        images, texts = _collate(model, items, "cpu")
+        images, texts, _ = _collate(model, items, "cpu")
         loss = _step_loss(model, model, ContrastiveLoss(), images, texts, accum, _Null)
         grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
