@@ -44,8 +44,9 @@ def refuse_unused_options(task: str, options) -> None:
 
 
 def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root,
-               calibrate: bool = False, csls: bool = False) -> dict:
-    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint."""
+               calibrate: bool = False, csls: bool = False, templates: str | None = None) -> dict:
+    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
+    model."""
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
     from labelspace.evaluation import evaluate_split
@@ -53,15 +54,15 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     from labelspace.metrics.hierarchy import load_overrides
 
     if model is None:
-        raise LabelspaceError("--model is required for --task zsl ('conse' or a checkpoint folder)")
+        raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder or a CLIP spec)")
     the_split = load_split(split) if split else None
     data = load_dataset(dataset, root)
     if the_split is not None:
         the_split.check(data.class_names)
     overrides = load_overrides(wordnet_overrides) if hierarchy else None
-    classifier, info = load_classifier(model, image_model, text_model, top_t)
+    classifier, info = load_classifier(model, image_model, text_model, top_t, templates)
     feats = extract_features(classifier.image_encoder, data)
-    if (calibrate or csls) and model != "conse" and getattr(classifier, "validation_model", None) is None:
+    if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
         raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
                               "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
     metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
@@ -75,8 +76,9 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
 
 @app.command(name="eval")
 def evaluate_command(
-    model: Optional[str] = typer.Option(None, help="zsl: 'conse' or a checkpoint folder from `labelspace train`; other "
-                                        "tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], hf:<dir>, <file>)."),
+    model: Optional[str] = typer.Option(None, help="zsl: 'conse', a checkpoint folder from `labelspace train` or a "
+                                        "CLIP spec; other tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], "
+                                        "hf:<dir>, <file>)."),
     dataset: str = typer.Option("fashion-mnist:test@100", help="Dataset spec: fashion-mnist[:train|test], "
                                 "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>; "
                                 "@N images per class."),
@@ -117,7 +119,7 @@ def evaluate_command(
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
-        ("--templates", templates != "openai", LABEL_TASKS), ("--distributed", distributed, TASKS),
+        ("--templates", templates != "openai", (*LABEL_TASKS, "zsl")), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
         ("--shots", shots is not None, ("linear_probe",)), ("--calibrate", calibrate, zsl), ("--csls", csls, zsl)])
     if task != "zsl" and method == "clip" and text_model is not None:
@@ -126,7 +128,7 @@ def evaluate_command(
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root, calibrate, csls)
+                            wordnet_overrides, root, calibrate, csls, templates if templates != "openai" else None)
         path = write_result(out_dir, result)
         print_result(result, path)
         if calibrate:

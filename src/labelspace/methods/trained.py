@@ -146,19 +146,30 @@ def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClass
 
 
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
-                    top_t: int | None = None) -> tuple[object, dict]:
-    """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head)
-    or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels."""
+                    top_t: int | None = None, templates: str | None = None) -> tuple[object, dict]:
+    """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head),
+    a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), or a CLIP
+    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``."""
     from labelspace.api import classifier
     from labelspace.encoders import load_image_encoder
     from labelspace.encoders import load_text_encoder
 
+    clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
+    if templates is not None and not clip:
+        raise LabelspaceError("--templates applies to CLIP models only (ConSE and DeViSE encode the bare class names)")
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
         return classifier("conse", info["image_model"], info["text_model"], info["top_t"]), info
+    if clip:
+        if image_model or text_model or top_t:
+            raise LabelspaceError("--image-model, --text-model and --conse-top-t do not apply to a CLIP model")
+        from labelspace.methods.clip import CLIPClassifier
+
+        return CLIPClassifier(model, templates or "openai"), {"method": "clip", "templates": templates or "openai"}
     if not Path(model).is_dir():
-        raise LabelspaceError(f"model {model!r} is neither 'conse' nor a checkpoint folder")
+        raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
+                              "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
