@@ -12,7 +12,9 @@ global batch, so the same code serves one process, many processes and the memory
 Label-aware targets (UniCL, Yang et al. 2022): with class ``labels`` for the pairs (images with captions made
 from class names), every pair sharing a label is a positive: CLIP's targets spread evenly over them, SigLIP's
 z_ij is +1 for them. Without labels each pair is its own class (labels = its position in the global batch),
-which is the plain loss; so distinct labels give exactly the plain loss, through the same operations.
+which is the plain loss; so distinct labels give exactly the plain loss, through the same operations (CLIP:
+rows with one positive use index targets, as without labels, which keeps the plain loss's memory; only
+rows with several positives need the (local x global) target matrix).
 """
 from __future__ import annotations
 
@@ -65,8 +67,12 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, all_image: torch.T
 
     ``logit_scale`` is the multiplier (already exponentiated), features are unit rows.
     """
-    positive = positives(len(image), len(all_text), offset, labels, all_labels, image.device)
-    targets = positive / positive.sum(dim=1, keepdim=True)
+    if labels is None:
+        targets = torch.arange(offset, offset + len(image), device=image.device)
+    else:
+        positive = positives(len(image), len(all_text), offset, labels, all_labels, image.device)
+        count = positive.sum(dim=1, keepdim=True)
+        targets = positive.int().argmax(dim=1) if bool((count == 1).all()) else positive / count
     per_image = logit_scale * image @ all_text.T
     per_text = logit_scale * text @ all_image.T
     return (F.cross_entropy(per_image, targets) + F.cross_entropy(per_text, targets)) / 2
