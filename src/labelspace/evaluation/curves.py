@@ -14,14 +14,14 @@ from labelspace.io import atomic_write_bytes
 def plot_seen_unseen(curves: dict[str, dict], path: str | os.PathLike) -> Path:
     """``curves``: a line name -> ``{"u": [...], "s": [...], "AUSUC": x}`` (a result's ``metrics["curve"]`` plus
     its AUSUC); written as PNG, atomically."""
-    fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+    fig = Figure(figsize=(7, 5 + 0.18 * len(curves)), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     for name, curve in curves.items():
         ax.plot(curve["u"], curve["s"], drawstyle="default", label=f"{name} (AUSUC {curve['AUSUC']:.3f})")
     ax.set(xlabel="u: unseen-class accuracy", ylabel="s: seen-class accuracy", xlim=(0, 1), ylim=(0, 1),
            title="Seen-unseen curve (calibrated stacking)")
-    ax.legend(fontsize=7, loc="upper right")
+    fig.legend(fontsize=7, loc="outside lower center")  # below the axes: long names never squeeze them
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return atomic_write_bytes(path, buffer.getvalue())
