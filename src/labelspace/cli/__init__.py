@@ -15,6 +15,7 @@ from labelspace.errors import LabelspaceError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot image recognition through a shared embedding space of images and label text.")
 err = Console(stderr=True)
+out = Console(markup=False)  # labels, paths and model names are shown as typed: "[bold]dog[/bold]" stays literal
 
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
 from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401

@@ -5,11 +5,9 @@ from pathlib import Path
 from typing import List
 
 import typer
-from rich.console import Console
 
-from labelspace.cli import app
-
-out = Console()
+from labelspace.cli import app, out
+from labelspace.io import check_output_file
 
 
 @app.command("eval-merge")
@@ -23,7 +21,8 @@ def eval_merge(
     from labelspace.evaluation import load_results, merge_results
     from labelspace.evaluation.curves import plot_seen_unseen, result_curves
 
-    out.print(f"table written to [bold]{merge_results(results, output)}[/]")
+    check_output_file(output)
+    out.print(f"table written to {merge_results(results, output)}")
     if curves := result_curves(load_results(results)):
         plot = plot_seen_unseen(curves, output.with_name(output.stem + ".seen-unseen.png"))
-        out.print(f"seen-unseen curves ({len(curves)} models) written to [bold]{plot}[/]")
+        out.print(f"seen-unseen curves ({len(curves)} models) written to {plot}")

@@ -13,7 +13,7 @@ to it, so GZSL calibration and CSLS choose their settings on it (``evaluation.ev
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +21,14 @@ import torch
 
 from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
+from labelspace.finite import require_finite_tensors
 from labelspace.io import atomic_write_bytes
 from labelspace.methods.conse import ConSEClassifier
 from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
 from labelspace.metrics import mean_per_class_accuracy
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
-from labelspace.training.checkpoint import WEIGHTS
+from labelspace.training.checkpoint import WEIGHTS, check_resumable
 
 METHODS = ("devise", "softmax")
 VALIDATION_WEIGHTS = "validation.safetensors"
@@ -59,8 +60,13 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
                                 first_violation, validate=validate, **fit_options)
         return train_softmax(features[mask], y, len(labels), cfg, validate=validate, **fit_options)
 
+    settings = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
+                "feature_dim": int(features.shape[1]), "first_violation": first_violation, **grid,
+                **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
     previous = read_config(checkpoint) if resume and checkpoint and (Path(checkpoint) / WEIGHTS).is_file() else None
-    if previous is not None:
+    if previous is not None:  # lr and epochs of the saved run were chosen from the grid and --epochs
+        check_resumable(checkpoint, {**settings, "train": asdict(config), "max_epochs": config.epochs},
+                        resumable=("train.lr", "train.epochs"))
         chosen, rows = previous["chosen"], previous["selection"]
     elif method == "devise":
         val_mask, val_y = class_rows(targets, class_names, split.validation)
@@ -83,10 +89,8 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
             return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
                                  validate=validate)[1]
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
-    config_json = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
-                   "feature_dim": int(features.shape[1]), "first_violation": first_violation,
-                   "chosen": chosen, "selection": rows, "validation_labels": list(split.train),
-                   **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
+    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
+                   "validation_labels": list(split.train)}
     held_head = train(split.train, chosen)[0] if split.validation else None  # the same setting, without them
     if checkpoint is not None and held_head is not None:
         from safetensors.torch import save
@@ -116,8 +120,6 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     """A ``Classifier`` from a checkpoint folder written by ``fit_on_split`` (best weights)."""
     from labelspace.encoders import load_text_encoder
 
-    from safetensors.torch import load_file
-
     config = read_config(folder)
     groups, _, _ = load_checkpoint(folder)
     weights = groups["best"] or groups["model"]
@@ -131,9 +133,21 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     held_out = None
     if (Path(folder) / VALIDATION_WEIGHTS).is_file() and "validation_labels" in config:
         held_head = _head(method, config, config["validation_labels"])
-        held_head.load_state_dict(load_file(str(Path(folder) / VALIDATION_WEIGHTS)))
+        held_head.load_state_dict(_validation_weights(Path(folder) / VALIDATION_WEIGHTS))
         held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder)
     return build(method, head, config["labels"], text_encoder, image_encoder, held_out)
+
+
+def _validation_weights(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise LabelspaceError(f"validation model {str(path)!r} is not a readable safetensors file ({e})") from e
+    require_finite_tensors(weights, f"validation model {str(path)!r}", "train the checkpoint again")
+    return weights
 
 
 def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
