@@ -11,6 +11,8 @@
   holds the model spec, the training config and the data name, and resuming with any of them changed
   (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
+- ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
+  names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
   (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
@@ -53,6 +55,7 @@ class ClipTrainConfig:
     checkpoint_every: int = 100
     eval_every: int = 0  # 0: evaluate at the end only
     stop_at: int | None = None  # leave after this step with a checkpoint (time-sliced jobs); resume continues
+    label_aware: bool = False  # same-label pairs are positives (the data must carry class labels)
 
     def check(self, world: int) -> None:
         if self.precision not in PRECISIONS:
@@ -94,20 +97,28 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _collate(model, items: list, device) -> tuple[torch.Tensor, object]:
+def _collate(model, items: list, device, label_aware: bool = False) -> tuple[torch.Tensor, object, torch.Tensor | None]:
+    """(images, texts, class labels or None); items are (image, caption) or (image, caption, label)."""
     images = [model.transform(x) if not isinstance(x, (torch.Tensor, np.ndarray)) else torch.as_tensor(x)
-              for x, _ in items]
-    texts = [t for _, t in items]
+              for x, *_ in items]
+    texts = [item[1] for item in items]
     texts = torch.stack([torch.as_tensor(t) for t in texts]).to(device) if not isinstance(texts[0], str) else texts
-    return torch.stack(images).to(device), texts
+    labels = None
+    if label_aware:
+        if len(items[0]) < 3:
+            raise LabelspaceError("label-aware training needs data with class labels (folder:<dir>, whose captions "
+                                  "are made from class names); this data has captions only")
+        labels = torch.tensor([int(item[2]) for item in items], device=device)
+    return torch.stack(images).to(device), texts, labels
 
 
-def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> float:
-    """Forward and backward of one step (accumulated as open_clip does); returns the loss value."""
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
+    """Forward and backward of one step (accumulated as open_clip does); returns the loss value.
+    ``labels``: the local batch's class labels for label-aware targets, or None."""
     if accum == 1:
         with autocast():
             image, text, scale, bias = ddp(images, texts)
-            loss = loss_fn(image.float(), text.float(), scale, bias)
+            loss = loss_fn(image.float(), text.float(), scale, bias, labels)
         loss.backward()
         return loss.detach()
     chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
@@ -122,7 +133,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> floa
             texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
             if j:  # the scale and bias take their gradient once, not once per micro-batch
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
-            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias)
+            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
             loss.backward()
         value = loss.detach() if value is None else value
     return value
@@ -176,7 +187,10 @@ RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
-    check_resumable(folder, {"model": model.spec.to_json(), "train": asdict(config), "data": data_name},
+    train = asdict(config)
+    if not config.label_aware:  # checkpoints from before the option lack it; compared only when it is on
+        del train["label_aware"]
+    check_resumable(folder, {"model": model.spec.to_json(), "train": train, "data": data_name},
                     resumable=tuple(f"train.{k}" for k in RESUMABLE_CHANGES))
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
@@ -268,9 +282,9 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 lr = learning_rate(state.step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images, texts = _collate(model, next(batches), device)
+                images, texts, labels = _collate(model, next(batches), device, config.label_aware)
                 optimizer.zero_grad(set_to_none=True)
-                loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
+                loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
                 if world > 1:
                     torch.distributed.all_reduce(loss)
                     loss /= world
