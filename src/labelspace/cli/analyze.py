@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app
 
 out = Console()
 
@@ -31,6 +31,7 @@ def analyze(
     bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none)."),
     seed: int = typer.Option(0, help="Seed of the permutations and resamples."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Are class relations alike across vision and language models, and across domains?"""
     from labelspace.analysis.pipeline import analyze as run
@@ -38,7 +39,7 @@ def analyze(
 
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
-                 out_dir=out_dir, root=root)
+                 out_dir=out_dir, root=root, device=device, precision=precision, workers=workers)
     table = Table(title="comparisons", title_justify="left")
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import app
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app
 from labelspace.errors import LabelspaceError
 
 out = Console()
@@ -43,7 +43,8 @@ def refuse_unused_options(task: str, options) -> None:
             raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
 
 
-def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root) -> dict:
+def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root,
+               device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse`` or a trained checkpoint."""
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
@@ -58,8 +59,8 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     if the_split is not None:
         the_split.check(data.class_names)
     overrides = load_overrides(wordnet_overrides) if hierarchy else None
-    classifier, info = load_classifier(model, image_model, text_model, top_t)
-    feats = extract_features(classifier.image_encoder, data)
+    classifier, info = load_classifier(model, image_model, text_model, top_t, device, precision)
+    feats = extract_features(classifier.image_encoder, data, workers=workers)
     metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
                              hp_ks=(2, 5) if hierarchy else (), overrides=overrides)
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
@@ -96,6 +97,7 @@ def evaluate_command(
     out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON, named "
                                  "<task>__<method>__<model>__<dataset>[__<setting>=<value>...].json."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
     from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
@@ -117,11 +119,12 @@ def evaluate_command(
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root)
+                            wordnet_overrides, root, device, precision, workers)
         print_result(result, write_result(out_dir, result))
         return
-    rank = init_distributed()[0] if distributed else 0
+    rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
-                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size)
+                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
+                      device=device, precision=precision, workers=workers)
     if rank == 0:
         print_result(result, result["path"])

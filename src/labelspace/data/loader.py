@@ -111,3 +111,94 @@ def choose_preprocess(mode: str, dataset, device: torch.device, transform) -> st
         root = root.parent
     in_memory = isinstance(getattr(root, "images", None), np.ndarray)
     return "device" if device.type == "cuda" and in_memory and device_transform(transform) is not None else "pil"
+
+
+def tokenize_counted(tokenizer, texts: list[str]) -> tuple[torch.Tensor, int]:
+    """(token ids as the tokenizer gives them, how many texts were cut to fit), tokenizing each text once.
+
+    open_clip's plain tokenizer is run one token longer than its context: a text is cut exactly when
+    that extra column holds a token, and cutting it there (end-of-text in the last column) is what
+    the tokenizer itself does. Other tokenizers are counted by a second pass.
+    """
+    from open_clip.tokenizer import SimpleTokenizer
+
+    if isinstance(tokenizer, SimpleTokenizer) and tokenizer.reduction_fn is None:
+        length = tokenizer.context_length
+        longer = tokenizer(list(texts), context_length=length + 1)
+        cut = longer[:, length] != 0
+        tokens = longer[:, :length].clone()
+        tokens[cut, -1] = tokenizer.eot_token_id
+        return tokens, int(cut.sum())
+    return tokenizer(list(texts)), count_truncated(tokenizer, texts)
+
+
+def count_truncated(tokenizer, texts: list[str]) -> int:
+    """How many texts do not fit the tokenizer's context (they are cut, and counted, not refused)."""
+    limit = tokenizer.context_length
+    if hasattr(tokenizer, "encoder"):  # open_clip SimpleTokenizer: start + text + end tokens
+        return sum(len(tokenizer.encode(t)) + 2 > limit for t in texts)
+    return sum(len(ids) > limit for ids in tokenizer.tokenizer(list(texts), truncation=False)["input_ids"])
+
+
+class _StepBatches(torch.utils.data.Dataset):
+    """Item ``step``: this process's pairs of that step, transformed and tokenized (in a worker)."""
+
+    def __init__(self, data, transform, tokenizer, global_batch: int, seed: int, rank: int, world: int):
+        self.data, self.transform, self.tokenizer = data, transform, tokenizer
+        self.global_batch, self.seed, self.rank, self.world = global_batch, seed, rank, world
+
+    def __len__(self) -> int:
+        return 1 << 62  # steps are drawn from an endless sampler
+
+    def __getitem__(self, step: int):
+        from labelspace.data.captions import batch_indices
+
+        rows = batch_indices(len(self.data), self.global_batch, step, self.seed, self.rank, self.world)
+        return collate_pairs(self.data, rows, self.transform, self.tokenizer)
+
+
+def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, object, int, int]:
+    """(images, tokens or tower features, truncated captions, skipped pairs) of ``data``'s ``rows``.
+
+    ``rows`` are indices into a map-style set or ready (image, caption) pairs; unreadable images are
+    counted and left out.
+    """
+    images, texts, skipped = [], [], 0
+    for row in rows:
+        try:
+            image, text = data.load(int(row)) if data is not None else row
+            images.append(image if isinstance(image, (torch.Tensor, np.ndarray)) else transform(image))
+        except UNREADABLE:
+            skipped += 1
+            continue
+        texts.append(text)
+    if not images:
+        raise LabelspaceError(f"no readable image in a batch of {len(rows)} pairs")
+    images = torch.stack([torch.as_tensor(x) for x in images])
+    if isinstance(texts[0], str):
+        tokens, truncated = tokenize_counted(tokenizer, texts)
+        return images, tokens, truncated, skipped
+    return images, torch.stack([torch.as_tensor(t) for t in texts]), 0, skipped
+
+
+def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, start_step: int = 0, rank: int = 0,
+                    world: int = 1, workers: int | None = None, pin_memory: bool = False) -> Iterator[tuple]:
+    """``collate_pairs`` of every step from ``start_step`` on, forever, prepared ahead by ``workers`` processes.
+
+    Map-style sets are read by step (``captions.batch_indices``), so the batches are those of one process
+    at any worker count; a shard stream is read in order in the main process.
+    """
+    import itertools
+
+    from labelspace.data.captions import ShardStream, local_batches
+
+    workers = resolve_workers(workers)
+    if isinstance(data, ShardStream):
+        for pairs in local_batches(data, global_batch, seed, start_step, rank, world):
+            yield collate_pairs(None, pairs, transform, tokenizer)
+        return
+    steps = _StepBatches(data, transform, tokenizer, global_batch, seed, rank, world)
+    loader = torch.utils.data.DataLoader(steps, batch_size=None, sampler=itertools.count(start_step),
+                                         num_workers=workers, pin_memory=pin_memory,
+                                         prefetch_factor=4 if workers else None, persistent_workers=False)
+    yield from loader
