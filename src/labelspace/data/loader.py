@@ -77,7 +77,7 @@ def device_transform(transform) -> Callable[[torch.Tensor], torch.Tensor] | None
 
     steps = []
     for step in _steps(transform):
-        name = type(step).__name__ if not callable(step) or hasattr(step, "forward") else getattr(step, "__name__", "")
+        name = getattr(step, "__name__", type(step).__name__)  # a function's name, else its class's
         if isinstance(step, T.Resize):
             steps.append(lambda x, s=step: T.functional.resize(x, s.size, s.interpolation, s.max_size,
                                                                 antialias=True).clamp_(0, 1))
