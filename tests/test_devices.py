@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from labelspace.data import extract_features, synthetic
-from labelspace.data.loader import device_transform, tokenize_counted
+from labelspace.data.loader import device_transform, fast_tokenizer, tokenize_counted
 from labelspace.devices import resolve_device, resolve_precision, resolve_workers
 from labelspace.errors import LabelspaceError
 
@@ -121,11 +121,24 @@ def test_device_preprocessing_matches_the_pil_transform():
     assert float((ours - pil).abs().max()) < 4 * 4 / 255  # a few uint8 steps, scaled by 1/std
 
 
+def test_fast_tokenizer_gives_open_clips_ids_on_all_imagenet_prompts_and_odd_texts():
+    """1,000 ImageNet classes x 80 OpenAI templates, plus texts that need ftfy, HTML unescaping or special tokens."""
+    import open_clip
+
+    reference = open_clip.SimpleTokenizer()
+    fast = fast_tokenizer(reference)
+    prompts = [t(c) for c in open_clip.IMAGENET_CLASSNAMES for t in open_clip.OPENAI_IMAGENET_TEMPLATES]
+    odd = ["Caf\u00e9 na\u00efve \u201cquoted\u201d", "fish &amp; chips", "tab\tand\nnew line  ", "<start_of_text> x",
+           "\u00c3\u00a9 mojibake", "ALL CAPS, punctuation!!! 123", "", "  "]
+    assert len(prompts) == 80_000
+    assert torch.equal(fast(prompts + odd), reference(prompts + odd))
+
+
 def test_tokens_counted_once_equal_open_clip_and_its_truncation():
     import open_clip
 
-    tokenizer = open_clip.SimpleTokenizer(context_length=8)
+    reference = open_clip.SimpleTokenizer(context_length=8)
     texts = ["a cat", "a red bag at the top left and a blue sneaker at the bottom right", "one two three four five six"]
-    tokens, truncated = tokenize_counted(tokenizer, texts)
-    assert torch.equal(tokens, tokenizer(texts))
-    assert truncated == sum(len(tokenizer.encode(t)) + 2 > 8 for t in texts) == 1
+    tokens, truncated = tokenize_counted(fast_tokenizer(reference), texts)
+    assert torch.equal(tokens, reference(texts))
+    assert truncated == sum(len(reference.encode(t)) + 2 > 8 for t in texts) == 1

@@ -113,22 +113,64 @@ def choose_preprocess(mode: str, dataset, device: torch.device, transform) -> st
     return "device" if device.type == "cuda" and in_memory and device_transform(transform) is not None else "pil"
 
 
-def tokenize_counted(tokenizer, texts: list[str]) -> tuple[torch.Tensor, int]:
-    """(token ids as the tokenizer gives them, how many texts were cut to fit), tokenizing each text once.
+class FastTokenizer:
+    """open_clip's ``SimpleTokenizer`` (lower-case cleaning), each distinct word through its BPE once.
 
-    open_clip's plain tokenizer is run one token longer than its context: a text is cut exactly when
-    that extra column holds a token, and cutting it there (end-of-text in the last column) is what
-    the tokenizer itself does. Other tokenizers are counted by a second pass.
+    The same ids as open_clip (tests compare all 80,000 ImageNet prompts) at a fraction of the cost:
+    plain printable ASCII without ``&`` skips ftfy and HTML unescaping (which cannot change it), and
+    a word's ids are remembered; any other text goes through open_clip's own ``encode``.
     """
+
+    def __init__(self, reference):
+        self.reference, self.context_length = reference, reference.context_length
+        self.words: dict[str, list[int]] = {}
+
+    def encode(self, text: str) -> list[int]:
+        from open_clip.tokenizer import whitespace_clean
+
+        ref = self.reference
+        if not (text.isascii() and text.isprintable() and "&" not in text):
+            return ref.encode(text)
+        ids = []
+        for word in ref.pat.findall(whitespace_clean(text.strip()).lower()):
+            found = self.words.get(word)
+            if found is None:
+                pieces = ref.bpe("".join(ref.byte_encoder[b] for b in word.encode("utf-8"))).split(" ")
+                found = self.words[word] = [ref.encoder[p] for p in pieces]
+            ids += found
+        return ids
+
+    def counted(self, texts: list[str], context_length: int | None = None) -> tuple[torch.Tensor, int]:
+        """(ids padded or cut to the context as open_clip does: end-of-text last, number of texts cut)."""
+        length = context_length or self.context_length
+        sot, eot = self.reference.sot_token_id, self.reference.eot_token_id
+        out, cut = np.zeros((len(texts), length), dtype=np.int64), 0
+        for i, text in enumerate(texts):
+            row = [sot, *self.encode(text), eot]
+            if len(row) > length:
+                row, cut = row[:length], cut + 1
+                row[-1] = eot
+            out[i, :len(row)] = row
+        return torch.from_numpy(out), cut
+
+    def __call__(self, texts, context_length: int | None = None) -> torch.Tensor:
+        return self.counted([texts] if isinstance(texts, str) else list(texts), context_length)[0]
+
+
+def fast_tokenizer(tokenizer):
+    """A ``FastTokenizer`` for open_clip's plain lower-casing BPE tokenizer; any other tokenizer as it is."""
     from open_clip.tokenizer import SimpleTokenizer
 
-    if isinstance(tokenizer, SimpleTokenizer) and tokenizer.reduction_fn is None:
-        length = tokenizer.context_length
-        longer = tokenizer(list(texts), context_length=length + 1)
-        cut = longer[:, length] != 0
-        tokens = longer[:, :length].clone()
-        tokens[cut, -1] = tokenizer.eot_token_id
-        return tokens, int(cut.sum())
+    if (isinstance(tokenizer, SimpleTokenizer) and tokenizer.reduction_fn is None
+            and getattr(tokenizer.clean_fn, "__name__", "") == "_clean_lower"):
+        return FastTokenizer(tokenizer)
+    return tokenizer
+
+
+def tokenize_counted(tokenizer, texts: list[str]) -> tuple[torch.Tensor, int]:
+    """(token ids, how many texts were cut to fit): in one pass for a ``FastTokenizer``, else two."""
+    if isinstance(tokenizer, FastTokenizer):
+        return tokenizer.counted(list(texts))
     return tokenizer(list(texts)), count_truncated(tokenizer, texts)
 
 

@@ -124,7 +124,10 @@ class OpenCLIPModel(ImageTextModel):
     """
 
     def __init__(self, net, transform, tokenizer, name: str, weights: str, save_info: dict):
+        from labelspace.data.loader import fast_tokenizer
+
         self.net, self.transform, self.tokenizer = net.eval(), transform, tokenizer
+        self.fast_tokenizer = fast_tokenizer(tokenizer)  # the same ids, each distinct word encoded once
         self.name, self.save_info = name, save_info
         self.cache_key = f"{name}|{weights}|{transform}"
         self.causal = _causal_text_tower(self.net)
@@ -136,7 +139,7 @@ class OpenCLIPModel(ImageTextModel):
             return self.net.encode_image(batch.to(self.device, non_blocking=True)).float()
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
-        return self.tokenizer(list(texts))
+        return self.fast_tokenizer(list(texts))
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str], trim: bool = True) -> torch.Tensor:

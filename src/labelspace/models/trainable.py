@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labelspace.data.loader import tokenize_counted
+from labelspace.data.loader import fast_tokenizer, tokenize_counted
 from labelspace.errors import LabelspaceError
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, trimmed_text_forward
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
@@ -200,7 +200,8 @@ class TrainableCLIP(nn.Module):
         with torch.random.fork_rng():
             torch.manual_seed(spec.seed)
             build = _build_towers if spec.model == "towers" else _build_named_open_clip
-            self.net, self.transform, self.tokenizer = build(spec, bias_kwargs)
+            self.net, self.transform, tokenizer = build(spec, bias_kwargs)
+        self.tokenizer = fast_tokenizer(tokenizer)
         self.spec = spec
         if spec.lock_image:
             self.net.lock_image_tower(unlocked_groups=spec.unlocked_image_groups)
