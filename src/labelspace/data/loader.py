@@ -62,7 +62,7 @@ def image_batches(dataset, preprocess: Callable, batch_size: int, workers: int |
     except RuntimeError as e:  # torch.stack on images of different sizes (device preprocessing)
         if "stack expects each tensor to be equal size" in str(e):
             raise LabelspaceError(f"images of {dataset.name} differ in size: preprocess them on the CPU "
-                                  "(--preprocess pil)") from e
+                                  "(preprocess='pil')") from e
         raise
 
 
@@ -83,7 +83,7 @@ def device_transform(transform) -> Callable[[torch.Tensor], torch.Tensor] | None
                                                                 antialias=True).clamp_(0, 1))
         elif isinstance(step, (T.CenterCrop, T.Normalize)):
             steps.append(step)
-        elif name in ("ToTensor", "MaybeToTensor", "_convert_to_rgb"):
+        elif name in ("ToTensor", "MaybeToTensor", "_convert_to_rgb", "MaybeConvertMode"):
             continue  # the batch is float RGB already
         else:
             return None
@@ -103,8 +103,8 @@ def choose_preprocess(mode: str, dataset, device: torch.device, transform) -> st
         raise LabelspaceError(f"unknown preprocessing {mode!r} (accepted: {', '.join(PREPROCESS)})")
     if mode != "auto":
         if mode == "device" and device_transform(transform) is None:
-            raise LabelspaceError(f"--preprocess device: the transform {transform} has steps other than "
-                                  "resize, crop and normalise (use pil)")
+            raise LabelspaceError(f"preprocess='device': the transform {' '.join(str(transform).split())} has steps "
+                                  "other than resize, crop and normalise (use 'pil')")
         return mode
     root = dataset
     while hasattr(root, "parent"):
