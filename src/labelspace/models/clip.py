@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from labelspace.devices import autocast, resolve_device, resolve_precision
+from labelspace.devices import autocast, module_device, resolve_device, resolve_precision
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.encoders.image import _file_digest
 from labelspace.errors import LabelspaceError
@@ -90,8 +90,6 @@ class ImageTextModel:
         raise NotImplementedError
 
     def _set_dims(self, net) -> None:
-        from labelspace.devices import module_device
-
         net.requires_grad_(False)
         self.device = module_device(net)  # a model built on a GPU (training's export) probes there
         self.logit_scale = float(net.logit_scale.exp())
