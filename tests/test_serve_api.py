@@ -165,7 +165,7 @@ def bomb_png(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("kwargs,status,message", [
-    ({"image": b"this is not an image"}, 400, "not an image"),
+    ({"image": b"this is not an image"}, 400, "not a readable image"),
     ({"image": png()[:60]}, 400, "truncated"),
     ({"image": b""}, 400, "empty"),
     ({"content_type": "text/plain"}, 415, "content type"),
@@ -270,3 +270,53 @@ def test_real_model_matches_labelspace_classify():
     direct = classify([CAT], labels, top=len(labels))[0]
     assert [r["label"] for r in served] == [r["label"] for r in direct] and served[0]["label"] == "cat"
     assert [r["score"] for r in served] == pytest.approx([r["score"] for r in direct], abs=1e-5)
+
+
+def test_a_busy_server_refuses_before_reading_the_upload(model, monkeypatch):
+    """Uploads are parsed only inside one of the ``workers + queue`` slots, so their memory has the same cap."""
+    from labelspace.serve import app as app_module
+
+    parsed = []
+    real_parse = app_module.MultiPartParser.parse
+
+    async def counting(self):
+        parsed.append(1)
+        return await real_parse(self)
+
+    monkeypatch.setattr(app_module.MultiPartParser, "parse", counting)
+    model.image_encoder.release = threading.Event()
+    with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
+        first = []
+        worker = threading.Thread(target=lambda: first.append(post(client)))
+        worker.start()
+        for _ in range(200):
+            if client.get("/healthz").json()["in_flight"] == 1:
+                break
+            threading.Event().wait(0.01)
+        busy = post(client, image=png(size=(300, 300), noise=True))
+        model.image_encoder.release.set()
+        worker.join(10)
+    assert busy.status_code == 503 and len(parsed) == 1 and first[0].status_code == 200
+
+
+def test_a_client_disconnecting_mid_upload_is_answered_without_a_traceback(model, caplog):
+    import asyncio
+
+    app = create_app({"colour": model})
+    body = b"--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"x.png\"\r\nContent-Type: image/png\r\n\r\n"
+    messages = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/classify", "raw_path": b"/classify", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"multipart/form-data; boundary=b")], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 8000)}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400 and "disconnected" in sent[1]["body"].decode()
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from labelspace.data.images import open_image
 from labelspace.encoders import load_image_encoder, load_text_encoder
 from labelspace.encoders.text import check_labels
 from labelspace.errors import LabelspaceError
@@ -17,20 +17,6 @@ from labelspace.methods.conse import ConSEClassifier
 
 METHODS = ("conse", "clip")
 DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-32/openai"}
-
-
-def open_image(image) -> Image.Image:
-    """An RGB PIL image from a path or a PIL image; a missing or unreadable file is a clear error."""
-    if isinstance(image, Image.Image):
-        return image.convert("RGB")
-    path = Path(os.fspath(image))
-    if not path.is_file():
-        raise LabelspaceError(f"image {str(path)!r} does not exist")
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError) as e:
-        raise LabelspaceError(f"image {str(path)!r} is not a readable image ({e.__class__.__name__})") from e
 
 
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str = "glove-6b-50d",

@@ -1,16 +1,66 @@
-"""Atomic writes: a result or checkpoint file is either the old one or the complete new one."""
+"""Atomic writes: a result or checkpoint file is either the old one or the complete new one; output paths
+checked before the work that fills them starts."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
+
+from labelspace.errors import LabelspaceError
+
+MAX_NAME_BYTES = 255  # a file name's limit on common file systems
+log = logging.getLogger("labelspace")
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name[:100]}."  # mkstemp adds 8 characters: the temporary name stays within the limit
+
+
+def _short_names(path: Path, option: str) -> Path:
+    long = next((part for part in path.parts if len(part.encode()) > MAX_NAME_BYTES), None)
+    if long is not None:
+        raise LabelspaceError(f"{option} {str(path)[:60]!r}...: the name {long[:40]!r}... is {len(long.encode())} "
+                              f"bytes; the limit is {MAX_NAME_BYTES}")
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse, before any work, an output folder that cannot be one: a name over 255 bytes, an existing file,
+    a folder under a file, or a folder that cannot be written."""
+    path = _short_names(Path(path), option)
+    for existing in (p for p in (path, *path.parents) if p.exists()):
+        if not existing.is_dir():
+            raise LabelspaceError(f"{option} {str(path)!r} must be a folder, but {str(existing)!r} is a file")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise LabelspaceError(f"{option} {str(path)!r}: folder {str(existing)!r} is not writable")
+        break
+    return path
+
+
+def check_output_file(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Refuse, before any work, an output file that cannot be written: a name over 255 bytes, a folder, or a
+    parent that cannot be a writable folder."""
+    path = _short_names(Path(path), option)
+    check_output_dir(path.parent, option)
+    if path.is_dir():
+        raise LabelspaceError(f"{option} {str(path)!r} is a folder; name a file")
+    return path
+
+
+def remove_temporaries(path: str | os.PathLike) -> None:
+    """Delete what an interrupted ``atomic_write_bytes(path, ...)`` left (a killed run), saying so."""
+    path = Path(path)
+    for stale in path.parent.glob(_temporary_prefix(path) + "*"):
+        log.warning(f"removing {stale}, left half-written by an interrupted run")
+        stale.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=path.parent)
     try:
         umask = os.umask(0)
         os.umask(umask)

@@ -112,11 +112,14 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
                  if n == 0]
         if empty:
             raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
-    reps = []
+    reps, used = [], {name: f"{d.name} ({len(d)} images)" for name, d in domains.items()}
     for spec in image_models:
         encoder = load_image_encoder(spec, device=device, precision=precision) if isinstance(spec, str) else spec
         for name, dataset in domains.items():
             features = extract_features(encoder, dataset, progress=progress, workers=workers)
+            if features.skipped:  # the same files fail for every image model
+                used[name] = (f"{dataset.name} ({len(features.targets)} images used, {features.skipped} unreadable "
+                              f"skipped: {'; '.join(features.skipped_images)})")
             reps.append(vision_representations(features, encoder.name, name, normalize, dataset.name))
     for spec in text_models:
         encoder = load_text_encoder(spec, device) if isinstance(spec, str) else spec
@@ -124,7 +127,7 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
                                          templates))
     result = run_analysis(reps, permutations, bootstrap, seed)
     result.settings.update(preset=preset, shifts=list(shifts), normalize=normalize, templates=templates,
-                           datasets={name: f"{d.name} ({len(d)} images)" for name, d in domains.items()})
+                           datasets=used)
     if out_dir is not None:
         from labelspace.analysis.report import write_report
 

@@ -16,6 +16,7 @@ from labelspace.errors import LabelspaceError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot image recognition through a shared embedding space of images and label text.")
 err = Console(stderr=True)
+out = Console(markup=False)  # labels, paths and model names are shown as typed: "[bold]dog[/bold]" stays literal
 
 # The options of every command that encodes or trains (labelspace.devices resolves and checks them).
 DEVICE = typer.Option("auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps.")

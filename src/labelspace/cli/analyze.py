@@ -5,12 +5,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
+from labelspace.io import check_output_dir
 
-out = Console()
 
 
 @app.command()
@@ -37,6 +36,7 @@ def analyze(
     from labelspace.analysis.pipeline import analyze as run
     from labelspace.analysis.report import p_value
 
+    check_output_dir(out_dir)
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
                  out_dir=out_dir, root=root, device=device, precision=precision, workers=workers)
@@ -46,4 +46,4 @@ def analyze(
     for c in result.comparisons:
         table.add_row(c.kind, c.a, c.b, f"{c.pearson:.3f}", f"{c.spearman:.3f}", p_value(c.mantel_p))
     out.print(table)
-    out.print(f"report written to [bold]{result.report}[/]")
+    out.print(f"report written to {result.report}")

@@ -6,12 +6,11 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, app
+from labelspace.cli import DEVICE, PRECISION, app, out
+from labelspace.io import check_output_dir
 
-out = Console()
 
 
 def split_labels(labels: str) -> list[str]:
@@ -73,5 +72,6 @@ def demo(
     """Run the tour on the bundled photos and Fashion-MNIST; write OUT/report.md."""
     from labelspace.demo import run_demo
 
+    check_output_dir(out_dir)
     report = run_demo(out_dir, per_class=per_class, root=root)
-    out.print(f"report written to [bold]{report}[/]")
+    out.print(f"report written to {report}")

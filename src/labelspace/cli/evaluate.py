@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
-out = Console()
 
 TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
              "zeroshot_retrieval or linear_probe."
@@ -33,7 +32,7 @@ def print_result(result: dict, path) -> None:
     for name, value in flat_metrics(result["metrics"]).items():
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
-    out.print(f"result written to [bold]{path}[/]")
+    out.print(f"result written to {path}")
 
 
 def refuse_unused_options(task: str, options) -> None:
@@ -66,7 +65,8 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
             "split": the_split.name if the_split else None,
             "split_classes": the_split.to_json() if the_split else None,
-            "images": len(feats.targets), "skipped": feats.skipped, "metrics": metrics}
+            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
+            "metrics": metrics}
 
 
 @app.command(name="eval")
@@ -103,6 +103,7 @@ def evaluate_command(
     from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
+    check_output_dir(out_dir)
     if task not in ("zsl", *TASKS):
         raise LabelspaceError(f"unknown task {task!r} (accepted: zsl, {', '.join(TASKS)})")
     zsl = ("zsl",)

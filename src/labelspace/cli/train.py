@@ -1,20 +1,20 @@
 """``labelspace train devise|softmax``: fit on a split's seen classes from cached image features."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
 train_app = typer.Typer(no_args_is_help=True, help="Train a head on cached image features of a split's seen classes.")
 app.add_typer(train_app, name="train")
-out = Console()
 
 
 def floats(text: str, name: str) -> list[float]:
@@ -22,8 +22,8 @@ def floats(text: str, name: str) -> list[float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         values = []
-    if not values or any(v <= 0 for v in values):
-        raise LabelspaceError(f"--{name} must be comma-separated positive numbers, got {text!r}")
+    if not values or not all(0 < v < math.inf for v in values):  # nan fails every comparison
+        raise LabelspaceError(f"--{name} must be comma-separated positive finite numbers, got {text!r}")
     return values
 
 
@@ -38,6 +38,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     from labelspace.methods.trained import fit_on_split
     from labelspace.training import TrainConfig
 
+    check_output_dir(out_dir)
     config = TrainConfig(optimizer=optimizer, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed)
     grid = {"lr": floats(lr, "lr"), **({"margin": floats(margin, "margin")} if method == "devise" else {})}
     the_split = load_split(split)
@@ -57,7 +58,7 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     out.print(table)
     out.print(f"chosen {report['chosen']}; refit on all {len(the_split.seen)} seen classes "
               f"({len(report['history'])} epochs, final loss {report['history'][-1]['loss']:.4f}); "
-              f"checkpoint in [bold]{out_dir}[/]")
+              f"checkpoint in {out_dir}")
 
 
 COMMON = {

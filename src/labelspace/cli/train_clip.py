@@ -12,6 +12,7 @@ import typer
 from labelspace.cli import DEVICE, WORKERS
 from labelspace.cli.train import train_app
 from labelspace.errors import LabelspaceError
+from labelspace.io import check_output_dir
 
 
 @train_app.command("clip")
@@ -55,6 +56,7 @@ def clip(
             out = Path(resume)
             if not out.is_dir():
                 raise LabelspaceError(f"--resume {resume!r} is neither 'latest' nor a checkpoint folder")
+        check_output_dir(out)
         spec = ModelSpec(model=model, image=image, text=text, embed_dim=embed_dim, proj=proj,
                          pretrained_image=pretrained_image, image_size=image_size, context_length=context_length,
                          loss=loss, lock_image=lock_image, unlocked_image_groups=unlocked_image_groups,

@@ -5,11 +5,9 @@ from pathlib import Path
 from typing import List
 
 import typer
-from rich.console import Console
 
-from labelspace.cli import app
-
-out = Console()
+from labelspace.cli import app, out
+from labelspace.io import check_output_file
 
 
 @app.command("eval-merge")
@@ -21,4 +19,5 @@ def eval_merge(
     """Merge result JSON files into one CSV or Markdown table."""
     from labelspace.evaluation import merge_results
 
-    out.print(f"table written to [bold]{merge_results(results, output)}[/]")
+    check_output_file(output)
+    out.print(f"table written to {merge_results(results, output)}")

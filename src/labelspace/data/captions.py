@@ -3,7 +3,7 @@
 Sources (``caption_data(spec)``):
 
 - ``csv:<file>``: rows ``path,caption`` (relative paths from the CSV's folder; missing files are counted
-  and dropped when the set is opened);
+  and dropped when the set is opened, unreadable ones counted, named and replaced when read: ``CaptionData.pair``);
 - ``folder:<dir>``: one sub-folder per class, captions made from the class name and templates;
 - ``wds:<shard>[,<shard>...]`` (brace patterns allowed): webdataset tar shards with ``jpg``/``png`` + ``txt``;
   samples lacking either are counted and skipped while streaming;
@@ -18,8 +18,8 @@ processes (``shards[r::w]``) and repeat; resuming skips the samples already read
 """
 from __future__ import annotations
 
-import io
 import itertools
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +29,10 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ArrayImages, fashion_mnist, image_folder
+from labelspace.data.images import BadImage, open_image
 from labelspace.errors import LabelspaceError
+
+log = logging.getLogger("labelspace")
 
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 90, 240), "yellow": (235, 220, 40),
            "magenta": (220, 50, 220), "cyan": (40, 210, 220)}
@@ -48,6 +51,26 @@ class CaptionData:
 
     def load(self, index: int):
         raise NotImplementedError
+
+    @property
+    def unreadable(self) -> dict[int, str]:
+        return self.__dict__.setdefault("_unreadable", {})
+
+    def pair(self, index: int):
+        """``load(index)``, or when its image is unreadable the next readable pair (wrapping): a choice that
+        depends on the data only, so resumed runs replay the same batches. Each bad image is counted in
+        ``skipped`` and named in a warning once per process (``unreadable`` maps its index to why)."""
+        bad = self.unreadable
+        for j in (int(index + k) % len(self) for k in range(len(self))):
+            if j in bad:
+                continue
+            try:
+                return self.load(j)
+            except BadImage as e:
+                bad[j] = str(e)
+                self.skipped += 1
+                log.warning(f"skipped pair {j} of {self.name}: {e}")
+        raise LabelspaceError(f"no readable image in {self.name}")
 
 
 class PairList(CaptionData):
@@ -210,8 +233,13 @@ class ShardStream:
                 if key is None or "txt" not in sample:
                     self.skipped += 1
                     continue
-                with Image.open(io.BytesIO(sample[key])) as image:
-                    yield image.convert("RGB"), sample["txt"].decode("utf-8").strip()
+                try:
+                    image = open_image(sample[key], f"{sample.get('__key__')}.{key} in {sample.get('__url__')}")
+                except BadImage as e:
+                    self.skipped += 1
+                    log.warning(f"skipped a sample of {self.name}: {e}")
+                    continue
+                yield image, sample["txt"].decode("utf-8").strip()
 
 
 def caption_data(spec: str, templates="simple", seed: int = 0, root: str | None = None):
@@ -253,4 +281,4 @@ def local_batches(data, global_batch: int, seed: int, start_step: int = 0, rank:
         while True:
             yield [next(stream) for _ in range(local)]
     for step in itertools.count(start_step):
-        yield [data.load(int(i)) for i in batch_indices(len(data), global_batch, step, seed, rank, world)]
+        yield [data.pair(int(i)) for i in batch_indices(len(data), global_batch, step, seed, rank, world)]

@@ -1,7 +1,8 @@
 """Labelled image datasets as small domain objects.
 
 Every dataset has ``class_names``, integer ``targets``, ``load(i)`` returning an RGB PIL image
-(raising on a corrupt file, which feature extraction counts and skips) and a ``fingerprint``
+(through ``data.images.open_image``: a bad file raises ``BadImage``, which feature extraction counts,
+names via ``describe(i)`` and skips) and a ``fingerprint``
 that changes whenever its content does, so cached features are keyed by it.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -47,6 +49,10 @@ class ImageDataset:
     def load(self, index: int) -> Image.Image:
         raise NotImplementedError
 
+    def describe(self, index: int) -> str:
+        """How a skipped image is named in reports: its file, else the dataset and position."""
+        return f"{self.name}[{index}]"
+
     @property
     def fingerprint(self) -> str:
         raise NotImplementedError
@@ -71,6 +77,9 @@ class Subset(ImageDataset):
     def load(self, index: int) -> Image.Image:
         return self.parent.load(int(self.indices[index]))
 
+    def describe(self, index: int) -> str:
+        return self.parent.describe(int(self.indices[index]))
+
     @property
     def fingerprint(self) -> str:
         return _digest(self.parent.fingerprint, self.indices.tobytes())
@@ -87,8 +96,10 @@ class FileImages(ImageDataset):
         self.class_names = list(class_names)
 
     def load(self, index: int) -> Image.Image:
-        with Image.open(self.paths[index]) as image:
-            return image.convert("RGB")
+        return open_image(self.paths[index])
+
+    def describe(self, index: int) -> str:
+        return str(self.paths[index])
 
     @property
     def fingerprint(self) -> str:
@@ -155,7 +166,7 @@ class ArrayImages(ImageDataset):
         self.class_names = list(class_names)
 
     def load(self, index: int) -> Image.Image:
-        return Image.fromarray(self.images[index]).convert("RGB")
+        return open_image(Image.fromarray(self.images[index]), self.describe(index))
 
     @property
     def fingerprint(self) -> str:

@@ -10,10 +10,11 @@ within the precision's tolerance, see the README).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,9 @@ from labelspace.data.loader import choose_preprocess, device_transform, image_ba
 from labelspace.devices import out_of_memory
 
 
+log = logging.getLogger("labelspace")
+
+
 def default_cache_dir() -> Path:
     return Path(os.environ.get("LABELSPACE_CACHE", Path.home() / ".cache" / "labelspace"))
 
@@ -33,8 +37,9 @@ def default_cache_dir() -> Path:
 class Features:
     """Features of the readable images of a dataset, in dataset order.
 
-    ``indices`` are the dataset positions the rows come from (corrupt images are missing),
-    ``targets`` their class indices; ``features`` may be a read-only memory map.
+    ``indices`` are the dataset positions the rows come from (unreadable images are missing: ``skipped``
+    counts them and ``skipped_images`` names each, with why), ``targets`` their class indices;
+    ``features`` may be a read-only memory map.
     """
 
     features: np.ndarray
@@ -43,6 +48,7 @@ class Features:
     class_names: list[str]
     skipped: int
     cached: bool = False
+    skipped_images: list[str] = field(default_factory=list)
 
     def class_means(self, normalize: bool = False) -> np.ndarray:
         """Mean feature of each class (optionally of unit-normalised features), shape (classes, dim)."""
@@ -90,10 +96,24 @@ def _progress(disable: bool) -> Progress:
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
 
 
-def _read_entry(entry: Path, cached: bool) -> Features:
+def _read_entry(entry: Path, cached: bool, feature_dim: int) -> Features:
+    """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder."""
     meta = json.loads((entry / "meta.json").read_text())
-    return Features(np.load(entry / "features.npy", mmap_mode="r"), np.load(entry / "targets.npy"),
-                    np.load(entry / "indices.npy"), meta["class_names"], meta["skipped"], cached=cached)
+    features = np.load(entry / "features.npy", mmap_mode="r")
+    targets, indices = np.load(entry / "targets.npy"), np.load(entry / "indices.npy")
+    count = meta["count"]
+    if features.shape != (count, feature_dim) or targets.shape != (count,) or indices.shape != (count,):
+        raise ValueError(f"arrays {features.shape}, {targets.shape}, {indices.shape} do not fit {count} x {feature_dim}")
+    return Features(features, targets, indices, meta["class_names"], meta["skipped"], cached=cached,
+                    skipped_images=meta.get("skipped_images", []))
+
+
+def report_skipped(features: Features, dataset_name: str) -> None:
+    """Log each skipped image by name (one line each) after a one-line count."""
+    if features.skipped:
+        log.warning(f"skipped {features.skipped} unreadable image(s) of {dataset_name}:")
+        for message in features.skipped_images:
+            log.warning(f"  {message}")
 
 
 @torch.inference_mode()
@@ -109,14 +129,19 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     key = _digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
-        return _read_entry(entry, cached=True)
+        try:
+            found = _read_entry(entry, True, encoder.feature_dim)
+            report_skipped(found, dataset.name)
+            return found
+        except (OSError, ValueError, KeyError, TypeError) as e:  # json errors are ValueErrors
+            log.warning(f"feature cache entry {entry} is unreadable ({type(e).__name__}: {str(e)[:120]}); recomputing it")
 
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
     try:
         out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
                                         shape=(len(dataset), encoder.feature_dim))
-        kept, skipped = [], 0
+        kept, skipped = [], []
         device = getattr(encoder, "device", torch.device("cpu"))
         on_device = choose_preprocess(preprocess, dataset, device, getattr(encoder, "transform", None)) == "device"
         to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
@@ -133,7 +158,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
                         raise out_of_memory(e, batch_size) from e
                     out[len(kept):len(kept) + len(positions)] = features.float().cpu().numpy()
                     kept.extend(positions)
-                bar.update(task, advance=len(positions) + batch_skipped,
+                bar.update(task, advance=len(positions) + len(batch_skipped),
                            rate=f"{bar.tasks[0].speed or 0:.0f} img/s")
         out.flush()
         del out
@@ -146,14 +171,19 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
         np.save(tmp / "indices.npy", indices)
         np.save(tmp / "targets.npy", dataset.targets[indices])
         meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
-                "class_names": dataset.class_names, "skipped": skipped, "count": len(indices)}
+                "class_names": dataset.class_names, "skipped": len(skipped), "skipped_images": skipped,
+                "count": len(indices)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if use_cache:
             if entry.exists():
                 shutil.rmtree(entry)
             os.replace(tmp, entry)
-            return _read_entry(entry, cached=False)
-        return Features(np.load(tmp / "features.npy"), dataset.targets[indices], indices, dataset.class_names, skipped)
+            found = _read_entry(entry, False, encoder.feature_dim)
+        else:
+            found = Features(np.load(tmp / "features.npy"), dataset.targets[indices], indices, dataset.class_names,
+                             len(skipped), skipped_images=skipped)
+        report_skipped(found, dataset.name)
+        return found
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -11,20 +11,21 @@ a GPU is not held back by PIL. Its difference from the PIL preprocessing is stat
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 
+from labelspace.data.images import BadImage
 from labelspace.devices import resolve_workers
 from labelspace.errors import LabelspaceError
 
-UNREADABLE = (OSError, ValueError, SyntaxError)  # what PIL raises on corrupt or missing files
 PREPROCESS = ("auto", "pil", "device")
 
 
 class _Preprocessed(torch.utils.data.Dataset):
-    """Item ``i``: (i, preprocessed tensor) or (i, None) when the image cannot be read."""
+    """Item ``i``: (i, preprocessed tensor, None) or (i, None, why) when the image cannot be read."""
 
     def __init__(self, dataset, preprocess: Callable):
         self.dataset, self.preprocess = dataset, preprocess
@@ -34,15 +35,15 @@ class _Preprocessed(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         try:
-            return i, self.preprocess(self.dataset.load(i))
-        except UNREADABLE:
-            return i, None
+            return i, self.preprocess(self.dataset.load(i)), None
+        except BadImage as e:
+            return i, None, str(e)
 
 
-def _collate(items: list) -> tuple[list[int], torch.Tensor | None, int]:
-    kept = [(i, x) for i, x in items if x is not None]
+def _collate(items: list) -> tuple[list[int], torch.Tensor | None, list[str]]:
+    kept = [(i, x) for i, x, _ in items if x is not None]
     batch = torch.stack([x for _, x in kept]) if kept else None
-    return [i for i, _ in kept], batch, len(items) - len(kept)
+    return [i for i, _ in kept], batch, [why for _, x, why in items if x is None]
 
 
 def uint8_pixels(image) -> torch.Tensor:
@@ -51,8 +52,9 @@ def uint8_pixels(image) -> torch.Tensor:
 
 
 def image_batches(dataset, preprocess: Callable, batch_size: int, workers: int | None = None,
-                  pin_memory: bool = False) -> Iterator[tuple[list[int], torch.Tensor | None, int]]:
-    """Batches of ``preprocess(dataset.load(i))`` in dataset order, prepared by ``workers`` processes."""
+                  pin_memory: bool = False) -> Iterator[tuple[list[int], torch.Tensor | None, list[str]]]:
+    """(positions, batch, messages naming the skipped images) of ``preprocess(dataset.load(i))`` in dataset
+    order, prepared by ``workers`` processes."""
     workers = resolve_workers(workers)
     loader = torch.utils.data.DataLoader(
         _Preprocessed(dataset, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
@@ -199,28 +201,25 @@ class _StepBatches(torch.utils.data.Dataset):
         return collate_pairs(self.data, rows, self.transform, self.tokenizer)
 
 
-def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, object, int, int]:
-    """(images, tokens or tower features, truncated captions, skipped pairs) of ``data``'s ``rows``.
+def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, object, int, dict[int, str]]:
+    """(images, tokens or tower features, truncated captions, {unreadable pair index: why} found) of ``rows``.
 
-    ``rows`` are indices into a map-style set or ready (image, caption) pairs; unreadable images are
-    counted and left out.
+    ``rows`` are indices into a map-style set, read with ``data.pair`` (an unreadable image is replaced by
+    the next readable pair, so batches keep their size), or ready (image, caption) pairs. Unreadable pairs
+    are handed back rather than counted here, so those found in DataLoader workers count once.
     """
-    images, texts, skipped = [], [], 0
-    for row in rows:
-        try:
-            image, text = data.load(int(row)) if data is not None else row
-            images.append(image if isinstance(image, (torch.Tensor, np.ndarray)) else transform(image))
-        except UNREADABLE:
-            skipped += 1
-            continue
-        texts.append(text)
-    if not images:
-        raise LabelspaceError(f"no readable image in a batch of {len(rows)} pairs")
-    images = torch.stack([torch.as_tensor(x) for x in images])
+    before, skipped = (dict(data.unreadable), data.skipped) if data is not None else ({}, 0)
+    pairs = [data.pair(int(row)) for row in rows] if data is not None else list(rows)
+    found = {j: why for j, why in data.unreadable.items() if j not in before} if data is not None else {}
+    if data is not None:
+        data.skipped = skipped  # the caller counts ``found``, once per run
+    images = torch.stack([torch.as_tensor(x if isinstance(x, (torch.Tensor, np.ndarray)) else transform(x))
+                          for x, _ in pairs])
+    texts = [t for _, t in pairs]
     if isinstance(texts[0], str):
         tokens, truncated = tokenize_counted(tokenizer, texts)
-        return images, tokens, truncated, skipped
-    return images, torch.stack([torch.as_tensor(t) for t in texts]), 0, skipped
+        return images, tokens, truncated, found
+    return images, torch.stack([torch.as_tensor(t) for t in texts]), 0, found
 
 
 def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, start_step: int = 0, rank: int = 0,
@@ -241,6 +240,16 @@ def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, st
         return
     steps = _StepBatches(data, transform, tokenizer, global_batch, seed, rank, world)
     loader = torch.utils.data.DataLoader(steps, batch_size=None, sampler=itertools.count(start_step),
-                                         num_workers=workers, pin_memory=pin_memory,
+                                         num_workers=workers, pin_memory=pin_memory, worker_init_fn=_quiet_worker,
                                          prefetch_factor=4 if workers else None, persistent_workers=False)
-    yield from loader
+    for batch in loader:
+        if workers:  # a worker's warnings are silenced: name its unreadable images here, in this process
+            for j, why in batch[3].items():
+                if j not in data.unreadable:
+                    data.unreadable[j] = why
+                    logging.getLogger("labelspace").warning(f"skipped pair {j} of {data.name}: {why}")
+        yield batch
+
+
+def _quiet_worker(_: int) -> None:
+    logging.getLogger("labelspace").disabled = True

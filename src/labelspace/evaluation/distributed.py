@@ -22,9 +22,10 @@ def gathered_features(encoder, dataset, **kwargs) -> Features:
     kwargs.setdefault("progress", rank == 0)
     part = extract_features(encoder, dataset.subset(positions), **kwargs)
     parts = [None] * world
-    dist.all_gather_object(parts, (np.asarray(part.features), positions[part.indices], part.skipped))
+    dist.all_gather_object(parts, (np.asarray(part.features), positions[part.indices], part.skipped_images))
     indices = np.concatenate([p[1] for p in parts])
     order = np.argsort(indices, kind="stable")
     features = np.concatenate([p[0] for p in parts])[order]
-    return Features(features, dataset.targets[indices[order]], indices[order], dataset.class_names,
-                    sum(p[2] for p in parts))
+    skipped = [message for p in parts for message in p[2]]
+    return Features(features, dataset.targets[indices[order]], indices[order], dataset.class_names, len(skipped),
+                    skipped_images=skipped)

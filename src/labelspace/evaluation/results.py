@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -10,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
-from labelspace.io import atomic_write_text, write_json
+from labelspace.io import MAX_NAME_BYTES, atomic_write_text, write_json
 
 KEYS = ("task", "method", "model", "dataset")
 # Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
@@ -27,9 +28,12 @@ def variants(result: dict) -> dict:
 
 
 def result_path(out_dir: str | os.PathLike, result: dict) -> Path:
-    """``<task>__<method>__<model>__<dataset>[__<variant>=<value>...].json``: one file per distinct run."""
-    parts = [_slug(result[k]) for k in KEYS] + [f"{k}={_slug(v)}" for k, v in variants(result).items()]
-    return Path(out_dir) / ("__".join(parts) + ".json")
+    """``<task>__<method>__<model>__<dataset>[__<variant>=<value>...].json``: one file per distinct run; a name
+    over the file system's 255 bytes keeps its first 200 and ends in a hash of the whole."""
+    name = "__".join([_slug(result[k]) for k in KEYS] + [f"{k}={_slug(v)}" for k, v in variants(result).items()])
+    if len(name) + 5 > MAX_NAME_BYTES:  # slugs are ASCII: characters are bytes
+        name = f"{name[:200]}__{hashlib.blake2b(name.encode(), digest_size=8).hexdigest()}"
+    return Path(out_dir) / (name + ".json")
 
 
 def write_result(out_dir: str | os.PathLike, result: dict) -> Path:
@@ -57,12 +61,13 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict:
-    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``."""
+    """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``; lists (the
+    skipped images' names) stay in the JSON only."""
     flat = {}
     for name, value in metrics.items():
         if isinstance(value, dict):
             flat.update(flat_metrics(value, f"{prefix}{name}."))
-        else:
+        elif not isinstance(value, list):
             flat[f"{prefix}{name}"] = value
     return flat
 

@@ -35,14 +35,14 @@ def zeroshot_classification(classifier, dataset, class_names: Sequence[str] | No
     if len(names) != len(dataset.class_names):
         raise LabelspaceError(f"{len(names)} class names given for {len(dataset.class_names)} classes")
     return {**classification_metrics(classifier.scores(feats.features, names), feats.targets),
-            "images": len(feats.targets), "skipped": feats.skipped}
+            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images}
 
 
 def multilabel_classification(classifier, data: MultiLabelSet, **kwargs) -> dict:
     feats = gathered_features(classifier.image_encoder, data.images, **kwargs)
     scores = classifier.scores(feats.features, data.images.class_names)
     return {"mAP": mean_average_precision(scores, data.multi_hot[feats.indices]), "images": len(feats.targets),
-            "skipped": feats.skipped}
+            "skipped": feats.skipped, "skipped_images": feats.skipped_images}
 
 
 def zeroshot_retrieval(model, data: CaptionSet, batch_size: int = 256, **kwargs) -> dict:
@@ -51,7 +51,8 @@ def zeroshot_retrieval(model, data: CaptionSet, batch_size: int = 256, **kwargs)
 
     feats = gathered_features(model, data.images, **kwargs)
     if feats.skipped:
-        raise LabelspaceError(f"{feats.skipped} unreadable image(s) in {data.name}: retrieval needs every image")
+        raise LabelspaceError(f"{feats.skipped} unreadable image(s) in {data.name}: retrieval needs every image "
+                              f"({'; '.join(feats.skipped_images[:3])}{' ...' if feats.skipped > 3 else ''})")
     texts = encode_prompts(model, data.captions, batch_size)
     return {**retrieval_recall(unit_rows(feats.features) @ texts.T, data.caption_image),
             "images": len(feats.targets), "captions": len(data.captions)}

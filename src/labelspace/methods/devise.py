@@ -12,6 +12,7 @@ cheaper variant keeps only the first margin-violating wrong label met in a rando
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,7 +69,7 @@ def train_devise(features, targets, label_vectors, config: TrainConfig, margin: 
     """Fit a DeViSE head on ``features`` whose ``targets`` index the rows of ``label_vectors``."""
     features, targets = as_tensor(features), torch.as_tensor(np.asarray(targets), dtype=torch.long)
     vectors = torch.from_numpy(unit_rows(label_vectors))
-    if margin <= 0:
+    if not 0 < margin < math.inf:
         raise LabelspaceError(f"margin must be positive, got {margin}")
     if len(targets) and (targets.min() < 0 or targets.max() >= len(vectors)):
         raise LabelspaceError(f"targets must index the {len(vectors)} label vectors")

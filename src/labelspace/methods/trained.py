@@ -9,7 +9,7 @@ classes and saved as a checkpoint folder that ``load_trained`` rebuilds into a `
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
 from labelspace.metrics import mean_per_class_accuracy
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
-from labelspace.training.checkpoint import WEIGHTS
+from labelspace.training.checkpoint import WEIGHTS, check_resumable
 
 METHODS = ("devise", "softmax")
 
@@ -53,8 +53,13 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
                                 first_violation, validate=validate, device=device, **fit_options)
         return train_softmax(features[mask], y, len(labels), cfg, validate=validate, device=device, **fit_options)
 
+    settings = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
+                "feature_dim": int(features.shape[1]), "first_violation": first_violation, **grid,
+                **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
     previous = read_config(checkpoint) if resume and checkpoint and (Path(checkpoint) / WEIGHTS).is_file() else None
-    if previous is not None:
+    if previous is not None:  # lr and epochs of the saved run were chosen from the grid and --epochs
+        check_resumable(checkpoint, {**settings, "train": asdict(config), "max_epochs": config.epochs},
+                        resumable=("train.lr", "train.epochs"))
         chosen, rows = previous["chosen"], previous["selection"]
     elif method == "devise":
         val_mask, val_y = class_rows(targets, class_names, split.validation)
@@ -77,10 +82,7 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
             return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
                                  validate=validate, device=device)[1]
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
-    config_json = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
-                   "feature_dim": int(features.shape[1]), "first_violation": first_violation,
-                   "chosen": chosen, "selection": rows,
-                   **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
+    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows}
     head, result = train(split.seen, chosen, checkpoint=checkpoint, model_config=config_json, resume=resume)
     report = {"chosen": chosen, "selection": rows, "history": result.history}
     return build(method, head, split.seen, text_encoder), report

@@ -1,8 +1,9 @@
 """Flat classification metrics.
 
 All take ``scores`` of shape (samples, labels), higher meaning more likely, and integer
-``targets`` indexing the label columns. Ties are broken against the true label (a tied
-wrong label counts as ranked above it), so a constant scorer never looks better than chance.
+``targets`` indexing the label columns. Ranks follow ``metrics.ranking``: NaN and ties count
+against the true label, so a broken model never scores a hit and a constant scorer never
+looks better than chance.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from labelspace.errors import LabelspaceError
+from labelspace.metrics.ranking import best_good_rank
 
 
 def _check(scores, targets) -> tuple[np.ndarray, np.ndarray]:
@@ -26,10 +28,9 @@ def _check(scores, targets) -> tuple[np.ndarray, np.ndarray]:
 
 
 def true_label_rank(scores, targets) -> np.ndarray:
-    """0-based rank of the true label in each row: the number of labels scoring at least as high."""
+    """0-based rank of the true label in each row: the number of other labels ranked at least as high."""
     scores, targets = _check(scores, targets)
-    true = scores[np.arange(len(targets)), targets][:, None]
-    return (scores >= true).sum(axis=1) - 1
+    return best_good_rank(scores, np.arange(scores.shape[1]) == targets[:, None])
 
 
 def top_k_accuracy(scores, targets, k: int = 1) -> float:

@@ -11,7 +11,8 @@ hold more than k labels. Then
     hP@k = mean over samples of |top-k predictions  ∩  N_k(y)| / k.
 
 hP@1 equals flat hit@1; hP@k rewards a model whose mistakes are near misses (a sandal for a sneaker).
-Predictions are ranked by score, ties broken by label order. No public reference implementation exists;
+Predictions are ranked by ``metrics.ranking``'s rule (NaN and ties count against the model: a wrong
+label tied with a correct one ranks first), the rule of every flat metric too. No public reference implementation exists;
 this follows Frome et al. 2013, section 4.
 
 Label -> synset (``WordNet.synset``): an override ("lemma.n.NN" or an ImageNet-style wnid "n04133789"),
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.errors import LabelspaceError
+from labelspace.metrics.ranking import ranked
 
 # Suffix rules of WordNet's morphy for nouns.
 NOUN_SUFFIXES = [("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
@@ -74,7 +76,6 @@ def hierarchical_precision(scores, targets, label_nodes: Sequence[str], hierarch
     if scores.ndim != 2 or scores.shape[1] != len(label_nodes) or len(targets) != len(scores):
         raise LabelspaceError(f"scores must be (samples, {len(label_nodes)}) with one target per row, "
                               f"got {scores.shape} and {targets.shape}")
-    order = np.argsort(-scores, axis=1, kind="stable")
     out = {}
     for k in ks:
         if not 1 <= k <= len(label_nodes):
@@ -82,7 +83,8 @@ def hierarchical_precision(scores, targets, label_nodes: Sequence[str], hierarch
         correct = np.zeros((len(label_nodes), len(label_nodes)), dtype=bool)
         for c in np.unique(targets):
             correct[c, list(hierarchy.correct_set(label_nodes[c], label_nodes, k))] = True
-        hits = np.take_along_axis(correct[targets], order[:, :k], axis=1)
+        good = correct[targets]
+        hits = np.take_along_axis(good, ranked(scores, good)[:, :k], axis=1)
         out[int(k)] = float(hits.sum(axis=1).mean() / k) if len(targets) else float("nan")
     return out
 

@@ -1,7 +1,7 @@
 """Retrieval and multi-label metrics over a similarity / score matrix.
 
-Ties count against the query (a tied wrong item ranks above the right one), as in
-``metrics.classification``: a constant scorer never looks better than chance.
+Ranks follow ``metrics.ranking`` (NaN and ties count against the query), as every metric does:
+a constant scorer never looks better than chance and a NaN score is never a hit.
 """
 from __future__ import annotations
 
@@ -10,12 +10,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from labelspace.errors import LabelspaceError
-
-
-def _relevant_rank(similarity: np.ndarray, relevant: np.ndarray) -> np.ndarray:
-    """0-based rank of each row's best relevant item: how many irrelevant items score at least as high."""
-    best = np.where(relevant, similarity, -np.inf).max(axis=1, keepdims=True)
-    return ((similarity >= best) & ~relevant).sum(axis=1)
+from labelspace.metrics.ranking import best_good_rank, effective_scores
 
 
 def retrieval_recall(similarity, caption_image, ks: Iterable[int] = (1, 5, 10)) -> dict[str, float]:
@@ -32,8 +27,8 @@ def retrieval_recall(similarity, caption_image, ks: Iterable[int] = (1, 5, 10)) 
     if len(caption_image) and (caption_image.min() < 0 or caption_image.max() >= similarity.shape[0]):
         raise LabelspaceError(f"caption images must lie in [0, {similarity.shape[0]})")
     relevant = caption_image[None, :] == np.arange(similarity.shape[0])[:, None]  # (images, captions)
-    image_rank = _relevant_rank(similarity, relevant)
-    text_rank = _relevant_rank(similarity.T, relevant.T)
+    image_rank = best_good_rank(similarity, relevant)
+    text_rank = best_good_rank(similarity.T, relevant.T)
     out = {}
     for k in ks:
         out[f"image_retrieval_recall@{k}"] = float((text_rank < k).mean())
@@ -50,7 +45,8 @@ def mean_average_precision(scores, multi_hot) -> float:
         raise LabelspaceError(f"scores and multi-hot targets must both be (samples, labels), got {scores.shape} and {truth.shape}")
     aps = []
     for label in np.flatnonzero(truth.any(axis=0)):
-        s, positive = scores[:, label], truth[:, label]
+        positive = truth[:, label]
+        s = effective_scores(scores[:, label], positive)
         # for each positive: precision among samples scoring at least as high as it
         at_least = (s[None, :] >= s[positive][:, None])
         aps.append(float(np.mean(at_least[:, positive].sum(1) / at_least.sum(1))))

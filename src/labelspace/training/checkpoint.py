@@ -14,7 +14,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from labelspace.errors import LabelspaceError
-from labelspace.io import atomic_write_bytes, write_json
+from labelspace.finite import require_finite_tensors
+from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporaries, write_json
 
 WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
 
@@ -39,6 +40,15 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
     return {"state": state, "param_groups": plain["param_groups"]}
 
 
+def prepare_folder(folder: str | Path) -> Path:
+    """Before training: ``folder`` must be a usable folder, and files an interrupted save left half-written
+    (a killed run) are removed."""
+    folder = check_output_dir(folder)
+    for name in (WEIGHTS, CONFIG):
+        remove_temporaries(folder / name)
+    return folder
+
+
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
                     best: dict[str, torch.Tensor] | None = None, progress: dict | None = None,
                     config: dict | None = None) -> Path:
@@ -60,7 +70,38 @@ def read_config(folder: str | Path) -> dict:
     if not path.is_file():
         raise LabelspaceError(f"{str(folder)!r} is not a checkpoint folder (no {CONFIG}; train one with "
                               "`labelspace train ...`)")
-    return json.loads(path.read_text())
+    try:
+        config = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LabelspaceError(f"{str(path)!r} is not valid JSON ({e}); restore it or train again") from e
+    if not isinstance(config, dict):
+        raise LabelspaceError(f"{str(path)!r} holds a JSON {type(config).__name__}, not the object a checkpoint writes")
+    return config
+
+
+def _differences(saved, current: dict, resumable: tuple[str, ...], prefix: str = "") -> list[str]:
+    out = []
+    for key, value in current.items():
+        name = prefix + key
+        if name in resumable:
+            continue
+        old = saved.get(key) if isinstance(saved, dict) else None
+        if isinstance(value, dict) and isinstance(old, dict):
+            out += _differences(old, value, resumable, name + ".")
+        elif old != value:
+            out.append(name)
+    return out
+
+
+def check_resumable(folder: str | Path, current: dict, resumable: tuple[str, ...] = ()) -> None:
+    """The one resume check of every trainer: refuse to continue ``folder``'s run when its ``config.json``
+    differs from ``current`` in any field (nested fields named ``a.b``) other than ``resumable`` ones."""
+    current = json.loads(json.dumps(current))  # tuples -> lists, as saved
+    differs = _differences(read_config(folder), current, resumable)
+    if differs:
+        raise LabelspaceError(f"checkpoint in {str(folder)!r} was trained with another config (differs in: "
+                              f"{', '.join(differs)}); resume with the saved options (see its config.json) or use a "
+                              "new --out folder")
 
 
 def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict | None]:
@@ -76,10 +117,19 @@ def load_checkpoint(folder: str | Path) -> tuple[dict[str, dict[str, torch.Tenso
         raise LabelspaceError(f"checkpoint {str(path)!r} is not a readable safetensors file ({e})") from e
     groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}, "optim": {}}
     for name, value in tensors.items():
-        prefix, rest = name.split(".", 1)
+        prefix, _, rest = name.partition(".")
+        if prefix not in groups or not rest:
+            raise LabelspaceError(f"checkpoint {str(path)!r} holds tensor {name!r}: not a labelspace training checkpoint")
         groups[prefix][rest if prefix != "optim" else name] = value
-    optim = json.loads(meta["optimizer"]) if "optimizer" in meta else None
-    return groups, json.loads(meta.get("progress", "{}")), optim
+    for group in ("model", "best"):
+        require_finite_tensors(groups[group], f"checkpoint {str(path)!r} ({group} weights)",
+                               "it comes from a diverged run; train again with a lower --lr")
+    try:
+        optim = json.loads(meta["optimizer"]) if "optimizer" in meta else None
+        progress = json.loads(meta.get("progress", "{}"))
+    except json.JSONDecodeError as e:
+        raise LabelspaceError(f"checkpoint {str(path)!r} has unreadable metadata ({e})") from e
+    return groups, progress, optim
 
 
 def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], plain: dict) -> None:

@@ -34,8 +34,10 @@ from labelspace.devices import autocast as device_autocast
 from labelspace.devices import out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
+from labelspace.finite import require_finite
 from labelspace.io import write_json
-from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config, restore_optimizer, save_checkpoint
+from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_checkpoint, prepare_folder,
+                                           restore_optimizer, save_checkpoint)
 from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
 
 PRECISIONS = ("fp32", "bf16")
@@ -59,7 +61,7 @@ class ClipTrainConfig:
     def check(self, world: int) -> None:
         if self.precision not in PRECISIONS:
             raise LabelspaceError(f"unknown precision {self.precision!r} (accepted: {', '.join(PRECISIONS)})")
-        if not (self.steps >= 1 and self.batch_size >= 1 and self.lr > 0 and self.accum >= 1 and self.warmup >= 0
+        if not (self.steps >= 1 and self.batch_size >= 1 and 0 < self.lr < math.inf and self.accum >= 1 and self.warmup >= 0
                 and self.checkpoint_every >= 1):
             raise LabelspaceError(f"steps, batch size, accum and checkpoint interval must be >= 1 and lr > 0; got "
                                   f"steps={self.steps}, batch_size={self.batch_size}, accum={self.accum}, "
@@ -170,17 +172,8 @@ RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
-    saved = read_config(folder)
-    saved_spec = type(model.spec).from_json(saved.get("model", {})).to_json()
-    differs = [f"model.{k}" for k, v in model.spec.to_json().items() if saved_spec[k] != v]
-    saved_train = saved.get("train", {})
-    differs += [f"train.{k}" for k, v in asdict(config).items()
-                if k not in RESUMABLE_CHANGES and saved_train.get(k) != v]
-    differs += ["data"] if saved.get("data") != data_name else []
-    if differs:
-        raise LabelspaceError(f"checkpoint in {str(folder)!r} was trained with another config (differs in: "
-                              f"{', '.join(differs)}); resume with the saved options (see its config.json) or use a "
-                              "new --out folder")
+    check_resumable(folder, {"model": model.spec.to_json(), "train": asdict(config), "data": data_name},
+                    resumable=tuple(f"train.{k}" for k in RESUMABLE_CHANGES))
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
     restore_optimizer(optimizer, groups["optim"], optim_plain)
@@ -213,6 +206,8 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         loss_fn = LOSSES[model.spec.loss]()
         optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
         folder = Path(out_dir) if out_dir is not None else None
+        if folder is not None and rank == 0:
+            prepare_folder(folder)
         state = TrainState()
         torch.manual_seed(config.seed + rank)
         if resume:
@@ -239,6 +234,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed, state.step,
                                   rank, world, workers, pin_memory=device.type == "cuda")
         stack.callback(batches.close)  # stops the input workers, errors included
+        counted: set[int] = set()
         config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
 
         def save() -> None:
@@ -275,9 +271,10 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 lr = learning_rate(state.step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images, texts, truncated, skipped = next(batches)
+                images, texts, truncated, unreadable = next(batches)
                 model.truncated += truncated
-                data.skipped += skipped
+                data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
+                counted.update(unreadable)
                 images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
                 optimizer.zero_grad(set_to_none=True)
                 try:
@@ -287,10 +284,9 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 if world > 1:
                     torch.distributed.all_reduce(loss)
                     loss /= world
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise LabelspaceError(f"loss is {loss} at step {state.step}: training stopped; the last good checkpoint "
-                                          f"is kept{' in ' + str(folder) if folder else ''} (lower --lr, or use fp32)")
+                loss = require_finite(float(loss), "loss",
+                                      f"at step {state.step}: training stopped; the last good checkpoint is kept{' in ' + str(folder) if folder else ''} "
+                                      "(lower --lr, or use fp32)")
                 optimizer.step()
                 with torch.no_grad():
                     model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)

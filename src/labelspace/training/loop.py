@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from labelspace.errors import LabelspaceError
-from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, restore_optimizer, save_checkpoint
+from labelspace.finite import require_finite, require_finite_tensors
+from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, prepare_folder, restore_optimizer, save_checkpoint
 
 OPTIMIZERS = ("adamw", "sgd")
 
@@ -34,7 +35,7 @@ class TrainConfig:
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
             raise LabelspaceError(f"unknown optimizer {self.optimizer!r} (accepted: {', '.join(OPTIMIZERS)})")
-        if not (self.lr > 0 and self.epochs >= 1 and self.batch_size >= 1 and self.patience >= 0):
+        if not (0 < self.lr < math.inf and self.epochs >= 1 and self.batch_size >= 1 and self.patience >= 0):
             raise LabelspaceError(f"lr must be > 0, epochs and batch size >= 1, patience >= 0; got lr={self.lr}, "
                                   f"epochs={self.epochs}, batch_size={self.batch_size}, patience={self.patience}")
 
@@ -63,9 +64,10 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
     With ``validate`` (higher is better), the best epoch's weights are restored at the end and
     ``patience`` stops training early. With ``checkpoint`` (a folder) the state is saved after every
     epoch (last weights to resume from, best weights to predict with), and ``resume`` continues from it.
-    ``device`` (``labelspace.devices``; default CPU) holds the model and data while training; the
-    trained model is handed back on the CPU. The shuffling generator stays on the CPU, so the order
-    of batches is the same on every device.
+    A non-finite loss or weight stops training with an error before anything is saved, so the last good
+    checkpoint stays. ``device`` (``labelspace.devices``; default CPU) holds the model and data while
+    training; the trained model is handed back on the CPU. The shuffling generator stays on the CPU, so
+    the order of batches is the same on every device.
     """
     from labelspace.devices import resolve_device
 
@@ -76,6 +78,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
     if n == 0 or any(len(t) != n for t in data):
         raise LabelspaceError(f"training data must be non-empty tensors of equal length, got {[len(t) for t in data]}")
     optimizer = make_optimizer(model.parameters(), config)
+    if checkpoint is not None:
+        prepare_folder(checkpoint)
     result, best, start = TrainResult(), None, 0
     if resume and checkpoint is not None and (Path(checkpoint) / WEIGHTS).is_file():
         groups, progress, optim_plain = load_checkpoint(checkpoint)
@@ -89,6 +93,8 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
         result = TrainResult(progress["history"], progress["best_epoch"], progress["best_score"], progress["stopped_early"])
         start = len(result.history)
     config_json = {**(model_config or {}), "train": asdict(config)}
+    stop_hint = (f"training stopped{'; the last good checkpoint is kept in ' + str(checkpoint) if checkpoint else ''} "
+                 "(lower --lr)")
     for epoch in range(start, config.epochs):
         if result.stopped_early:
             break
@@ -100,10 +106,12 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
         for lo in range(0, n, config.batch_size):
             batch = tuple(t[order[lo:lo + config.batch_size]] for t in data)
             loss = loss_fn(model, batch, generator)
+            value = require_finite(loss.item(), "loss", f"at epoch {epoch}: {stop_hint}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * len(batch[0])
+            total += value * len(batch[0])
+        require_finite_tensors(dict(model.named_parameters()), f"the model after epoch {epoch}", stop_hint)  # a last step
         record = {"epoch": epoch, "loss": total / n, "seconds": time.perf_counter() - began}
         if validate is not None:
             model.eval()

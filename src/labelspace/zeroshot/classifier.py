@@ -4,11 +4,13 @@ Each class weight is the mean of its prompts' unit text embeddings, renormalised
 ensembling, as CLIP and open_clip's ``build_zero_shot_classifier`` do). Every distinct prompt is
 encoded once, in batches of similar length (so causal towers trimmed to the real length do little
 padding work). Weights are cached under ``<cache>/classifiers/`` keyed by the model's
-``cache_key``, the class names and the prompts, and in memory for the process.
+``cache_key``, the class names and the prompts, and in memory for the process; an entry that does not
+read back as finite (classes x embed_dim) weights is recomputed with a warning.
 """
 from __future__ import annotations
 
 import io
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
@@ -24,6 +26,7 @@ from labelspace.methods.conse import unit_rows
 from labelspace.zeroshot.templates import class_prompts
 
 _MEMORY: dict[str, np.ndarray] = {}
+log = logging.getLogger("labelspace")
 
 
 def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -60,9 +63,16 @@ def build_classifier(model, class_names: Sequence[str], templates="openai", batc
     if use_cache and key in _MEMORY:
         return _MEMORY[key]
     if use_cache and path.exists():
-        _MEMORY[key] = np.load(path)
-        _MEMORY[key].setflags(write=False)
-        return _MEMORY[key]
+        try:
+            cached = np.load(path)
+            if cached.shape != (len(class_names), model.embed_dim) or not np.isfinite(cached).all():
+                raise ValueError(f"shape {cached.shape} or values do not fit {len(class_names)} x {model.embed_dim}")
+            cached.setflags(write=False)
+            _MEMORY[key] = cached
+            return cached
+        except (OSError, ValueError, EOFError) as e:
+            log.warning(f"classifier cache entry {path} is unreadable ({type(e).__name__}: {str(e)[:120]}); "
+                        "recomputing it")
     unique = list(dict.fromkeys(p for class_list in prompts for p in class_list))
     index = {p: i for i, p in enumerate(unique)}
     with torch.inference_mode():

@@ -1,0 +1,52 @@
+"""Hub downloads that fail fast: without a reachable hub, labelspace's one-line error comes within seconds.
+
+Libraries retry an unreachable Hugging Face hub for tens of seconds (and open_clip logs an ERROR line)
+before failing. ``offline_unless_reachable`` checks the endpoint once per process with a short TCP
+connect; when it cannot be reached, it switches huggingface_hub to offline mode, so downloads are served
+from the local cache or fail at once, and ``quiet_downloads`` keeps the libraries' own error lines out.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from functools import lru_cache
+from urllib.parse import urlparse
+
+CONNECT_TIMEOUT_S = 2.0
+
+
+@lru_cache(maxsize=4)
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
+
+
+def offline_unless_reachable() -> bool:
+    """True when downloads must come from the local cache: HF_HUB_OFFLINE is set, or the hub is unreachable
+    (then offline mode is switched on for this process)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return True
+    endpoint = urlparse(constants.ENDPOINT)
+    if _reachable(endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)):
+        return False
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    return True
+
+
+@contextlib.contextmanager
+def quiet_downloads():
+    """Silence library log lines (open_clip's ``ERROR:root:Failed to download ...``) while a download is tried:
+    the caller turns the failure into labelspace's one-line error."""
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
