@@ -140,13 +140,13 @@ def test_batch_that_does_not_split_and_nan_loss_are_errors(scenes, tmp_path):
 
 def test_accumulation_gives_the_whole_batch_gradient(scenes):
     from labelspace.training.clip_losses import ContrastiveLoss
-    from labelspace.training.clip_trainer import _Null, _collate, _step_loss
+    from labelspace.data.loader import collate_pairs
+    from labelspace.training.clip_trainer import _Null, _step_loss
 
-    items = [scenes.load(i) for i in range(16)]
     grads = []
     for accum in (1, 4):
         model = TrainableCLIP(TINY)
-        images, texts, _ = _collate(model, items, "cpu")
+        images, texts, *_ = collate_pairs(scenes, range(16), model.transform, model.tokenizer)
         loss = _step_loss(model, model, ContrastiveLoss(), images, texts, accum, _Null)
         grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -43,7 +43,8 @@ def refuse_unused_options(task: str, options) -> None:
 
 
 def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root,
-               calibrate: bool = False, csls: bool = False, templates: str | None = None) -> dict:
+               calibrate: bool = False, csls: bool = False, templates: str | None = None,
+               device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
     model."""
     from labelspace.data import extract_features, load_dataset
@@ -61,8 +62,8 @@ def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy,
     overrides = load_overrides(wordnet_overrides) if hierarchy else None
     if overrides is not None and data.wnids:  # ImageNet-style data knows each class's true synset
         overrides.update(zip(data.class_names, data.wnids))
-    classifier, info = load_classifier(model, image_model, text_model, top_t, templates)
-    feats = extract_features(classifier.image_encoder, data)
+    classifier, info = load_classifier(model, image_model, text_model, top_t, templates, device, precision)
+    feats = extract_features(classifier.image_encoder, data, workers=workers)
     if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
         raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
                               "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
@@ -112,6 +113,7 @@ def evaluate_command(
                                    "classes, u/s/H there, AUSUC, and the seen-unseen curve plot in --out."),
     csls: bool = typer.Option(False, help="zsl: hubness-corrected (CSLS) nearest-label inference, k chosen on the "
                               "split's validation classes; hubness reported with and without it."),
+    device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
     from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
@@ -134,7 +136,7 @@ def evaluate_command(
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
         result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root, calibrate, csls, templates)
+                            wordnet_overrides, root, calibrate, csls, templates, device, precision, workers)
         path = write_result(out_dir, result)
         print_result(result, path)
         if calibrate:
@@ -142,8 +144,9 @@ def evaluate_command(
 
             out.print(f"seen-unseen curve written to {plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}")
         return
-    rank = init_distributed()[0] if distributed else 0
+    rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
-                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size)
+                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
+                      device=device, precision=precision, workers=workers)
     if rank == 0:
         print_result(result, result["path"])

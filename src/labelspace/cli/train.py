@@ -9,7 +9,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -29,7 +29,8 @@ def floats(text: str, name: str) -> list[float]:
 
 def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
            lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
-           first_violation: bool, resume: bool, root: Optional[str]) -> None:
+           first_violation: bool, resume: bool, root: Optional[str], device: str, precision: str,
+           workers: Optional[int]) -> None:
     from labelspace.encoders import load_image_encoder
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
@@ -43,11 +44,11 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     the_split = load_split(split)
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
-    text = load_text_encoder(text_model) if method == "devise" else None
-    feats = extract_features(load_image_encoder(image_model), data)
+    text = load_text_encoder(text_model, device) if method == "devise" else None
+    feats = extract_features(load_image_encoder(image_model, device=device, precision=precision), data, workers=workers)
     meta = {"image_model": image_model, "dataset": dataset}
     _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
-                             grid, text, first_violation, out_dir, resume, meta)
+                             grid, text, first_violation, out_dir, resume, meta, device=device)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
                   title_justify="left")
     for column in [*grid, "val", "epochs"]:
@@ -72,6 +73,7 @@ COMMON = {
     "seed": typer.Option(0),
     "resume": typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint."),
     "root": typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    "device": DEVICE, "precision": PRECISION, "workers": WORKERS,
 }
 
 
@@ -84,11 +86,12 @@ def devise(
     dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"], device: str = COMMON["device"],
+    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """DeViSE: a linear map from image features to label vectors, hinge rank loss."""
     _train("devise", dataset, split, image_model, text_model, out_dir, lr, margin, epochs, patience, batch_size,
-           optimizer, seed, first_violation, resume, root)
+           optimizer, seed, first_violation, resume, root, device, precision, workers)
 
 
 @train_app.command()
@@ -97,8 +100,9 @@ def softmax(
     dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"], device: str = COMMON["device"],
+    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """The softmax baseline over the seen labels (also the seen classifier under ConSE)."""
     _train("softmax", dataset, split, image_model, None, out_dir, lr, "1", epochs, patience, batch_size,
-           optimizer, seed, False, resume, root)
+           optimizer, seed, False, resume, root, device, precision, workers)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from labelspace.cli import DEVICE, WORKERS
 from labelspace.cli.train import train_app
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
@@ -43,6 +44,7 @@ def clip(
     tensorboard: Optional[str] = typer.Option(None, help="TensorBoard log folder."),
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
+    device: str = DEVICE, workers: Optional[int] = WORKERS,
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, caption_data, compositional_set, synthetic_captions
@@ -83,7 +85,7 @@ def clip(
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log)
+                           log=log, device=device, workers=workers)
         if rank == 0 and state.step == config.steps:
             last = state.history[-1]
             log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "

@@ -53,18 +53,22 @@ class CaptionData:
     def load(self, index: int):
         raise NotImplementedError
 
+    @property
+    def unreadable(self) -> dict[int, str]:
+        return self.__dict__.setdefault("_unreadable", {})
+
     def pair(self, index: int):
         """``load(index)``, or when its image is unreadable the next readable pair (wrapping): a choice that
         depends on the data only, so resumed runs replay the same batches. Each bad image is counted in
-        ``skipped`` and named in a warning once per process."""
-        bad = self.__dict__.setdefault("_unreadable", set())
+        ``skipped`` and named in a warning once per process (``unreadable`` maps its index to why)."""
+        bad = self.unreadable
         for j in (int(index + k) % len(self) for k in range(len(self))):
             if j in bad:
                 continue
             try:
                 return self.load(j)
             except BadImage as e:
-                bad.add(j)
+                bad[j] = str(e)
                 self.skipped += 1
                 log.warning(f"skipped pair {j} of {self.name}: {e}")
         raise LabelspaceError(f"no readable image in {self.name}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from labelspace.devices import resolve_device, resolve_precision
 from labelspace.encoders import image, text
 from labelspace.errors import LabelspaceError
 
@@ -48,27 +49,39 @@ def _unknown(spec: str, modality: str) -> LabelspaceError:
     return LabelspaceError(f"unknown {modality} encoder {spec!r} (known: {known})")
 
 
+def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True, device="cpu",
+                       precision: str = "fp32") -> image.ImageEncoder:
+    """The image encoder behind ``spec`` on ``device`` (``labelspace.devices``), encoding in ``precision``."""
+    device = resolve_device(device)
+    return _image_encoder(spec, checkpoint, pretrained, str(device), resolve_precision(precision, device))
+
+
 @lru_cache(maxsize=8)
-def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True) -> image.ImageEncoder:
+def _image_encoder(spec: str, checkpoint: str | None, pretrained: bool, device: str, precision: str):
     if spec.startswith("timm:") and len(spec) > 5:
-        return image.TimmEncoder(spec[5:], checkpoint=checkpoint, pretrained=pretrained)
+        return image.TimmEncoder(spec[5:], checkpoint=checkpoint, pretrained=pretrained).to(device, precision)
     if spec not in image.EFFICIENTNET_LITE:
         raise _unknown(spec, "image")
     if checkpoint is not None:
         raise LabelspaceError(f"--checkpoint applies to timm:<name> image models, not {spec!r} (packaged weights)")
-    return image.EfficientNetLite(spec)
+    return image.EfficientNetLite(spec).to(device, precision)
+
+
+def load_text_encoder(spec: str, device="cpu"):
+    """The label-text encoder behind ``spec``; sentence encoders run on ``device`` (word vectors are tables)."""
+    return _text_encoder(spec, str(resolve_device(device)))
 
 
 @lru_cache(maxsize=8)
-def load_text_encoder(spec: str):
+def _text_encoder(spec: str, device: str):
     if spec == "glove-6b-50d":
         return text.glove_6b_50d()
     if spec == "minilm":
-        return text.SentenceEncoder("minilm", text.minilm_dir())
+        return text.SentenceEncoder("minilm", text.minilm_dir(), device=device)
     if spec.startswith("wordvec:") and len(spec) > 8:
         return text.word_vector_file(spec[8:])
     if spec.startswith("sentence:") and len(spec) > 9:
-        return text.SentenceEncoder(spec, spec[9:])
+        return text.SentenceEncoder(spec, spec[9:], device=device)
     if spec.startswith("random:"):
         dim, _, seed = spec[7:].partition(":")
         if dim.isdigit() and (not seed or seed.isdigit()):

@@ -27,10 +27,12 @@ def _dataset(spec: str, root: str | None):
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
              text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
-             root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64) -> dict:
+             root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
+             device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
 
     ``templates=None``: the dataset's own set as CLIP reported it (``cifar10:...`` -> cifar10's), else openai.
+    Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images.
     """
     from labelspace.api import DEFAULT_IMAGE_MODEL, classifier
     from labelspace.data.vision_sets import spec_templates
@@ -41,28 +43,28 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     templates = templates if templates is not None else spec_templates(dataset) or "openai"
     start = time.perf_counter()
     data = _dataset(dataset, root)
-    scorer = classifier(method, model, text_model, templates=templates)
+    scorer = classifier(method, model, text_model, templates=templates, device=device, precision=precision)
+    options = {"batch_size": batch_size, "workers": workers}
     if task == "zeroshot_retrieval":
         if method != "clip":
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")
         if not isinstance(data, tasks.CaptionSet):
             raise LabelspaceError(f"zeroshot_retrieval needs a captioned dataset (captions:<csv>), not {dataset!r}")
-        metrics = tasks.zeroshot_retrieval(scorer.model, data, batch_size=batch_size)
+        metrics = tasks.zeroshot_retrieval(scorer.model, data, **options)
     elif task == "multilabel_classification":
         if not isinstance(data, tasks.MultiLabelSet):
             raise LabelspaceError(f"multilabel_classification needs multilabel:<csv> or whole images with label sets "
                                   f"(voc:<dir>,view=images or coco:<json>,view=images), not {dataset!r}")
-        metrics = tasks.multilabel_classification(scorer, data, batch_size=batch_size)
+        metrics = tasks.multilabel_classification(scorer, data, **options)
     elif isinstance(data, (tasks.CaptionSet, tasks.MultiLabelSet)):
         raise LabelspaceError(f"{task} needs a labelled image dataset (one label per image: view=crops for "
                               f"VOC and COCO), not {dataset!r}")
     elif task == "linear_probe":
         if not train_dataset:
             raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")
-        metrics = tasks.linear_probe(scorer.image_encoder, _dataset(train_dataset, root), data, shots=shots,
-                                     batch_size=batch_size)
+        metrics = tasks.linear_probe(scorer.image_encoder, _dataset(train_dataset, root), data, shots=shots, **options)
     else:
-        metrics = tasks.zeroshot_classification(scorer, data, batch_size=batch_size)
+        metrics = tasks.zeroshot_classification(scorer, data, **options)
     labels = task in tasks.LABEL_TASKS
     result = {"task": task + (f"-{shots}shot" if task == "linear_probe" and shots else ""), "method": method,
               "model": model, "dataset": dataset, "templates": templates if labels and method == "clip" else None,

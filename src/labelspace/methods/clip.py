@@ -15,11 +15,11 @@ from labelspace.zeroshot.classifier import build_classifier
 
 
 class CLIPClassifier:
-    def __init__(self, model, templates="openai", cache_dir=None):
+    def __init__(self, model, templates="openai", cache_dir=None, device="cpu", precision: str = "fp32"):
         if isinstance(model, str):
             from labelspace.models import load_clip
 
-            model = load_clip(model)
+            model = load_clip(model, device, precision)
         self.model = self.image_encoder = model
         self.templates, self.cache_dir = templates, cache_dir
 

@@ -36,11 +36,11 @@ VALIDATION_WEIGHTS = "validation.safetensors"
 
 def fit_on_split(method: str, features, targets, class_names, split: ClassSplit, config: TrainConfig,
                  grid: dict, text_encoder=None, first_violation: bool = False, checkpoint: str | Path | None = None,
-                 resume: bool = False, meta: dict | None = None):
+                 resume: bool = False, meta: dict | None = None, device=None):
     """Choose hyper-parameters on the validation split, refit on all seen classes; (classifier, report).
 
     ``grid`` maps ``lr`` (and for DeViSE ``margin``) to candidate values; ``config.epochs`` is the most
-    epochs tried and ``config.patience`` the early-stopping patience.
+    epochs tried and ``config.patience`` the early-stopping patience. ``device``: where the heads train.
     """
     if method not in METHODS:
         raise LabelspaceError(f"unknown trainable method {method!r} (accepted: {', '.join(METHODS)})")
@@ -57,8 +57,8 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
         cfg = replace(config, lr=params["lr"], epochs=params.get("epochs", config.epochs))
         if method == "devise":
             return train_devise(features[mask], y, text_encoder.encode(list(labels)), cfg, params["margin"],
-                                first_violation, validate=validate, **fit_options)
-        return train_softmax(features[mask], y, len(labels), cfg, validate=validate, **fit_options)
+                                first_violation, validate=validate, device=device, **fit_options)
+        return train_softmax(features[mask], y, len(labels), cfg, validate=validate, device=device, **fit_options)
 
     settings = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
                 "feature_dim": int(features.shape[1]), "first_violation": first_violation, **grid,
@@ -87,7 +87,7 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
                 return mean_per_class_accuracy(SoftmaxClassifier(head, split.seen).scores(seen_x[held], split.seen),
                                                seen_y[held])
             return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
-                                 validate=validate)[1]
+                                 validate=validate, device=device)[1]
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
     config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
                    "validation_labels": list(split.train)}
@@ -160,7 +160,8 @@ def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClass
 
 
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
-                    top_t: int | None = None, templates: str | None = None) -> tuple[object, dict]:
+                    top_t: int | None = None, templates: str | None = None, device="cpu",
+                    precision: str = "fp32") -> tuple[object, dict]:
     """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head),
     a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), or a CLIP
     spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``."""
@@ -174,21 +175,23 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
-        return classifier("conse", info["image_model"], info["text_model"], info["top_t"]), info
+        return classifier("conse", info["image_model"], info["text_model"], info["top_t"], device=device,
+                          precision=precision), info
     if clip:
         if image_model or text_model or top_t:
             raise LabelspaceError("--image-model, --text-model and --conse-top-t do not apply to a CLIP model")
         from labelspace.methods.clip import CLIPClassifier
 
-        return CLIPClassifier(model, templates or "openai"), {"method": "clip", "templates": templates or "openai"}
+        return CLIPClassifier(model, templates or "openai", device=device, precision=precision), \
+            {"method": "clip", "templates": templates or "openai"}
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
                               "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
-    text = load_text_encoder(text_model) if text_model else None
-    trained = load_trained(model, load_image_encoder(info["image_model"]), text)
+    text = load_text_encoder(text_model, device) if text_model else None
+    trained = load_trained(model, load_image_encoder(info["image_model"], device=device, precision=precision), text)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
         return trained, info

@@ -19,23 +19,23 @@ from labelspace.errors import LabelspaceError
 DEFAULT_MODEL = "conse:efficientnet-lite0+glove-6b-50d"
 
 
-def _conse(args: str):
+def _conse(args: str, device="cpu", precision: str = "fp32"):
     image_model, plus, text_model = args.partition("+")
     if not (image_model and plus and text_model):
         raise LabelspaceError(f"conse model spec needs IMAGE+TEXT encoders, got {args!r} (e.g. {DEFAULT_MODEL!r})")
-    return classifier("conse", image_model, text_model)
+    return classifier("conse", image_model, text_model, device=device, precision=precision)
 
 
 LOADERS = {"conse": _conse}
 
 
-def load_model(spec: str):
+def load_model(spec: str, device="cpu", precision: str = "fp32"):
     """The classifier a spec names; label vectors are cached by ``CachedTextEncoder`` when the server wraps it."""
     method, colon, args = spec.partition(":")
     if method not in LOADERS or not colon:
         raise LabelspaceError(f"unknown model spec {spec!r} (accepted: METHOD:ARGS with METHOD one of "
                               f"{', '.join(LOADERS)}, e.g. {DEFAULT_MODEL!r})")
-    return LOADERS[method](args)
+    return LOADERS[method](args, device, precision)
 
 
 class CachedTextEncoder:

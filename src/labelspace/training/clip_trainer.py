@@ -13,6 +13,8 @@
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
 - ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
   names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
+- Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
+  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA.
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
   (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
@@ -29,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.captions import local_batches
+from labelspace.data.loader import caption_batches
+from labelspace.devices import autocast as device_autocast
+from labelspace.devices import out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
@@ -97,19 +101,14 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _collate(model, items: list, device, label_aware: bool = False) -> tuple[torch.Tensor, object, torch.Tensor | None]:
-    """(images, texts, class labels or None); items are (image, caption) or (image, caption, label)."""
-    images = [model.transform(x) if not isinstance(x, (torch.Tensor, np.ndarray)) else torch.as_tensor(x)
-              for x, *_ in items]
-    texts = [item[1] for item in items]
-    texts = torch.stack([torch.as_tensor(t) for t in texts]).to(device) if not isinstance(texts[0], str) else texts
-    labels = None
-    if label_aware:
-        if len(items[0]) < 3:
-            raise LabelspaceError("label-aware training needs data with class labels (folder:<dir>, whose captions "
-                                  "are made from class names); this data has captions only")
-        labels = torch.tensor([int(item[2]) for item in items], device=device)
-    return torch.stack(images).to(device), texts, labels
+def _labels_for(labels, label_aware: bool, device) -> torch.Tensor | None:
+    """The batch's class labels on ``device`` when training is label-aware (refused without them), else None."""
+    if not label_aware:
+        return None
+    if labels is None:
+        raise LabelspaceError("label-aware training needs data with class labels (folder:<dir>, whose captions "
+                              "are made from class names); this data has captions only")
+    return labels.to(device, non_blocking=True)
 
 
 def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
@@ -205,16 +204,19 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
 
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
-               log: Callable[[str], None] = print) -> TrainState:
+               log: Callable[[str], None] = print, device="auto", workers: int | None = None) -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
-    sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
+    sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
+    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) and ``workers`` (input
+    processes) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
         rank, world = stack.enter_context(process_group())
         config.check(world)
-        device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
+        resolve_precision(config.precision, device)
         model.to(device)
         if config.grad_checkpointing:
             model.set_grad_checkpointing(True)
@@ -243,9 +245,13 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
             except ImportError as e:
                 raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
             writer = stack.enter_context(closing(SummaryWriter(tensorboard)))
-        autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
-            else (lambda: _Null())
-        batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
+        def autocast():
+            return device_autocast(device, config.precision)
+
+        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed, state.step,
+                                  rank, world, workers, pin_memory=device.type == "cuda")
+        stack.callback(batches.close)  # stops the input workers, errors included
+        counted: set[int] = set()
         config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
 
         def save() -> None:
@@ -282,9 +288,17 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 lr = learning_rate(state.step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images, texts, labels = _collate(model, next(batches), device, config.label_aware)
+                images, texts, truncated, unreadable, labels = next(batches)
+                model.truncated += truncated
+                data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
+                counted.update(unreadable)
+                images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
+                labels = _labels_for(labels, config.label_aware, device)
                 optimizer.zero_grad(set_to_none=True)
-                loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
+                try:
+                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
+                except torch.OutOfMemoryError as e:
+                    raise out_of_memory(e, config.batch_size, accum=True) from e
                 if world > 1:
                     torch.distributed.all_reduce(loss)
                     loss /= world
