@@ -240,3 +240,18 @@ def test_train_clip_command_logs_every_n_steps_and_says_how_to_resume(tmp_path, 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert header.startswith("task,method,model,dataset") and "loss" in header.split(",")
     assert row.startswith(f"train_clip,clip,run:{tmp_path / 'run'},") and metrics["metrics"]["loss"] == metrics["history"][-1]["loss"]
+def test_label_aware_training_needs_labelled_data_and_uses_the_labels(scenes, tmp_path):
+    with pytest.raises(LabelspaceError, match="needs data with class labels"):
+        train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=16, label_aware=True),
+                   progress=False, log=lambda _: None)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 60 * i + (name == "b") * 30, dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    data = caption_data(f"folder:{tmp_path}", "openai")  # captions differ within a class
+    assert [data.load(i)[2] for i in range(len(data))] == data.dataset.targets.tolist()
+    losses = {}
+    for label_aware in (False, True):
+        config = ClipTrainConfig(steps=1, batch_size=8, warmup=0, label_aware=label_aware)
+        losses[label_aware] = train_clip(TrainableCLIP(TINY), data, config, progress=False, log=lambda _: None).history[0]["loss"]
+    assert losses[True] != losses[False]  # the labels reach the loss: 4 positives per row instead of 1

@@ -15,6 +15,8 @@ import torch
 from PIL import Image
 
 import clip_helpers as h
+from dataset_fixtures import study_sets, write_cifar10
+from labelspace.data.vision_sets import TORCHVISION_SETS
 from labelspace.errors import LabelspaceError
 from labelspace.registry import (CAPTION_SOURCES, CLIP_MODELS, DATASETS, EVAL_TASKS, IMAGE_ENCODERS, METHODS,
                                  REGISTRIES, TEXT_ENCODERS)
@@ -54,8 +56,30 @@ def files(tmp_path_factory):
                 info.size = len(payload)
                 tar.addfile(info, io.BytesIO(payload))
     save_clip(load_clip("open_clip:ls-clip-tiny"), root / "tiny.safetensors")
-    return {"root": root, "minilm": minilm_dir(), "hf": h.hf_clip_folder(root / "hf"),
-            "checkpoints": trained_checkpoints(root), "run": towers_run(root)}
+    with pytest.MonkeyPatch.context() as patch:
+        yield {"root": root, "minilm": minilm_dir(), "hf": h.hf_clip_folder(root / "hf"),
+               "checkpoints": trained_checkpoints(root), "run": towers_run(root), **native_sets(root, patch)}
+
+
+def native_sets(root: Path, patch: pytest.MonkeyPatch) -> dict:
+    """VOC, COCO, ImageNet synset folders, CIFAR-10 batches and a save_to_disk folder, small, in their formats."""
+    voc, coco = study_sets(root / "study", per_class=1)
+    for wnid in ("n01440764", "n02102040"):
+        (root / "imagenet" / wnid).mkdir(parents=True)
+        Image.new("RGB", (32, 32), (len(wnid), 90, 30)).save(root / "imagenet" / wnid / "0.png")
+    pixels = np.random.default_rng(0).integers(0, 256, size=(12, 32, 32, 3), dtype=np.uint8)
+    md5 = write_cifar10(root / "cifar", pixels[:10], np.arange(10), pixels[10:], [3, 5], [f"class {i}" for i in range(10)])
+    from torchvision.datasets import CIFAR10  # it checks its files' md5s: tell it these
+
+    patch.setattr(CIFAR10, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
+    patch.setattr(CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    patch.setitem(CIFAR10.meta, "md5", md5["batches.meta"])
+    sets = {"voc": voc, "coco": coco, "imagenet": root / "imagenet", "cifar10": root / "cifar"}
+    import datasets
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["red", "blue"])})
+    images = [Image.new("RGB", (16, 16), c) for c in ((230, 20, 20), (20, 20, 230))]
+    datasets.Dataset.from_dict({"image": images, "label": [0, 1]}, features=features).save_to_disk(root / "hfdata")
+    return {**sets, "hfdata": root / "hfdata"}
 
 
 def towers_run(root: Path) -> Path:
@@ -107,6 +131,13 @@ def example(registry, name, files) -> str | None:
         (DATASETS, "csv"): f"csv:{root / 'labels.csv'}",
         (DATASETS, "captions"): f"captions:{root / 'captions.csv'}",
         (DATASETS, "multilabel"): f"multilabel:{root / 'multi.csv'}",
+        (DATASETS, "voc"): f"voc:{files['voc']}",
+        (DATASETS, "coco"): f"coco:{files['coco']}",
+        (DATASETS, "imagenet"): f"imagenet:{files['imagenet']}",
+        (DATASETS, "wds"): f"wds:{root / 'shard.tar'}",
+        (DATASETS, "hf"): f"hf:{files['hfdata']}",
+        **{(DATASETS, name): f"{name}:{files['cifar10'] if name == 'cifar10' else root / 'not-on-disk'}"
+           for name in TORCHVISION_SETS},
         (CAPTION_SOURCES, "captions"): f"captions:{root / 'captions.csv'}",
         (CAPTION_SOURCES, "csv"): f"csv:{root / 'captions.csv'}",
         (CAPTION_SOURCES, "folder"): f"folder:{root / 'folder'}",
@@ -168,6 +199,12 @@ def check_data(registry, spec):
         from labelspace.data import load_dataset
         from labelspace.data.eval_sets import CaptionSet, MultiLabelSet
 
+        name = spec.partition(":")[0]
+        if name in TORCHVISION_SETS and name != "cifar10":  # only CIFAR-10's files are written here
+            with pytest.raises(LabelspaceError, match=rf"{name} is not on disk .*download=True") as error:
+                load_dataset(spec)
+            assert "\n" not in str(error.value)
+            return
         data = load_dataset(spec)
         images = data.images if isinstance(data, (CaptionSet, MultiLabelSet)) else data  # they wrap image sets
         assert len(images) > 0 and images.load(0).mode == "RGB"

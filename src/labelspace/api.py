@@ -14,11 +14,13 @@ from labelspace.methods.clip import CLIPClassifier
 
 
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str | None = None,
-               top_t: int | None = None, templates=None, checkpoint: str | None = None):
+               top_t: int | None = None, templates=None, checkpoint: str | None = None, device="cpu",
+               precision: str = "fp32"):
     """A ``Classifier`` (methods/base.py) from any method spec (``labelspace list``): ``conse`` (image encoder +
-    text encoder), ``clip`` (one CLIP model spec), ``devise:<folder>``, ``softmax:<folder>``, ..."""
+    text encoder), ``clip`` (one CLIP model spec), ``devise:<folder>``, ``softmax:<folder>``, ..., encoding on
+    ``device`` in ``precision`` (``labelspace.devices``: auto, cpu, cuda[:N], mps; fp32, bf16, fp16)."""
     return create_classifier(method, image_model=image_model, text_model=text_model, top_t=top_t,
-                             templates=templates, checkpoint=checkpoint)
+                             templates=templates, checkpoint=checkpoint, device=device, precision=precision)
 
 
 def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:
@@ -27,7 +29,7 @@ def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:
 
 def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str | None = None,
              text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
-             checkpoint: str | None = None) -> list[list[dict]]:
+             checkpoint: str | None = None, device="cpu", precision: str = "fp32") -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
 
     Scores are cosines for ConSE and label probabilities for CLIP. ``checkpoint`` holds local weights
@@ -35,7 +37,7 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
     """
     labels = check_labels(labels)
     pictures = [open_image(image) for image in images]  # bad files fail before any model loads
-    model = classifier(method, image_model, text_model, top_t, templates, checkpoint)
+    model = classifier(method, image_model, text_model, top_t, templates, checkpoint, device, precision)
     features = _encode_images(model, pictures)
     scores = shown_scores(model, features, labels)
     return rank_labels(scores, labels, top)
@@ -53,8 +55,8 @@ class ZeroShotPipeline:
     Label embeddings (prompt-ensembled) are cached in memory and on disk across calls.
     """
 
-    def __init__(self, model, templates="openai"):
-        self.classifier = CLIPClassifier(model, templates)
+    def __init__(self, model, templates="openai", device="cpu", precision: str = "fp32"):
+        self.classifier = CLIPClassifier(model, templates, device=device, precision=precision)
 
     def __call__(self, images, candidate_labels: Sequence[str], top_k: int | None = None):
         single = isinstance(images, (str, os.PathLike, Image.Image))
@@ -64,5 +66,6 @@ class ZeroShotPipeline:
         return ranked[0] if single else ranked
 
 
-def pipeline(model: str = DEFAULT_IMAGE_MODEL["clip"], templates="openai") -> ZeroShotPipeline:
-    return ZeroShotPipeline(model, templates)
+def pipeline(model: str = DEFAULT_IMAGE_MODEL["clip"], templates="openai", device="cpu",
+             precision: str = "fp32") -> ZeroShotPipeline:
+    return ZeroShotPipeline(model, templates, device, precision)

@@ -26,6 +26,18 @@ def file_stat(path: str | os.PathLike) -> str:
     return f"{Path(path).name}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def file_stats(paths) -> list:
+    """(path, ``file_stat``) of each data file, (path, None) for one that cannot be read (it is skipped at
+    extraction, so its absence is part of the content)."""
+    stats = []
+    for p in paths:
+        try:
+            stats.append((str(p), file_stat(p)))
+        except OSError:
+            stats.append((str(p), None))
+    return stats
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """A weights file's name and content hash (the cache keys' "weights"), hashed once per process per version."""
     st = os.stat(path)

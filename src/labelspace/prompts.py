@@ -1,7 +1,8 @@
 """Prompt templates: named sets, a custom file, or CuPL-style per-class prompts.
 
 ``templates`` may be a set name (``openai``: the 80 CLIP ImageNet templates, ``simple``: open_clip's
-7, ``photo``, ``plain``, or a dataset's own set such as ``fashion-mnist``), a ``.txt`` file with one
+7, ``photo``, ``plain``, or a dataset's own set such as ``fashion-mnist`` or, as CLIP reported them,
+``cifar10``, ``voc2007``, ... from ``presets/datasets/``), a ``.txt`` file with one
 template per line, a ``.json`` file with a list of templates or a CuPL dict ``{class: [prompts]}``,
 a list of template strings, one template string holding ``{}``, or such a dict. Templates hold ``{}`` where the class name goes.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
@@ -30,6 +32,14 @@ FIXED_SETS = {"photo": ["a photo of a {}."], "plain": ["{}"], **DATASET_TEMPLATE
 NAMED_SETS = ("openai", "simple", *FIXED_SETS)
 
 
+def dataset_preset(name: str) -> dict | None:
+    """``presets/datasets/<name>.json`` (CLIP's class names and templates for a set), or None."""
+    if not name.replace("_", "").isalnum():  # a path or anything else that cannot name a packaged set
+        return None
+    path = resources.files("labelspace") / "presets" / "datasets" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def template_set(name: str) -> list[str]:
     if name == "openai":
         return _open_clip_templates("OPENAI_IMAGENET_TEMPLATES")
@@ -37,7 +47,11 @@ def template_set(name: str) -> list[str]:
         return _open_clip_templates("SIMPLE_IMAGENET_TEMPLATES")
     if name in FIXED_SETS:
         return list(FIXED_SETS[name])
-    raise LabelspaceError(f"unknown template set {name!r} (accepted: {', '.join(NAMED_SETS)}, a .txt or .json file)")
+    preset = dataset_preset(name)
+    if preset is not None:
+        return list(preset["templates"])
+    raise LabelspaceError(f"unknown template set {name!r} (accepted: {', '.join(NAMED_SETS)}, a dataset's set such as "
+                          "cifar10 or voc2007, a .txt or .json file)")
 
 
 def _read_file(path: Path) -> list[str] | dict:

@@ -89,13 +89,14 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
             preset: str | None = None, shifts: Sequence[str] = (), normalize: bool = False,
             templates: Sequence[str] | None = None, permutations: int = 999, bootstrap: int = 200, seed: int = 0,
             out_dir: str | Path | None = None, root: str | None = None, progress: bool = True,
-            checkpoint: str | None = None) -> Analysis:
+            checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> Analysis:
     """Run every image model on every dataset (and on ``shifts`` of the first), every text model on the
     class names, and compare them all; write ``out_dir/report.md`` with figures when ``out_dir`` is given.
 
     Datasets and models are spec strings or objects (an image encoder; anything with
     ``.encode(labels)`` as a text model). Datasets must share class names (after ``preset``). ``checkpoint``
-    holds local weights for the one image model (a ``timm:<name>`` spec).
+    holds local weights for the one image model (a ``timm:<name>`` spec). Models given as specs load on
+    ``device`` in ``precision``; ``workers`` decode images.
     """
     if not datasets or not (image_models or text_models):
         raise LabelspaceError("analyze needs at least one dataset and at least one image or text model")
@@ -116,15 +117,16 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
             raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
     reps, used = [], {name: f"{d.name} ({len(d)} images)" for name, d in domains.items()}
     for spec in image_models:
-        encoder = load_image_encoder(spec, checkpoint) if isinstance(spec, str) else spec
+        encoder = load_image_encoder(spec, checkpoint, device=device, precision=precision) \
+            if isinstance(spec, str) else spec
         for name, dataset in domains.items():
-            features = extract_features(encoder, dataset, progress=progress)
+            features = extract_features(encoder, dataset, progress=progress, workers=workers)
             if features.skipped:  # the same files fail for every image model
                 used[name] = (f"{dataset.name} ({len(features.targets)} images used, {features.skipped} unreadable "
                               f"skipped: {'; '.join(features.skipped_images)})")
             reps.append(vision_representations(features, encoder.name, name, normalize, dataset.name))
     for spec in text_models:
-        encoder = load_text_encoder(spec) if isinstance(spec, str) else spec
+        encoder = load_text_encoder(spec, device) if isinstance(spec, str) else spec
         reps.append(text_representations(encoder, first.class_names, spec if isinstance(spec, str) else None,
                                          templates))
     result = run_analysis(reps, permutations, bootstrap, seed)

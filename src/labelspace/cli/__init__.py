@@ -18,6 +18,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True)
 out = Console(markup=False)  # labels, paths and model names are shown as typed: "[bold]dog[/bold]" stays literal
 
+# The options of every command that encodes or trains (labelspace.devices resolves and checks them).
+DEVICE = typer.Option("auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps.")
+PRECISION = typer.Option("fp32", help="fp32, bf16 or fp16 (autocast; weights stay float32).")
+
+
+def _workers(n: int | None) -> int | None:
+    from labelspace.devices import resolve_workers  # torch: imported only when a command runs
+
+    return n if n is None else resolve_workers(n)
+
+
+WORKERS = typer.Option(None, callback=_workers,
+                       help="DataLoader processes decoding images (default: spare CPUs, at most 8; "
+                       "0: in the main process).")
+
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
 from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401
 from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.io import check_output_dir
 
 
@@ -15,7 +15,8 @@ from labelspace.io import check_output_dir
 @app.command()
 def analyze(
     dataset: List[str] = typer.Option(..., "--dataset", "-d", help="Dataset spec, repeatable: fashion-mnist:test@30, "
-                                      "folder:<dir> (e.g. your PASCAL VOC or COCO class folders), csv:<file>."),
+                                      "folder:<dir>, csv:<file>, voc:<VOC20xx> and coco:<instances.json> (object "
+                                      "crops), imagenet:<dir>, cifar10:<root>, ... (README, Data)."),
     image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable."),
     text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable."),
     out_dir: Path = typer.Option(Path("runs/analysis"), "--out", help="Where to write report.md, results.json, PNGs."),
@@ -32,6 +33,7 @@ def analyze(
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for the one timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
+    device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Are class relations alike across vision and language models, and across domains?"""
     from labelspace.analysis.pipeline import analyze as run
@@ -40,7 +42,8 @@ def analyze(
     check_output_dir(out_dir)
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
-                 out_dir=out_dir, root=root, checkpoint=checkpoint)
+                 out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
+                 workers=workers)
     table = Table(title="comparisons", title_justify="left")
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)

@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, app, out
 from labelspace.io import check_output_dir
 
 
@@ -30,12 +30,13 @@ def classify(
                                             "a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    device: str = DEVICE, precision: str = PRECISION,
 ):
     """Rank candidate labels for each image, zero-shot."""
     from labelspace.api import classify as run
 
     results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top,
-              templates=templates, checkpoint=checkpoint)
+              templates=templates, checkpoint=checkpoint, device=device, precision=precision)
     if as_json:
         out.print_json(json.dumps([{"image": str(p), "labels": r} for p, r in zip(images, results)]))
         return

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -44,17 +44,22 @@ def refuse_unused_options(task: str, options) -> None:
 
 @app.command(name="eval")
 def evaluate_command(
-    model: Optional[str] = typer.Option(None, help="zsl: 'conse' or a checkpoint folder from `labelspace train`; other "
-                                        "tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], hf:<dir>, <file>)."),
+    model: Optional[str] = typer.Option(None, help="zsl: 'conse', a checkpoint folder from `labelspace train` or a "
+                                        "CLIP spec; other tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], "
+                                        "hf:<dir>, <file>)."),
     dataset: str = typer.Option("fashion-mnist:test@100", help="Dataset spec: fashion-mnist[:train|test], "
-                                "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>; "
-                                "@N images per class."),
+                                "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>, "
+                                "voc:<VOC20xx>, coco:<instances.json>, imagenet:<dir>, wds:<shards>, hf:<dir>, "
+                                "cifar10:<root> and other torchvision sets, with ,key=value options "
+                                "(README, Data); @N images per class."),
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
     method: str = typer.Option("clip", help="Tasks other than zsl: a method spec (labelspace list), e.g. clip, conse, "
                                "devise:<folder>."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates (clip, zeroshot_/multilabel_classification): "
-                                            "openai (default), simple, photo, fashion-mnist, a file."),
+                                            "openai, simple, photo, fashion-mnist, a dataset's set (cifar10, "
+                                            "voc2007, ...), a file; default: the dataset's own as CLIP reported "
+                                            "them, else openai."),
     image_model: Optional[str] = typer.Option(None, help="zsl: image encoder (default: the checkpoint's, else "
                                               "efficientnet-lite0)."),
     text_model: Optional[str] = typer.Option(None, help="Label space for conse (default glove-6b-50d), or to "
@@ -73,6 +78,11 @@ def evaluate_command(
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
+    calibrate: bool = typer.Option(False, help="zsl: calibrated stacking; gamma chosen on the split's validation "
+                                   "classes, u/s/H there, AUSUC, and the seen-unseen curve plot in --out."),
+    csls: bool = typer.Option(False, help="zsl: hubness-corrected (CSLS) nearest-label inference, k chosen on the "
+                              "split's validation classes; hubness reported with and without it."),
+    device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
     from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
@@ -86,17 +96,23 @@ def evaluate_command(
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
-        ("--templates", templates is not None, LABEL_TASKS), ("--distributed", distributed, TASKS),
+        ("--templates", templates is not None, (*LABEL_TASKS, "zsl")), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
-        ("--shots", shots is not None, ("linear_probe",))])
+        ("--shots", shots is not None, ("linear_probe",)), ("--calibrate", calibrate, zsl), ("--csls", csls, zsl)])
     if task == "zsl":
         result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                              wordnet_overrides, root, checkpoint)
-        print_result(result, write_result(out_dir, result))
+                              wordnet_overrides, root, checkpoint, calibrate=calibrate, csls=csls, templates=templates,
+                              device=device, precision=precision, workers=workers)
+        path = write_result(out_dir, result)
+        print_result(result, path)
+        if calibrate:
+            from labelspace.evaluation.curves import plot_seen_unseen, result_curves
+
+            out.print(f"seen-unseen curve written to {plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}")
         return
-    rank = init_distributed()[0] if distributed else 0
+    rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
                       train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
-                      checkpoint=checkpoint)
+                      checkpoint=checkpoint, device=device, precision=precision, workers=workers)
     if rank == 0:
         print_result(result, result["path"])

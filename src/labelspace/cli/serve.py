@@ -5,7 +5,7 @@ from typing import List
 
 import typer
 
-from labelspace.cli import app
+from labelspace.cli import DEVICE, PRECISION, app
 
 
 @app.command()
@@ -18,6 +18,7 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535),
     workers: int = typer.Option(1, min=1, help="Inference threads."),
     queue: int = typer.Option(16, min=0, help="Requests that may wait for a worker; more are answered 503."),
+    device: str = DEVICE, precision: str = PRECISION,
 ):
     """Serve the zero-shot web page and HTTP API (POST /classify, GET /models, GET /healthz)."""
     import uvicorn
@@ -26,4 +27,5 @@ def serve(
 
     model = model or [DEFAULT_MODEL]
     typer.echo(f"loading {', '.join(model)} ...", err=True)
-    uvicorn.run(create_app(model, workers=workers, queue=queue), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(model, workers=workers, queue=queue, device=device, precision=precision), host=host,
+                port=port, log_level="info")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import app, out
+from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -28,11 +28,13 @@ def floats(text: str, name: str) -> list[float]:
 
 def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
            lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
-           first_violation: bool, resume: bool, root: Optional[str], checkpoint: Optional[str]) -> None:
-    from labelspace.encoders import load_image_encoder
+           first_violation: bool, resume: bool, root: Optional[str], checkpoint: Optional[str], device: str,
+           precision: str, workers: Optional[int]) -> None:
+    import numpy as np
+
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
-    from labelspace.encoders import load_text_encoder
+    from labelspace.encoders import load_image_encoder, load_text_encoder
     from labelspace.methods.trained import fit_on_split
     from labelspace.training import TrainConfig
 
@@ -42,11 +44,12 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     the_split = load_split(split)
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
-    text = load_text_encoder(text_model) if method == "devise" else None
-    feats = extract_features(load_image_encoder(image_model, checkpoint), data)
+    text = load_text_encoder(text_model, device) if method == "devise" else None
+    encoder = load_image_encoder(image_model, checkpoint, device=device, precision=precision)
+    feats = extract_features(encoder, data, workers=workers)
     meta = {"image_model": image_model, "image_checkpoint": checkpoint, "dataset": dataset}
-    _, report = fit_on_split(method, feats.features, feats.targets, feats.class_names, the_split, config,
-                             grid, text, first_violation, out_dir, resume, meta)
+    _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
+                             grid, text, first_violation, out_dir, resume, meta, device=device)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
                   title_justify="left")
     for column in [*grid, "val", "epochs"]:
@@ -72,6 +75,7 @@ COMMON = {
     "resume": typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint."),
     "root": typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
     "checkpoint": typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint)."),
+    "device": DEVICE, "precision": PRECISION, "workers": WORKERS,
 }
 
 
@@ -85,11 +89,12 @@ def devise(
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
     resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
-    checkpoint: Optional[str] = COMMON["checkpoint"],
+    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
+    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """DeViSE: a linear map from image features to label vectors, hinge rank loss."""
     _train("devise", dataset, split, image_model, text_model, out_dir, lr, margin, epochs, patience, batch_size,
-           optimizer, seed, first_violation, resume, root, checkpoint)
+           optimizer, seed, first_violation, resume, root, checkpoint, device, precision, workers)
 
 
 @train_app.command()
@@ -99,8 +104,9 @@ def softmax(
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
     resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
-    checkpoint: Optional[str] = COMMON["checkpoint"],
+    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
+    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """The softmax baseline over the seen labels (also the seen classifier under ConSE)."""
     _train("softmax", dataset, split, image_model, None, out_dir, lr, "1", epochs, patience, batch_size,
-           optimizer, seed, False, resume, root, checkpoint)
+           optimizer, seed, False, resume, root, checkpoint, device, precision, workers)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from labelspace.cli import DEVICE, WORKERS
 from labelspace.cli.train import train_app
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
@@ -37,12 +38,15 @@ def clip(
     eval_retrieval: Optional[str] = typer.Option(None, help="Caption CSV (path,caption) for recall@k."),
     eval_zeroshot: Optional[str] = typer.Option(None, help="Labelled dataset spec for zero-shot accuracy."),
     templates: str = typer.Option("simple", help="Templates for folder captions and zero-shot evaluation."),
+    label_aware: bool = typer.Option(False, help="Pairs of the same class are positives of one another (UniCL "
+                                     "targets); needs labelled data: folder:<dir>."),
     out: Path = typer.Option(Path("runs/clip"), help="Checkpoint and metrics folder."),
     resume: Optional[str] = typer.Option(None, help="'latest' (the --out checkpoint) or a checkpoint folder."),
     tensorboard: Optional[str] = typer.Option(None, help="TensorBoard log folder."),
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
     log_every: int = typer.Option(50, min=0, help="Print loss, logit scale and samples/s every N steps (0: never)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
+    device: str = DEVICE, workers: Optional[int] = WORKERS,
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import caption_data
@@ -62,13 +66,14 @@ def clip(
                          lock_text=lock_text, unlocked_text_layers=unlocked_text_layers, seed=seed)
         config = ClipTrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
                                  accum=accum, precision=precision, grad_checkpointing=grad_checkpointing, seed=seed,
-                                 checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at)
+                                 checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at,
+                                 label_aware=label_aware)
         pairs = caption_data(data, templates, seed, root)
         evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root)
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log, log_every=log_every)
+                           log=log, log_every=log_every, device=device, workers=workers)
         if rank == 0 and state.step < config.steps:
             log(f"stopped at step {state.step} of {config.steps} (--stop-at); the checkpoint is "
                 f"{out / 'checkpoint.safetensors'}; continue with the same command plus --resume latest")

@@ -45,7 +45,8 @@ POSITIONS = ["top left", "top right", "bottom left", "bottom right"]
 
 
 class CaptionData:
-    """Map-style image-caption pairs: ``load(i) -> (image, caption)``; ``skipped`` counts dropped rows."""
+    """Map-style image-caption pairs: ``load(i) -> (image, caption)``, or ``(image, caption, class index)`` for
+    labelled sets (read by label-aware training); ``skipped`` counts dropped rows."""
 
     name: str
     skipped: int = 0
@@ -56,18 +57,22 @@ class CaptionData:
     def load(self, index: int):
         raise NotImplementedError
 
+    @property
+    def unreadable(self) -> dict[int, str]:
+        return self.__dict__.setdefault("_unreadable", {})
+
     def pair(self, index: int):
         """``load(index)``, or when its image is unreadable the next readable pair (wrapping): a choice that
         depends on the data only, so resumed runs replay the same batches. Each bad image is counted in
-        ``skipped`` and named in a warning once per process."""
-        bad = self.__dict__.setdefault("_unreadable", set())
+        ``skipped`` and named in a warning once per process (``unreadable`` maps its index to why)."""
+        bad = self.unreadable
         for j in (int(index + k) % len(self) for k in range(len(self))):
             if j in bad:
                 continue
             try:
                 return self.load(j)
             except BadImage as e:
-                bad.add(j)
+                bad[j] = str(e)
                 self.skipped += 1
                 log.warning(f"skipped pair {j} of {self.name}: {e}")
         raise LabelspaceError(f"no readable image in {self.name}")
@@ -99,7 +104,8 @@ def csv_captions(path: str | os.PathLike) -> PairList:
 
 
 class TemplateCaptions(CaptionData):
-    """A labelled image set whose captions are templates filled with the class name (seeded per image)."""
+    """A labelled image set whose captions are templates filled with the class name (seeded per image);
+    ``load`` gives (image, caption, class index)."""
 
     def __init__(self, dataset, templates="simple", seed: int = 0, class_names: Sequence[str] | None = None):
         self.dataset, self.name = dataset, f"templates:{dataset.name}"
@@ -110,8 +116,9 @@ class TemplateCaptions(CaptionData):
         return len(self.dataset)
 
     def load(self, index: int):
-        prompts = self.prompts[int(self.dataset.targets[index])]
-        return self.dataset.load(index), prompts[self.choice[index] % len(prompts)]
+        target = int(self.dataset.targets[index])
+        prompts = self.prompts[target]
+        return self.dataset.load(index), prompts[self.choice[index] % len(prompts)], target
 
 
 @dataclass

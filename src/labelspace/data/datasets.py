@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labelspace.cache import digest, file_stat
+from labelspace.cache import digest, file_stats
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 from labelspace.registry import DATASETS
@@ -30,12 +30,62 @@ FASHION_MNIST_CLASSES = [
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
 
 
+class SpecOptions:
+    """The ``,key=value`` options after a dataset spec's path: ``voc:/data/VOC2012,split=val,margin=0.1``.
+
+    Comma-separated parts holding ``=`` are options; the rest (commas inside ``{...}`` included) is the path.
+    Readers take each option with a type and default; ``done`` refuses the ones nobody took.
+    """
+
+    def __init__(self, spec: str, arg: str):
+        self.spec, parts, depth, current = spec, [], 0, ""
+        for ch in arg:
+            depth += (ch == "{") - (ch == "}")
+            if ch == "," and depth == 0:
+                parts.append(current)
+                current = ""
+            else:
+                current += ch
+        parts.append(current)
+        self.path = ",".join(p for p in parts if "=" not in p)
+        self.given = dict(p.split("=", 1) for p in parts if "=" in p)
+        self.taken: list[str] = []
+
+    def get(self, key: str, default, kind=str, choices: Sequence | None = None):
+        self.taken.append(key)
+        if key not in self.given:
+            return default
+        raw, value = self.given[key], None
+        if kind is bool:
+            value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(raw.lower())
+        else:
+            try:
+                value = kind(raw)
+            except ValueError:
+                pass
+        if value is None or (choices is not None and value not in choices) or (kind in (int, float) and value < 0):
+            accepted = ", ".join(map(str, choices)) if choices else \
+                {bool: "true or false", int: "an integer >= 0", float: "a number >= 0", str: "a string"}[kind]
+            raise LabelspaceError(f"option {key}={raw!r} in dataset spec {self.spec!r} is not valid (accepted: {accepted})")
+        return value
+
+    def done(self) -> None:
+        unknown = [k for k in self.given if k not in self.taken]
+        if unknown:
+            raise LabelspaceError(f"unknown option {unknown[0]!r} in dataset spec {self.spec!r} "
+                                  f"(accepted: {', '.join(self.taken) or 'none'})")
+
+
 class ImageDataset:
-    """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``."""
+    """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``.
+
+    ``wnids`` (one WordNet id per class, or None) lets hP@k use a dataset's true synsets.
+    """
 
     name: str
     class_names: list[str]
     targets: np.ndarray
+    wnids: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -65,7 +115,7 @@ class Subset(ImageDataset):
     def __init__(self, parent: ImageDataset, indices: np.ndarray, name: str | None = None):
         self.parent, self.indices = parent, indices
         self.name = name or f"{parent.name}[{len(indices)}]"
-        self.class_names = parent.class_names
+        self.class_names, self.wnids = parent.class_names, parent.wnids
         self.targets = parent.targets[indices]
 
     def load(self, index: int) -> Image.Image:
@@ -97,13 +147,7 @@ class FileImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        stats = []
-        for p in self.paths:
-            try:
-                stats.append((str(p), file_stat(p)))
-            except OSError:  # a missing file is skipped at extraction; its absence is part of the content
-                stats.append((str(p), None))
-        return digest(stats, self.targets.tobytes(), self.class_names)
+        return digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
 
 
 def image_folder(root: str | os.PathLike) -> FileImages:

@@ -3,7 +3,9 @@
 Features are keyed by the encoder's ``cache_key`` (model, weights and preprocessing) and the
 dataset's fingerprint, so a second run reads them back and any change to either recomputes.
 Files are written into a temporary folder and renamed into place: an interrupted run never
-leaves a half-written cache entry behind.
+leaves a half-written cache entry behind. Images are decoded in DataLoader workers (``data.loader``)
+and encoded on the encoder's device; the key never names the device (features agree across devices
+within the precision's tolerance, see the README).
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ import logging
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from labelspace.cache import default_cache_dir, digest
 from labelspace.data.datasets import ImageDataset
-from labelspace.data.images import BadImage
+from labelspace.data.loader import choose_preprocess, device_transform, image_batches, uint8_pixels
+from labelspace.devices import out_of_memory
 
 log = logging.getLogger("labelspace")
 
@@ -90,32 +92,6 @@ def _progress(disable: bool) -> Progress:
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
 
 
-def _decode_batch(encoder, dataset: ImageDataset, start: int, stop: int):
-    """(dataset positions, preprocessed batch tensor or None, messages naming the skipped images) for one batch."""
-    positions, tensors, skipped = [], [], []
-    for i in range(start, stop):
-        try:
-            tensors.append(encoder.preprocess(dataset.load(i)))
-            positions.append(i)
-        except BadImage as e:
-            skipped.append(str(e))
-    return positions, (torch.stack(tensors) if tensors else None), skipped
-
-
-def _decoded_batches(encoder, dataset: ImageDataset, batch_size: int):
-    """Decode the next batch in a thread while the caller runs the model on the current one."""
-    starts = range(0, len(dataset), batch_size)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
-        for start in starts:
-            following = pool.submit(_decode_batch, encoder, dataset, start, min(start + batch_size, len(dataset)))
-            if pending is not None:
-                yield pending.result()
-            pending = following
-        if pending is not None:
-            yield pending.result()
-
-
 def _read_entry(entry: Path, cached: bool, feature_dim: int) -> Features:
     """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder."""
     meta = json.loads((entry / "meta.json").read_text())
@@ -138,8 +114,14 @@ def report_skipped(features: Features, dataset_name: str) -> None:
 
 @torch.inference_mode()
 def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
-                     use_cache: bool = True, progress: bool = True) -> Features:
-    """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache."""
+                     use_cache: bool = True, progress: bool = True, workers: int | None = None,
+                     preprocess: str = "auto") -> Features:
+    """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache.
+
+    ``workers``: DataLoader processes decoding ahead (None: one per spare CPU, up to 8); ``preprocess``:
+    ``pil`` (the encoder's own transform, in the workers), ``device`` (uint8 pixels resized and
+    normalised on the encoder's device) or ``auto`` (``device`` on CUDA for in-memory sets).
+    """
     key = digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
@@ -156,12 +138,21 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
         out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
                                         shape=(len(dataset), encoder.feature_dim))
         kept, skipped = [], []
+        device = getattr(encoder, "device", torch.device("cpu"))
+        on_device = choose_preprocess(preprocess, dataset, device, getattr(encoder, "transform", None)) == "device"
+        to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
+        batches = image_batches(dataset, uint8_pixels if on_device else encoder.preprocess, batch_size, workers,
+                                pin_memory=device.type == "cuda")
         with _progress(not progress) as bar:
             task = bar.add_task(f"{encoder.name} on {dataset.name}", total=len(dataset), rate="")
-            for positions, batch, batch_skipped in _decoded_batches(encoder, dataset, batch_size):
+            for positions, batch, batch_skipped in batches:
                 skipped += batch_skipped
                 if batch is not None:
-                    out[len(kept):len(kept) + len(positions)] = encoder.encode(batch).float().cpu().numpy()
+                    try:
+                        features = encoder.encode(to_input(batch.to(device, non_blocking=True)))
+                    except torch.OutOfMemoryError as e:
+                        raise out_of_memory(e, batch_size) from e
+                    out[len(kept):len(kept) + len(positions)] = features.float().cpu().numpy()
                     kept.extend(positions)
                 bar.update(task, advance=len(positions) + len(batch_skipped),
                            rate=f"{bar.tasks[0].speed or 0:.0f} img/s")

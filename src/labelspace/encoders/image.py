@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from labelspace.cache import file_digest
+from labelspace.devices import autocast, resolve_device, resolve_precision
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable, quiet_downloads
 
@@ -45,21 +46,34 @@ class ImageEncoder:
     head: nn.Module | None = None
     head_labels: list[str] | None = None
     head_wnids: list[str] | None = None
+    device = torch.device("cpu")
+    precision = "fp32"
 
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
 
+    def to(self, device="cpu", precision: str = "fp32") -> "ImageEncoder":
+        """Run on ``device`` in ``precision`` (autocast) from now on; the cache key names the precision, not the device."""
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.net.to(self.device)
+        base = self.cache_key.split("|precision=")[0]
+        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
+        return self
+
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
-        """Pooled features of a preprocessed batch, shape (batch, feature_dim)."""
-        return self._pooled(batch)
+        """Pooled float32 features of a preprocessed batch on the CPU, shape (batch, feature_dim)."""
+        with autocast(self.device, self.precision):
+            return self._pooled(batch.to(self.device, non_blocking=True)).float().cpu()
 
     @torch.inference_mode()
     def head_logits(self, features) -> torch.Tensor:
-        """Logits of the model's own classifier over ``head_labels``, from pooled features."""
+        """Logits (float32, on the CPU) of the model's own classifier over ``head_labels``, from pooled features."""
         if self.head is None:
             raise LabelspaceError(f"image model {self.name!r} has no classification head (ConSE needs one)")
-        return self.head(torch.from_numpy(np.array(features, dtype=np.float32)) if isinstance(features, np.ndarray) else features.float())
+        x = torch.from_numpy(np.array(features, dtype=np.float32)) if isinstance(features, np.ndarray) else features.float()
+        return self.head(x.to(self.device)).float().cpu()
 
 
 def _eval_transform(size: int, mean, std, crop_pct: float = 0.875):

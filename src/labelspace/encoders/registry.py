@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from labelspace.devices import resolve_device, resolve_precision
 from labelspace.encoders import image, text
 from labelspace.errors import LabelspaceError
 from labelspace.registry import IMAGE_ENCODERS, TEXT_ENCODERS, Entry
@@ -36,28 +37,28 @@ def _timm(argument: str, checkpoint: str | None = None, pretrained: bool = True)
 
 
 @TEXT_ENCODERS.register("glove-6b-50d", description="GloVe 6B word vectors, 400k words, 50-d (packaged)")
-def _glove(argument: str):
+def _glove(argument: str, device: str = "cpu"):  # a table: no device
     return text.glove_6b_50d()
 
 
 @TEXT_ENCODERS.register("minilm", description="all-MiniLM-L6-v2 sentence encoder, 384-d (packaged)")
-def _minilm(argument: str):
-    return text.SentenceEncoder("minilm", text.minilm_dir())
+def _minilm(argument: str, device: str = "cpu"):
+    return text.SentenceEncoder("minilm", text.minilm_dir(), device=device)
 
 
 @TEXT_ENCODERS.register("wordvec", argument="<file>", description="GloVe / word2vec / fastText vectors in text format")
-def _wordvec(argument: str):
+def _wordvec(argument: str, device: str = "cpu"):  # a table: no device
     return text.word_vector_file(argument)
 
 
 @TEXT_ENCODERS.register("sentence", argument="<dir>", description="any sentence-transformers model folder")
-def _sentence(argument: str):
-    return text.SentenceEncoder(f"sentence:{argument}", argument)
+def _sentence(argument: str, device: str = "cpu"):
+    return text.SentenceEncoder(f"sentence:{argument}", argument, device=device)
 
 
 @TEXT_ENCODERS.register("random", argument="<dim>[:<seed>]",
                         description="fixed random label vectors (DeViSE's control), no semantics")
-def _random(argument: str):
+def _random(argument: str, device: str = "cpu"):  # a table: no device
     dim, _, seed = argument.partition(":")
     if not dim.isdigit() or (seed and not seed.isdigit()):
         raise LabelspaceError(f"text encoder 'random:{argument}' needs random:<dim>[:<seed>] with integers")
@@ -69,11 +70,23 @@ def list_encoders() -> list[Entry]:
     return IMAGE_ENCODERS.list() + TEXT_ENCODERS.list()
 
 
-@lru_cache(maxsize=8)
-def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True) -> image.ImageEncoder:
-    return IMAGE_ENCODERS.create(spec, checkpoint=checkpoint, pretrained=pretrained)
+def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True, device="cpu",
+                       precision: str = "fp32") -> image.ImageEncoder:
+    """The image encoder behind ``spec`` on ``device`` (``labelspace.devices``), encoding in ``precision``."""
+    device = resolve_device(device)
+    return _image_encoder(spec, checkpoint, pretrained, str(device), resolve_precision(precision, device))
 
 
 @lru_cache(maxsize=8)
-def load_text_encoder(spec: str):
-    return TEXT_ENCODERS.create(spec)
+def _image_encoder(spec: str, checkpoint: str | None, pretrained: bool, device: str, precision: str):
+    return IMAGE_ENCODERS.create(spec, checkpoint=checkpoint, pretrained=pretrained).to(device, precision)
+
+
+def load_text_encoder(spec: str, device="cpu"):
+    """The label-text encoder behind ``spec``; sentence encoders run on ``device`` (word vectors are tables)."""
+    return _text_encoder(spec, str(resolve_device(device)))
+
+
+@lru_cache(maxsize=8)
+def _text_encoder(spec: str, device: str):
+    return TEXT_ENCODERS.create(spec, device=device)

@@ -149,7 +149,7 @@ def word_vector_file(path: str) -> WordVectors:
 class SentenceEncoder:
     """A sentence-transformers model (e.g. the packaged all-MiniLM-L6-v2) encoding whole labels."""
 
-    def __init__(self, name: str, model_dir: str, template: str = "{}"):
+    def __init__(self, name: str, model_dir: str, template: str = "{}", device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         if not Path(model_dir).is_dir():
@@ -158,7 +158,7 @@ class SentenceEncoder:
 
         self.name, self.template = name, template
         with quiet(transformers=True):
-            self.model = SentenceTransformer(model_dir, device="cpu")
+            self.model = SentenceTransformer(model_dir, device=device)  # embeddings equal across devices to ~1e-5
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.cache_key = f"{name}|{model_dir}|{template}"

@@ -5,6 +5,10 @@ features against any candidate label set: ``scores(features, labels) -> (images,
 Methods are entries of ``labelspace.registry.METHODS``; ``create_classifier`` builds any of them from
 one spec (``conse:efficientnet-lite0+minilm``, ``clip:open_clip:ViT-B-32/openai``, ``devise:runs/x``,
 or a checkpoint folder).
+
+A classifier trained on a split's seen classes may also carry ``validation_model``: the same method fitted
+without the split's validation classes, on which GZSL calibration and CSLS choose their settings
+(``evaluation.evaluate_split``); without it the classifier itself scores the validation classes.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ class Classifier(Protocol):
 
 def create_classifier(spec: str, **options) -> Classifier:
     """The classifier a ``METHODS`` spec names; ``options`` (image_model, text_model, top_t, templates,
-    checkpoint) fill what the spec leaves out."""
+    checkpoint, device, precision) fill what the spec leaves out."""
     return METHODS.create(spec, **options)
 
 

@@ -18,11 +18,11 @@ from labelspace.zeroshot.classifier import build_classifier
 
 
 class CLIPClassifier:
-    def __init__(self, model, templates="openai", cache_dir=None):
+    def __init__(self, model, templates="openai", cache_dir=None, device="cpu", precision: str = "fp32"):
         if isinstance(model, str):
             from labelspace.models import load_clip
 
-            model = load_clip(model)
+            model = load_clip(model, device, precision)
         self.model = self.image_encoder = model
         self.templates, self.cache_dir = templates, cache_dir
 
@@ -44,10 +44,11 @@ class CLIPClassifier:
                   description="CLIP zero-shot: prompt-ensembled label embeddings of any CLIP model "
                   "(default open_clip:ViT-B-32/openai)")
 def _clip(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-          checkpoint: str | None = None, templates=None) -> CLIPClassifier:
+          checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> CLIPClassifier:
     if checkpoint is not None:
         raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
                               "--image-model")
     if text_model is not None:
         raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
-    return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai")
+    return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai",
+                          device=device, precision=precision)

@@ -80,7 +80,7 @@ class ConSEClassifier:
                   description="ConSE: the image model's ImageNet head, top-T label vectors, cosine to any labels "
                   "(default efficientnet-lite0+glove-6b-50d)")
 def _conse(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-           checkpoint: str | None = None, templates=None) -> ConSEClassifier:
+           checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> ConSEClassifier:
     from labelspace.encoders import load_image_encoder, load_text_encoder
 
     if templates is not None:
@@ -90,5 +90,6 @@ def _conse(argument: str, image_model: str | None = None, text_model: str | None
         if not (image_model and plus and text_model):
             raise LabelspaceError(f"conse spec needs IMAGE+TEXT encoders, got {argument!r} "
                                   "(e.g. 'conse:efficientnet-lite0+glove-6b-50d')")
-    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", checkpoint),
-                           load_text_encoder(text_model or "glove-6b-50d"), top_t or 10)
+    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", checkpoint, device=device,
+                                              precision=precision),
+                           load_text_encoder(text_model or "glove-6b-50d", device), top_t or 10)

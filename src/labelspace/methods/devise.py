@@ -80,7 +80,7 @@ def train_devise(features, targets, label_vectors, config: TrainConfig, margin: 
 
     def loss_fn(m, batch, generator):
         x, y = batch
-        return hinge_rank_loss(m(x), vectors, y, margin, first_violation, generator)
+        return hinge_rank_loss(m(x), vectors.to(x.device), y, margin, first_violation, generator)
 
     return model, fit(model, loss_fn, (features, targets), config, **fit_options)
 
@@ -100,7 +100,7 @@ class DeViSEClassifier:
         if features.ndim != 2 or features.shape[1] != self.head.proj.in_features:
             raise LabelspaceError(f"features must be (images, {self.head.proj.in_features}), got {tuple(features.shape)}; "
                                   "use the image model the head was trained on")
-        return self.head(features).numpy()
+        return self.head(features.to(self.head.proj.weight.device)).cpu().numpy()
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) cosines of the mapped features to the label vectors (ensembled over ``templates``)."""

@@ -45,7 +45,7 @@ class SoftmaxClassifier:
         if features.ndim != 2 or features.shape[1] != self.head.in_features:
             raise LabelspaceError(f"features must be (images, {self.head.in_features}), got {tuple(features.shape)}; "
                                   "use the image model the softmax was trained on")
-        return F.log_softmax(self.head(features), dim=1).numpy()
+        return F.log_softmax(self.head(features.to(self.head.weight.device)), dim=1).cpu().numpy()
 
     def probabilities(self, features) -> np.ndarray:
         return np.exp(self.log_probabilities(features))

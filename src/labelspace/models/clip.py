@@ -8,10 +8,12 @@ Specs (``load_clip``):
 - ``hf:<repo-or-dir>``: a Hugging Face CLIPModel, SigLIP or VisionTextDualEncoder model;
 - ``<file>``: an OpenAI-format CLIP state dict, or labelspace's own safetensors (``save_clip``).
 
-Every model gives ``encode_image(batch)``, ``encode_text(texts)`` (unnormalised embeddings),
-``logit_scale``, ``preprocess(PIL)`` and ``cache_key`` (weights and preprocessing). It is also an
-image encoder for ``data.extract_features`` (``name``, ``feature_dim``, ``encode``), so CLIP image
-features are cached like any other.
+Every model gives ``encode_image(batch)``, ``encode_text(texts)`` (unnormalised float32 embeddings on
+the model's device), ``logit_scale``, ``preprocess(PIL)`` and ``cache_key`` (weights, preprocessing and
+precision, never the device). It is also an image encoder for ``data.extract_features`` (``name``,
+``feature_dim``, ``encode``), so CLIP image features are cached like any other. ``load_clip(spec,
+device=, precision=)`` puts it on a device (``labelspace.devices``); inputs and every probe follow the
+model's device, and bf16/fp16 run under autocast.
 
 Causal text towers skip the padding: open_clip pads every text to 77 tokens, but with a causal
 mask and pooling at the end-of-text token the tokens after it cannot change the result, so
@@ -30,6 +32,7 @@ from pathlib import Path
 import torch
 
 from labelspace.cache import file_digest
+from labelspace.devices import autocast, module_device, resolve_device, resolve_precision
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
@@ -69,6 +72,8 @@ class ImageTextModel:
     logit_bias: float | None = None
     transform = None
     head = None  # no ImageNet head: ConSE does not apply
+    device = torch.device("cpu")
+    precision = "fp32"
 
     @property
     def feature_dim(self) -> int:
@@ -77,10 +82,22 @@ class ImageTextModel:
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
 
+    def to(self, device="cpu", precision: str = "fp32") -> "ImageTextModel":
+        """Move the model to ``device`` and encode in ``precision`` from now on; the cache key names the precision."""
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.net.to(self.device)
+        base = self.cache_key.split("|precision=")[0]
+        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
+        return self
+
+    def autocast(self):
+        return autocast(self.device, self.precision)
+
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
-        """Image embeddings of a preprocessed batch (the image-encoder contract of ``extract_features``)."""
-        return self.encode_image(batch)
+        """Image embeddings of a preprocessed batch as float32 on the CPU (the contract of ``extract_features``)."""
+        return self.encode_image(batch).cpu()
 
     def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -90,6 +107,7 @@ class ImageTextModel:
 
     def _set_dims(self, net) -> None:
         net.requires_grad_(False)
+        self.device = module_device(net)  # a model built on a GPU (training's export) probes there
         self.logit_scale = float(net.logit_scale.exp())
         bias = getattr(net, "logit_bias", None)
         self.logit_bias = None if bias is None else float(bias)
@@ -120,7 +138,10 @@ class OpenCLIPModel(ImageTextModel):
     """
 
     def __init__(self, net, transform, tokenizer, name: str, weights: str, save_info: dict):
+        from labelspace.data.loader import fast_tokenizer
+
         self.net, self.transform, self.tokenizer = net.eval(), transform, tokenizer
+        self.fast_tokenizer = fast_tokenizer(tokenizer)  # the same ids, each distinct word encoded once
         self.name, self.save_info = name, save_info
         self.cache_key = f"{name}|{weights}|{transform}"
         self.causal = _causal_text_tower(self.net)
@@ -128,27 +149,37 @@ class OpenCLIPModel(ImageTextModel):
 
     @torch.inference_mode()
     def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.net.encode_image(batch)
+        with self.autocast():
+            return self.net.encode_image(batch.to(self.device, non_blocking=True)).float()
+
+    def tokenize(self, texts: list[str]) -> torch.Tensor:
+        return self.fast_tokenizer(list(texts))
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str], trim: bool = True) -> torch.Tensor:
-        tokens = self.tokenizer(list(texts))
-        if not trim or self.causal is None:
-            return self.net.encode_text(tokens)
-        return trimmed_text_forward(self.causal, tokens)
+        return self.encode_tokens(self.tokenize(texts), trim)
+
+    @torch.inference_mode()
+    def encode_tokens(self, tokens: torch.Tensor, trim: bool = True) -> torch.Tensor:
+        """Text embeddings of token ids from ``tokenize`` (on any device: they move to the model's)."""
+        with self.autocast():
+            if not trim or self.causal is None:
+                return self.net.encode_text(tokens.to(self.device, non_blocking=True)).float()
+            return trimmed_text_forward(self.causal, tokens).float()
 
 
 def trimmed_text_forward(causal, tokens: torch.Tensor) -> torch.Tensor:
     """Text embeddings (unnormalised) of a causal open_clip tower run on the batch's real length only.
 
-    ``causal`` is ``_causal_text_tower(net)``; with gradients too (CLIP training uses it).
+    ``causal`` is ``_causal_text_tower(net)``; with gradients too (CLIP training uses it). The real
+    length is found where the tokens are (on the CPU: no device sync), then they move to the tower's device.
     """
     from open_clip.transformer import text_global_pool
 
     tower, pool, eos, pad = causal
     positions = torch.arange(1, tokens.shape[1] + 1, device=tokens.device)
     n = int((tokens.ne(pad) * positions).max())  # real length: last non-padding token
-    tokens = tokens[:, :n]
+    tokens = tokens[:, :n].to(tower.token_embedding.weight.device, non_blocking=True)
     cast = tower.transformer.get_cast_dtype()
     x = tower.token_embedding(tokens).to(cast) + tower.positional_embedding[:n].to(cast)
     x = tower.ln_final(tower.transformer(x, attn_mask=tower.attn_mask[:n, :n]))
@@ -177,13 +208,15 @@ class HFModel(ImageTextModel):
 
     @torch.inference_mode()
     def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
-        return _pooled(self.net.get_image_features(pixel_values=batch))
+        with self.autocast():
+            return _pooled(self.net.get_image_features(pixel_values=batch.to(self.device, non_blocking=True))).float()
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         inputs = self.tokenizer(list(texts), truncation=True, return_tensors="pt", **self.padding)
-        kwargs = {"attention_mask": inputs["attention_mask"]} if "attention_mask" in inputs else {}
-        return _pooled(self.net.get_text_features(input_ids=inputs["input_ids"], **kwargs))
+        kwargs = {"attention_mask": inputs["attention_mask"].to(self.device)} if "attention_mask" in inputs else {}
+        with self.autocast():
+            return _pooled(self.net.get_text_features(input_ids=inputs["input_ids"].to(self.device), **kwargs)).float()
 
 
 # ---------------------------------------------------------------- open_clip
@@ -304,7 +337,7 @@ def save_clip(model: OpenCLIPModel, path: str | os.PathLike) -> Path:
                               "(use its save_pretrained folder with hf:<dir>)")
     metadata = {"format": FORMAT, "name": model.name,
                 **{k: json.dumps(v) for k, v in model.save_info.items()}}
-    state = {k: v.detach().contiguous() for k, v in model.net.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
     return atomic_write_bytes(path, save(state, metadata=metadata))
 
 
@@ -383,7 +416,18 @@ def _file_spec(argument: str) -> OpenCLIPModel:
     return _checkpoint_file(argument)
 
 
+def load_clip(spec: str, device="cpu", precision: str = "fp32") -> ImageTextModel:
+    """The image-text model behind ``spec`` (see the module docstring) on ``device`` in ``precision``.
+
+    Loaded models are kept per process and device.
+    """
+    device = resolve_device(device)
+    return _load_clip(spec, str(device), resolve_precision(precision, device))
+
+
 @lru_cache(maxsize=4)
-def load_clip(spec: str) -> ImageTextModel:
-    """The image-text model behind ``spec`` (see the module docstring); loaded models are kept per process."""
-    return CLIP_MODELS.create(spec)
+def _load_clip(spec: str, device: str, precision: str) -> ImageTextModel:
+    return CLIP_MODELS.create(spec).to(device, precision)
+
+
+load_clip.cache_clear = _load_clip.cache_clear

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labelspace.cache import file_digest
+from labelspace.data.loader import fast_tokenizer, tokenize_counted
 from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable, quiet_downloads
@@ -202,14 +203,6 @@ def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     return net, transform, open_clip.get_tokenizer(arch, context_length=context)
 
 
-def count_truncated(tokenizer, texts: list[str]) -> int:
-    """How many texts do not fit the tokenizer's context (they are cut, and counted, not refused)."""
-    limit = tokenizer.context_length
-    if hasattr(tokenizer, "encoder"):  # open_clip SimpleTokenizer: start + text + end tokens
-        return sum(len(tokenizer.encode(t)) + 2 > limit for t in texts)
-    return sum(len(ids) > limit for ids in tokenizer.tokenizer(list(texts), truncation=False)["input_ids"])
-
-
 class TrainableCLIP(nn.Module):
     """An open_clip net with its tokenizer and eval transform; ``forward`` gives unit embeddings and the scales.
 
@@ -224,7 +217,8 @@ class TrainableCLIP(nn.Module):
         with torch.random.fork_rng():
             torch.manual_seed(spec.seed)
             build = _build_towers if spec.model == "towers" else _build_named_open_clip
-            self.net, self.transform, self.tokenizer = build(spec, bias_kwargs)
+            self.net, self.transform, tokenizer = build(spec, bias_kwargs)
+        self.tokenizer = fast_tokenizer(tokenizer)
         self.spec = spec
         if spec.lock_image:
             # BatchNorm running statistics are frozen too: a locked tower stays bit-identical in training
@@ -238,17 +232,19 @@ class TrainableCLIP(nn.Module):
         self.net.set_grad_checkpointing(enable)
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
-        self.truncated += count_truncated(self.tokenizer, texts)
-        return self.tokenizer(list(texts))
+        tokens, truncated = tokenize_counted(self.tokenizer, texts)
+        self.truncated += truncated
+        return tokens
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.to(self.net.logit_scale.device, non_blocking=True)
         if images.ndim == 2:  # trunk features of a locked tower
             return self.net.visual.head(images)
         return self.net.encode_image(images)
 
     def encode_text(self, texts) -> torch.Tensor:
         if isinstance(texts, torch.Tensor) and texts.is_floating_point():  # pooled features of a locked tower
-            return self.net.text.proj(texts)
+            return self.net.text.proj(texts.to(self.net.logit_scale.device, non_blocking=True))
         tokens = self.tokenize(texts) if not isinstance(texts, torch.Tensor) else texts
         tokens = tokens.to(self.net.logit_scale.device)
         return trimmed_text_forward(self.causal, tokens) if self.causal else self.net.encode_text(tokens)
@@ -260,7 +256,7 @@ class TrainableCLIP(nn.Module):
             visual = self.net.visual
             return visual.features(images) if hasattr(visual, "features") else visual.trunk(images)
         text = self.net.text
-        tokens = self.tokenizer(list(texts))
+        tokens = self.tokenizer(list(texts)).to(self.net.logit_scale.device)
         mask = (tokens != text.config.pad_token_id).long()
         return text.pooler(text.transformer(input_ids=tokens, attention_mask=mask), mask)
 
@@ -287,14 +283,21 @@ class EvalView(ImageTextModel):
         self.logit_bias = None if bias is None else bias.item()
         self.embed_dim = model.spec.embed_dim
 
+    @property
+    def net(self) -> torch.nn.Module:
+        """The module ``to`` moves: a loaded run's model (views of a model in training are never moved)."""
+        return self.model
+
     @torch.inference_mode()
     def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(batch.to(self.model.net.logit_scale.device)).float().cpu()
+        with self.autocast():
+            return self.model.encode_image(batch.to(self.model.net.logit_scale.device)).float().cpu()
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """Prompts are tokenized here, so they are not counted as truncated training captions."""
-        return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
+        with self.autocast():
+            return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
 
 
 @CLIP_MODELS.register("run", argument="<folder>",

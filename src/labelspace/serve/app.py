@@ -154,9 +154,10 @@ def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> N
 
 
 def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), limits: Limits = Limits(),
-               workers: int = 1, queue: int = 16) -> FastAPI:
-    """The app serving ``models``: spec strings to load, or a mapping of name -> ready classifier."""
-    loaded = dict(models) if isinstance(models, Mapping) else {spec: load_model(spec) for spec in models}
+               workers: int = 1, queue: int = 16, device="cpu", precision: str = "fp32") -> FastAPI:
+    """The app serving ``models``: spec strings to load (on ``device``, in ``precision``), or name -> ready classifier."""
+    loaded = dict(models) if isinstance(models, Mapping) else \
+        {spec: load_model(spec, device, precision) for spec in models}
     if not loaded:
         raise LabelspaceError("no model to serve; pass at least one spec such as " + repr(DEFAULT_MODEL))
     for model in loaded.values():

@@ -17,9 +17,9 @@ from labelspace.methods import create_classifier
 DEFAULT_MODEL = "conse:efficientnet-lite0+glove-6b-50d"
 
 
-def load_model(spec: str):
+def load_model(spec: str, device="cpu", precision: str = "fp32"):
     """The classifier a spec names; label vectors are cached by ``CachedTextEncoder`` when the server wraps it."""
-    return create_classifier(spec)
+    return create_classifier(spec, device=device, precision=precision)
 
 
 def __getattr__(name: str):

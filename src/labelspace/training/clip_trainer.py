@@ -11,6 +11,10 @@
   holds the model spec, the training config and the data name, and resuming with any of them changed
   (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
+- ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
+  names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
+- Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
+  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA.
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
   (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
@@ -27,7 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.captions import local_batches
+from labelspace.data.loader import caption_batches
+from labelspace.devices import autocast as device_autocast
+from labelspace.devices import out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
@@ -53,6 +59,7 @@ class ClipTrainConfig:
     checkpoint_every: int = 100
     eval_every: int = 0  # 0: evaluate at the end only
     stop_at: int | None = None  # leave after this step with a checkpoint (time-sliced jobs); resume continues
+    label_aware: bool = False  # same-label pairs are positives (the data must carry class labels)
 
     def check(self, world: int) -> None:
         if self.precision not in PRECISIONS:
@@ -94,20 +101,23 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _collate(model, items: list, device) -> tuple[torch.Tensor, object]:
-    images = [model.transform(x) if not isinstance(x, (torch.Tensor, np.ndarray)) else torch.as_tensor(x)
-              for x, _ in items]
-    texts = [t for _, t in items]
-    texts = torch.stack([torch.as_tensor(t) for t in texts]).to(device) if not isinstance(texts[0], str) else texts
-    return torch.stack(images).to(device), texts
+def _labels_for(labels, label_aware: bool, device) -> torch.Tensor | None:
+    """The batch's class labels on ``device`` when training is label-aware (refused without them), else None."""
+    if not label_aware:
+        return None
+    if labels is None:
+        raise LabelspaceError("label-aware training needs data with class labels (folder:<dir>, whose captions "
+                              "are made from class names); this data has captions only")
+    return labels.to(device, non_blocking=True)
 
 
-def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> float:
-    """Forward and backward of one step (accumulated as open_clip does); returns the loss value."""
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
+    """Forward and backward of one step (accumulated as open_clip does); returns the loss value.
+    ``labels``: the local batch's class labels for label-aware targets, or None."""
     if accum == 1:
         with autocast():
             image, text, scale, bias = ddp(images, texts)
-            loss = loss_fn(image.float(), text.float(), scale, bias)
+            loss = loss_fn(image.float(), text.float(), scale, bias, labels)
         loss.backward()
         return loss.detach()
     chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
@@ -122,7 +132,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> floa
             texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
             if j:  # the scale and bias take their gradient once, not once per micro-batch
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
-            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias)
+            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
             loss.backward()
         value = loss.detach() if value is None else value
     return value
@@ -169,7 +179,10 @@ RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
-    check_resumable(folder, {"model": model.spec.to_json(), "train": asdict(config), "data": data_name},
+    train = asdict(config)
+    if not config.label_aware:  # checkpoints from before the option lack it; compared only when it is on
+        del train["label_aware"]
+    check_resumable(folder, {"model": model.spec.to_json(), "train": train, "data": data_name},
                     resumable=tuple(f"train.{k}" for k in RESUMABLE_CHANGES))
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
@@ -184,17 +197,21 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
 
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
-               log: Callable[[str], None] = print, log_every: int = 0) -> TrainState:
+               log: Callable[[str], None] = print, log_every: int = 0, device="auto",
+               workers: int | None = None) -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
     Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
-    sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it.
+    sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
+    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) and ``workers`` (input
+    processes) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
         rank, world = stack.enter_context(process_group())
         config.check(world)
-        device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available() else "cpu")
+        device = resolve_device(device)
+        resolve_precision(config.precision, device)
         model.to(device)
         if config.grad_checkpointing:
             model.set_grad_checkpointing(True)
@@ -223,9 +240,13 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
             except ImportError as e:
                 raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
             writer = stack.enter_context(closing(SummaryWriter(tensorboard)))
-        autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if config.precision == "bf16" \
-            else nullcontext
-        batches = local_batches(data, config.batch_size, config.seed, state.step, rank, world)
+        def autocast():
+            return device_autocast(device, config.precision)
+
+        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed, state.step,
+                                  rank, world, workers, pin_memory=device.type == "cuda")
+        stack.callback(batches.close)  # stops the input workers, errors included
+        counted: set[int] = set()
         config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
 
         def save() -> None:
@@ -262,9 +283,17 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 lr = learning_rate(state.step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images, texts = _collate(model, next(batches), device)
+                images, texts, truncated, unreadable, labels = next(batches)
+                model.truncated += truncated
+                data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
+                counted.update(unreadable)
+                images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
+                labels = _labels_for(labels, config.label_aware, device)
                 optimizer.zero_grad(set_to_none=True)
-                loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
+                try:
+                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
+                except torch.OutOfMemoryError as e:
+                    raise out_of_memory(e, config.batch_size, accum=True) from e
                 if world > 1:
                     torch.distributed.all_reduce(loss)
                     loss /= world

@@ -58,15 +58,22 @@ def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
 
 def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...], config: TrainConfig,
         validate: Callable[[torch.nn.Module], float] | None = None, checkpoint: str | Path | None = None,
-        model_config: dict | None = None, resume: bool = False) -> TrainResult:
+        model_config: dict | None = None, resume: bool = False, device=None) -> TrainResult:
     """Train ``model`` in place by minimising ``loss_fn(model, batch, generator)`` over mini-batches of ``data``.
 
     With ``validate`` (higher is better), the best epoch's weights are restored at the end and
     ``patience`` stops training early. With ``checkpoint`` (a folder) the state is saved after every
     epoch (last weights to resume from, best weights to predict with), and ``resume`` continues from it.
     A non-finite loss or weight stops training with an error before anything is saved, so the last good
-    checkpoint stays.
+    checkpoint stays. ``device`` (``labelspace.devices``; default CPU) holds the model and data while
+    training; the trained model is handed back on the CPU. The shuffling generator stays on the CPU, so
+    the order of batches is the same on every device.
     """
+    from labelspace.devices import resolve_device
+
+    device = resolve_device(device or "cpu")
+    model.to(device)
+    data = tuple(t.to(device) for t in data)
     n = len(data[0])
     if n == 0 or any(len(t) != n for t in data):
         raise LabelspaceError(f"training data must be non-empty tensors of equal length, got {[len(t) for t in data]}")
@@ -94,7 +101,7 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
         began = time.perf_counter()
         model.train()
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         total = 0.0
         for lo in range(0, n, config.batch_size):
             batch = tuple(t[order[lo:lo + config.batch_size]] for t in data)
@@ -120,5 +127,5 @@ def fit(model: torch.nn.Module, loss_fn: Callable, data: tuple[torch.Tensor, ...
             save_checkpoint(checkpoint, model, optimizer, best, asdict(result), config_json)
     if best is not None:
         model.load_state_dict(best)
-    model.eval()
+    model.to("cpu").eval()
     return result

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,12 +37,22 @@ def clear_memory() -> None:
 
 
 def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """Unit text embeddings of ``prompts`` (float32, one row each), longest texts batched together."""
+    """Unit text embeddings of ``prompts`` (float32, one row each), longest texts batched together.
+
+    Models that tokenize apart (``tokenize`` + ``encode_tokens``) tokenize the next batch in a thread
+    while the current one is encoded (the tokenizer, not the tower, limits a GPU).
+    """
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     out = np.empty((len(prompts), model.embed_dim), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
-        out[rows] = model.encode_text([prompts[i] for i in rows]).float().numpy()
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if not hasattr(model, "encode_tokens"):
+        for rows in batches:
+            out[rows] = model.encode_text([prompts[i] for i in rows]).float().cpu().numpy()
+        return unit_rows(out)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tokens = [pool.submit(model.tokenize, [prompts[i] for i in rows]) for rows in batches]
+        for rows, pending in zip(batches, tokens):
+            out[rows] = model.encode_tokens(pending.result()).float().cpu().numpy()
     return unit_rows(out)
 
 
