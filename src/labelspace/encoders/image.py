@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from labelspace.cache import file_digest
-from labelspace.devices import autocast, resolve_device, resolve_precision
+from labelspace.devices import Placed
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable, quiet_downloads
 
@@ -36,7 +36,7 @@ def imagenet_labels() -> tuple[list[str], list[str]]:
     return list(open_clip.IMAGENET_CLASSNAMES), wnids
 
 
-class ImageEncoder:
+class ImageEncoder(Placed):
     """A frozen image tower in eval mode; subclasses define ``_pooled`` and optionally ``head``."""
 
     name: str
@@ -46,25 +46,14 @@ class ImageEncoder:
     head: nn.Module | None = None
     head_labels: list[str] | None = None
     head_wnids: list[str] | None = None
-    device = torch.device("cpu")
-    precision = "fp32"
 
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
 
-    def to(self, device="cpu", precision: str = "fp32") -> "ImageEncoder":
-        """Run on ``device`` in ``precision`` (autocast) from now on; the cache key names the precision, not the device."""
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.net.to(self.device)
-        base = self.cache_key.split("|precision=")[0]
-        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
-        return self
-
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         """Pooled float32 features of a preprocessed batch on the CPU, shape (batch, feature_dim)."""
-        with autocast(self.device, self.precision):
+        with self.autocast():
             return self._pooled(batch.to(self.device, non_blocking=True)).float().cpu()
 
     @torch.inference_mode()

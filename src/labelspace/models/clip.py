@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from labelspace.cache import file_digest
-from labelspace.devices import autocast, module_device, resolve_device, resolve_precision
+from labelspace.devices import Placed, module_device, resolve_device, resolve_precision
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
@@ -62,7 +62,7 @@ def _pooled(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-class ImageTextModel:
+class ImageTextModel(Placed):
     """A frozen image-text dual encoder in eval mode; subclasses set the attributes and two encoders."""
 
     name: str
@@ -72,8 +72,6 @@ class ImageTextModel:
     logit_bias: float | None = None
     transform = None
     head = None  # no ImageNet head: ConSE does not apply
-    device = torch.device("cpu")
-    precision = "fp32"
 
     @property
     def feature_dim(self) -> int:
@@ -81,18 +79,6 @@ class ImageTextModel:
 
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
-
-    def to(self, device="cpu", precision: str = "fp32") -> "ImageTextModel":
-        """Move the model to ``device`` and encode in ``precision`` from now on; the cache key names the precision."""
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.net.to(self.device)
-        base = self.cache_key.split("|precision=")[0]
-        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
-        return self
-
-    def autocast(self):
-        return autocast(self.device, self.precision)
 
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
