@@ -214,7 +214,7 @@ def check_data(registry, spec):
         from labelspace.data.captions import ShardStream, caption_data
 
         data = caption_data(spec)
-        image, caption = next(data.samples(0, 1)) if isinstance(data, ShardStream) else data.load(0)
+        image, caption, *_ = next(data.samples(0, 1)) if isinstance(data, ShardStream) else data.load(0)  # labelled sets add a class
         assert image.convert("RGB").size[0] > 0 and isinstance(caption, str) and caption
 
 

@@ -20,7 +20,8 @@ from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 def _dataset(spec: str, root: str | None):
     """The dataset a spec names; whole images with label sets (``voc:...,view=images``) as a multi-label set."""
     data = load_dataset(spec, root)
-    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") else data
+    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") and not isinstance(data, MultiLabelSet) \
+        else data
 
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
@@ -29,7 +30,8 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
              checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
 
-    ``templates=None``: the dataset's own set as CLIP reported it (``cifar10:...`` -> cifar10's), else openai.
+    ``templates=None``: for methods with templates, the dataset's own set as CLIP reported it (``cifar10:...``
+    -> cifar10's), else the method's default.
     Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images.
 
     ``method`` is any method spec (``labelspace list``); ``model`` its image or CLIP model where the spec leaves
@@ -37,12 +39,13 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     if task not in tasks.TASKS:
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
-    templates = templates if templates is not None else spec_templates(dataset) or "openai"
     start = time.perf_counter()
     data = _dataset(dataset, root)
     scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
                                checkpoint=checkpoint, device=device, precision=precision)
     options = {"batch_size": batch_size, "workers": workers}
+    if templates is None and getattr(scorer, "templates", None) is not None:  # a method that fills templates
+        scorer.templates = spec_templates(dataset) or scorer.templates  # the set's own, as CLIP reported them
     if task == "zeroshot_retrieval":
         if not hasattr(getattr(scorer, "model", None), "encode_text"):
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")
