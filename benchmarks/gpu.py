@@ -178,7 +178,7 @@ def training(args, device: torch.device) -> None:
     net, loss_fn = model.net.to(device).train(), ClipLoss()
     optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-3, weight_decay=0.1,
                                   fused=device.type in ("cpu", "cuda"))
-    images, texts, _, _ = collate_pairs(data, range(args.train_batch), model.transform, model.tokenizer)
+    images, texts, *_ = collate_pairs(data, range(args.train_batch), model.transform, model.tokenizer)
     images, texts = images.to(device), texts.to(device)  # ready tensors: no input pipeline at all
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -58,3 +58,33 @@ def test_train_then_eval_writes_one_json_result(tmp_path):
     run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split),
               "--text-model", "random:8")
     assert run.returncode == 2 and "gives 8-d label vectors" in run.stderr
+
+
+@pytest.mark.slow
+def test_eval_calibrate_and_csls_carry_gamma_ausuc_hubness_and_the_curve(tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"],
+                                 "unseen": ["class3"], "validation": ["class0"]}))
+    run = cli("train", "devise", "--dataset", "synthetic", "--split", str(split), "--text-model", "random:16",
+              "--out", str(tmp_path / "ck"), "--epochs", "3", "--lr", "0.01", "--margin", "0.1")
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "ck" / "validation.safetensors").is_file()
+    common = ["eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
+              "--out", str(tmp_path / "runs"), "--calibrate"]
+    run = cli(*common, "--csls")
+    assert run.returncode == 0, run.stderr
+    [path] = (tmp_path / "runs").glob("*csls=True.json")
+    assert path.with_suffix(".png").is_file()
+    metrics = json.loads(path.read_text())["metrics"]
+    cal, curve = metrics["calibrated"], metrics["curve"]
+    assert set(cal) == {"gamma", "u", "s", "H", "AUSUC", "validation_H"} and 0 <= cal["AUSUC"] <= 1
+    assert curve["u"] == sorted(curve["u"]) and curve["s"] == sorted(curve["s"], reverse=True)
+    assert set(metrics["hubness"]) == {"skew@1", "skew@1 csls", "csls_k"}
+    run = cli("eval-merge", str(tmp_path / "runs"), "--out", str(tmp_path / "all.md"))
+    assert run.returncode == 0, run.stderr
+    header = (tmp_path / "all.md").read_text().splitlines()[0]
+    assert "calibrated.AUSUC" in header and "calibrated.gamma" in header and "curve" not in header
+    assert (tmp_path / "all.seen-unseen.png").is_file()
+    (tmp_path / "ck" / "validation.safetensors").unlink()  # a checkpoint from before: nothing to calibrate on
+    run = cli(*common)
+    assert run.returncode == 2 and "no validation-stage model" in run.stderr

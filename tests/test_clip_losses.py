@@ -27,6 +27,32 @@ def test_sigmoid_loss_equals_open_clip():
     assert torch.allclose(SigmoidLoss()(image, text, scale, bias), SigLipLoss()(image, text, scale, bias), atol=1e-5)
 
 
+def test_label_aware_targets_with_distinct_labels_are_the_plain_loss_exactly():
+    image, text = _features()
+    scale, bias = torch.tensor(1 / 0.07), torch.tensor(-10.0)
+    labels = torch.randperm(12, generator=torch.Generator().manual_seed(3)) * 7  # distinct, in no particular order
+    assert torch.equal(ContrastiveLoss()(image, text, scale, labels=labels), ContrastiveLoss()(image, text, scale))
+    assert torch.equal(SigmoidLoss()(image, text, scale, bias, labels=labels), SigmoidLoss()(image, text, scale, bias))
+
+
+def test_label_aware_targets_with_repeated_labels_are_multi_positive():
+    image, text = _features()
+    scale, bias = torch.tensor(10.0), torch.tensor(-5.0)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0, 3, 3, 4, 5, 6, 2])
+    logits = scale * image @ text.T
+
+    def multi_positive(rows):  # UniCL: minus the mean log-probability of the row's same-label columns
+        log_p = torch.log_softmax(rows, dim=1)
+        return torch.stack([-log_p[i, labels == labels[i]].mean() for i in range(len(labels))]).mean()
+
+    expected = (multi_positive(logits) + multi_positive(logits.T)) / 2
+    got = ContrastiveLoss()(image, text, scale, labels=labels)
+    assert torch.allclose(got, expected, atol=1e-6) and not torch.allclose(got, ContrastiveLoss()(image, text, scale))
+    signs = torch.where(labels[:, None] == labels[None, :], 1.0, -1.0)
+    expected = -sum(F.logsigmoid(signs[i, j] * (logits[i, j] + bias)) for i in range(12) for j in range(12)) / 12
+    assert torch.allclose(SigmoidLoss()(image, text, scale, bias, labels=labels), expected, atol=1e-5)
+
+
 def test_local_loss_rows_average_to_the_full_loss():
     image, text = _features(n=8)
     scale, bias = torch.tensor(20.0), torch.tensor(-5.0)

@@ -146,7 +146,7 @@ def test_accumulation_gives_the_whole_batch_gradient(scenes):
     grads = []
     for accum in (1, 4):
         model = TrainableCLIP(TINY)
-        images, texts, _, _ = collate_pairs(scenes, range(16), model.transform, model.tokenizer)
+        images, texts, *_ = collate_pairs(scenes, range(16), model.transform, model.tokenizer)
         loss = _step_loss(model, model, ContrastiveLoss(), images, texts, accum, _Null)
         grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
@@ -219,3 +219,20 @@ def test_bf16_with_gradient_checkpointing_stays_close_to_fp32(scenes, tmp_path):
         losses[precision] = [row["loss"] for row in state.history]
     assert all(np.isfinite(losses["bf16"]))
     assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.02)
+
+
+def test_label_aware_training_needs_labelled_data_and_uses_the_labels(scenes, tmp_path):
+    with pytest.raises(LabelspaceError, match="needs data with class labels"):
+        train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=16, label_aware=True),
+                   progress=False, log=lambda _: None)
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((8, 8, 3), 60 * i + (name == "b") * 30, dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    data = caption_data(f"folder:{tmp_path}", "openai")  # captions differ within a class
+    assert [data.load(i)[2] for i in range(len(data))] == data.dataset.targets.tolist()
+    losses = {}
+    for label_aware in (False, True):
+        config = ClipTrainConfig(steps=1, batch_size=8, warmup=0, label_aware=label_aware)
+        losses[label_aware] = train_clip(TrainableCLIP(TINY), data, config, progress=False, log=lambda _: None).history[0]["loss"]
+    assert losses[True] != losses[False]  # the labels reach the loss: 4 positives per row instead of 1

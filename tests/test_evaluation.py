@@ -149,7 +149,8 @@ def test_zsl_and_clip_results_merge_into_one_table(tmp_path, tiny_file):
     (["--task", "zeroshot_retrieval", "--image-model", "efficientnet-lite1"], "--image-model does not apply"),
     (["--task", "zeroshot_classification", "--shots", "4"], "--shots does not apply to --task zeroshot_classification"),
     (["--task", "linear_probe", "--templates", "photo"], "--templates does not apply"),
-    (["--model", "conse", "--templates", "photo"], "--templates does not apply to --task zsl"),
+    (["--model", "conse", "--templates", "photo"], "--templates applies to CLIP models only"),
+    (["--task", "zeroshot_classification", "--calibrate"], "--calibrate does not apply"),
     (["--model", "conse", "--method", "conse"], "--method does not apply to --task zsl"),
     (["--model", "conse", "--distributed"], "--distributed does not apply"),
     (["--model", "conse", "--train-dataset", "synthetic"], "--train-dataset does not apply"),
@@ -177,3 +178,26 @@ def test_distributed_two_processes_equal_one(tmp_path, tiny_file):
     result = json.loads(path.read_text())
     assert result["processes"] == 2
     assert result["metrics"] == single["metrics"]
+
+
+def test_zsl_task_scores_a_clip_model_with_calibration_and_csls(tmp_path, tiny_file, cli_main):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"name": "s", "seen": ["class0", "class1", "class2"], "unseen": ["class3"],
+                                 "validation": ["class0"]}))
+    code, out, err = cli_main("eval", "--model", tiny_file, "--dataset", "synthetic", "--split", str(split), "--no-hp",
+                              "--templates", "photo", "--calibrate", "--csls", "--out", str(tmp_path / "runs"))
+    assert code == 0, err
+    [path] = (tmp_path / "runs").glob("zsl__clip__*csls=True.json")
+    result = json.loads(path.read_text())
+    assert result["templates"] == "photo" and result["metrics"]["hubness"]["csls_k"] in (1, 3, 10, 30, 100)
+    # the same numbers as evaluate_split on the same CLIP classifier and cached features
+    from labelspace.data import extract_features, load_dataset
+    from labelspace.data.splits import load_split
+    from labelspace.evaluation import evaluate_split
+
+    model = CLIPClassifier(tiny_file, "photo")
+    feats = extract_features(model.image_encoder, load_dataset("synthetic"), progress=False)
+    direct = evaluate_split(model, feats.features, feats.targets, feats.class_names, load_split(str(split)), hp_ks=(),
+                            calibrate=True, csls=True)
+    assert result["metrics"]["calibrated"] == pytest.approx(direct["calibrated"])
+    assert result["metrics"]["gzsl"] == pytest.approx(direct["gzsl"])

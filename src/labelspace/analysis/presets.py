@@ -58,7 +58,7 @@ class Relabelled(Subset):
     def __init__(self, parent: ImageDataset, indices: np.ndarray, targets: np.ndarray, class_names: list[str],
                  name: str):
         super().__init__(parent, indices, name)
-        self.targets, self.class_names = targets, class_names
+        self.targets, self.class_names, self.wnids = targets, class_names, None
 
     @property
     def fingerprint(self) -> str:

@@ -15,7 +15,8 @@ from labelspace.io import check_output_dir
 @app.command()
 def analyze(
     dataset: List[str] = typer.Option(..., "--dataset", "-d", help="Dataset spec, repeatable: fashion-mnist:test@30, "
-                                      "folder:<dir> (e.g. your PASCAL VOC or COCO class folders), csv:<file>."),
+                                      "folder:<dir>, csv:<file>, voc:<VOC20xx> and coco:<instances.json> (object "
+                                      "crops), imagenet:<dir>, cifar10:<root>, ... (README, Data)."),
     image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable."),
     text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable."),
     out_dir: Path = typer.Option(Path("runs/analysis"), "--out", help="Where to write report.md, results.json, PNGs."),

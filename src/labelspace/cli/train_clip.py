@@ -37,6 +37,8 @@ def clip(
     eval_retrieval: Optional[str] = typer.Option(None, help="Caption CSV (path,caption) for recall@k."),
     eval_zeroshot: Optional[str] = typer.Option(None, help="Labelled dataset spec for zero-shot accuracy."),
     templates: str = typer.Option("simple", help="Templates for folder captions and zero-shot evaluation."),
+    label_aware: bool = typer.Option(False, help="Pairs of the same class are positives of one another (UniCL "
+                                     "targets); needs labelled data: folder:<dir>."),
     out: Path = typer.Option(Path("runs/clip"), help="Checkpoint and metrics folder."),
     resume: Optional[str] = typer.Option(None, help="'latest' (the --out checkpoint) or a checkpoint folder."),
     tensorboard: Optional[str] = typer.Option(None, help="TensorBoard log folder."),
@@ -63,7 +65,8 @@ def clip(
                          lock_text=lock_text, unlocked_text_layers=unlocked_text_layers, seed=seed)
         config = ClipTrainConfig(steps=steps, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=warmup,
                                  accum=accum, precision=precision, grad_checkpointing=grad_checkpointing, seed=seed,
-                                 checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at)
+                                 checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at,
+                                 label_aware=label_aware)
         pairs = caption_data(data, templates, seed, root)
         retrieval = zeroshot = None
         zs_templates = templates

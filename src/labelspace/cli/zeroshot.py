@@ -16,8 +16,13 @@ def eval_merge(
     output: Path = typer.Option(Path("runs/eval/results.md"), "--out",
                                 help="A .csv or .md table: run keys, settings, then every metric (nested as view.metric)."),
 ):
-    """Merge result JSON files into one CSV or Markdown table."""
-    from labelspace.evaluation import merge_results
+    """Merge result JSON files into one CSV or Markdown table (and the seen-unseen curves of `eval --calibrate`
+    runs into one plot beside it)."""
+    from labelspace.evaluation import load_results, merge_results
+    from labelspace.evaluation.curves import plot_seen_unseen, result_curves
 
     check_output_file(output)
     out.print(f"table written to {merge_results(results, output)}")
+    if curves := result_curves(load_results(results)):
+        plot = plot_seen_unseen(curves, output.with_name(output.stem + ".seen-unseen.png"))
+        out.print(f"seen-unseen curves ({len(curves)} models) written to {plot}")

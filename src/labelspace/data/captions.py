@@ -41,7 +41,8 @@ POSITIONS = ["top left", "top right", "bottom left", "bottom right"]
 
 
 class CaptionData:
-    """Map-style image-caption pairs: ``load(i) -> (image, caption)``; ``skipped`` counts dropped rows."""
+    """Map-style image-caption pairs: ``load(i) -> (image, caption)``, or ``(image, caption, class index)`` for
+    labelled sets (read by label-aware training); ``skipped`` counts dropped rows."""
 
     name: str
     skipped: int = 0
@@ -101,7 +102,8 @@ def csv_captions(path: str | os.PathLike) -> PairList:
 
 
 class TemplateCaptions(CaptionData):
-    """A labelled image set whose captions are templates filled with the class name (seeded per image)."""
+    """A labelled image set whose captions are templates filled with the class name (seeded per image);
+    ``load`` gives (image, caption, class index)."""
 
     def __init__(self, dataset, templates="simple", seed: int = 0, class_names: Sequence[str] | None = None):
         from labelspace.zeroshot.templates import class_prompts
@@ -114,8 +116,9 @@ class TemplateCaptions(CaptionData):
         return len(self.dataset)
 
     def load(self, index: int):
-        prompts = self.prompts[int(self.dataset.targets[index])]
-        return self.dataset.load(index), prompts[self.choice[index] % len(prompts)]
+        target = int(self.dataset.targets[index])
+        prompts = self.prompts[target]
+        return self.dataset.load(index), prompts[self.choice[index] % len(prompts)], target
 
 
 @dataclass

@@ -36,12 +36,74 @@ def _digest(*parts) -> str:
     return h.hexdigest()
 
 
+def file_stats(paths: Sequence[str | Path]) -> list:
+    """(path, size, mtime) of each file, (path, -1, -1) when unreadable: part of a fingerprint."""
+    stats = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            stats.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            stats.append((str(p), -1, -1))
+    return stats
+
+
+class SpecOptions:
+    """The ``,key=value`` options after a dataset spec's path: ``voc:/data/VOC2012,split=val,margin=0.1``.
+
+    Comma-separated parts holding ``=`` are options; the rest (commas inside ``{...}`` included) is the path.
+    Readers take each option with a type and default; ``done`` refuses the ones nobody took.
+    """
+
+    def __init__(self, spec: str, arg: str):
+        self.spec, parts, depth, current = spec, [], 0, ""
+        for ch in arg:
+            depth += (ch == "{") - (ch == "}")
+            if ch == "," and depth == 0:
+                parts.append(current)
+                current = ""
+            else:
+                current += ch
+        parts.append(current)
+        self.path = ",".join(p for p in parts if "=" not in p)
+        self.given = dict(p.split("=", 1) for p in parts if "=" in p)
+        self.taken: list[str] = []
+
+    def get(self, key: str, default, kind=str, choices: Sequence | None = None):
+        self.taken.append(key)
+        if key not in self.given:
+            return default
+        raw, value = self.given[key], None
+        if kind is bool:
+            value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(raw.lower())
+        else:
+            try:
+                value = kind(raw)
+            except ValueError:
+                pass
+        if value is None or (choices is not None and value not in choices) or (kind in (int, float) and value < 0):
+            accepted = ", ".join(map(str, choices)) if choices else \
+                {bool: "true or false", int: "an integer >= 0", float: "a number >= 0", str: "a string"}[kind]
+            raise LabelspaceError(f"option {key}={raw!r} in dataset spec {self.spec!r} is not valid (accepted: {accepted})")
+        return value
+
+    def done(self) -> None:
+        unknown = [k for k in self.given if k not in self.taken]
+        if unknown:
+            raise LabelspaceError(f"unknown option {unknown[0]!r} in dataset spec {self.spec!r} "
+                                  f"(accepted: {', '.join(self.taken) or 'none'})")
+
+
 class ImageDataset:
-    """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``."""
+    """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``.
+
+    ``wnids`` (one WordNet id per class, or None) lets hP@k use a dataset's true synsets.
+    """
 
     name: str
     class_names: list[str]
     targets: np.ndarray
+    wnids: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -71,7 +133,7 @@ class Subset(ImageDataset):
     def __init__(self, parent: ImageDataset, indices: np.ndarray, name: str | None = None):
         self.parent, self.indices = parent, indices
         self.name = name or f"{parent.name}[{len(indices)}]"
-        self.class_names = parent.class_names
+        self.class_names, self.wnids = parent.class_names, parent.wnids
         self.targets = parent.targets[indices]
 
     def load(self, index: int) -> Image.Image:
@@ -103,14 +165,7 @@ class FileImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        stats = []
-        for p in self.paths:
-            try:
-                st = p.stat()
-                stats.append((str(p), st.st_size, st.st_mtime_ns))
-            except OSError:
-                stats.append((str(p), -1, -1))
-        return _digest(stats, self.targets.tobytes(), self.class_names)
+        return _digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
 
 
 def image_folder(root: str | os.PathLike) -> FileImages:
@@ -230,10 +285,30 @@ def synthetic(n_classes: int = 4, per_class: int = 8, size: int = 32, seed: int 
                        [f"class{c}" for c in range(n_classes)])
 
 
+def _native(kind: str, spec: str, arg: str) -> ImageDataset | None:
+    """Readers of native formats (``voc``, ``coco``, ``imagenet``, ``wds``, ``hf``, torchvision sets), each a
+    function from the spec's argument and options to a dataset; None when ``kind`` is none of them."""
+    from labelspace.data import coco, imagenet, vision_sets, voc, wds
+
+    readers = {"voc": voc.voc_spec, "coco": coco.coco_spec, "imagenet": imagenet.imagenet_spec, "wds": wds.wds_spec,
+               "hf": vision_sets.hf_spec}
+    if kind in readers:
+        return readers[kind](spec, arg)
+    if kind in vision_sets.TORCHVISION_SETS:
+        return vision_sets.torchvision_spec(spec, kind, arg)
+    return None
+
+
+NATIVE_SPECS = ("voc:<VOC20xx>", "coco:<instances.json>", "imagenet:<dir>", "wds:<shards>", "hf:<saved dir>",
+                "<torchvision set>:<root> (cifar10, cifar100, stl10, flowers102, food101, pets, dtd, caltech101, "
+                "sun397, eurosat, ...)")
+
+
 def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     """Dataset from a spec string.
 
-    ``fashion-mnist[:train|test]``, ``folder:<dir>``, ``csv:<file>``, ``photos``, ``synthetic``;
+    ``fashion-mnist[:train|test]``, ``folder:<dir>``, ``csv:<file>``, ``photos``, ``synthetic``, and the
+    native formats of ``NATIVE_SPECS`` with ``,key=value`` options (``voc:/data/VOC2012,split=val``);
     append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
     """
     base, _, per_class = spec.partition("@")
@@ -249,10 +324,12 @@ def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     elif base == "synthetic":
         dataset = synthetic()
     else:
-        raise LabelspaceError(
-            f"unknown dataset {spec!r} (accepted: fashion-mnist[:train|test], folder:<dir>, csv:<file>, photos, synthetic; "
-            "optionally @N images per class)"
-        )
+        dataset = _native(kind, spec, arg) if arg else None
+        if dataset is None:
+            raise LabelspaceError(
+                f"unknown dataset {spec!r} (accepted: fashion-mnist[:train|test], folder:<dir>, csv:<file>, photos, "
+                f"synthetic, {', '.join(NATIVE_SPECS)}; optionally @N images per class)"
+            )
     if per_class:
         if not per_class.isdigit() or int(per_class) < 1:
             raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")

@@ -201,12 +201,14 @@ class _StepBatches(torch.utils.data.Dataset):
         return collate_pairs(self.data, rows, self.transform, self.tokenizer)
 
 
-def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, object, int, dict[int, str]]:
-    """(images, tokens or tower features, truncated captions, {unreadable pair index: why} found) of ``rows``.
+def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, object, int, dict[int, str], object]:
+    """(images, tokens or tower features, truncated captions, {unreadable pair index: why} found, class labels
+    or None) of ``rows``.
 
     ``rows`` are indices into a map-style set, read with ``data.pair`` (an unreadable image is replaced by
-    the next readable pair, so batches keep their size), or ready (image, caption) pairs. Unreadable pairs
-    are handed back rather than counted here, so those found in DataLoader workers count once.
+    the next readable pair, so batches keep their size), or ready (image, caption[, label]) pairs. Unreadable
+    pairs are handed back rather than counted here, so those found in DataLoader workers count once. Labels
+    come from labelled sets (a third item per pair), for label-aware training.
     """
     before, skipped = (dict(data.unreadable), data.skipped) if data is not None else ({}, 0)
     pairs = [data.pair(int(row)) for row in rows] if data is not None else list(rows)
@@ -214,12 +216,13 @@ def collate_pairs(data, rows, transform, tokenizer) -> tuple[torch.Tensor, objec
     if data is not None:
         data.skipped = skipped  # the caller counts ``found``, once per run
     images = torch.stack([torch.as_tensor(x if isinstance(x, (torch.Tensor, np.ndarray)) else transform(x))
-                          for x, _ in pairs])
-    texts = [t for _, t in pairs]
+                          for x, *_ in pairs])
+    labels = torch.tensor([int(p[2]) for p in pairs]) if len(pairs[0]) > 2 else None
+    texts = [p[1] for p in pairs]
     if isinstance(texts[0], str):
         tokens, truncated = tokenize_counted(tokenizer, texts)
-        return images, tokens, truncated, found
-    return images, torch.stack([torch.as_tensor(t) for t in texts]), 0, found
+        return images, tokens, truncated, found, labels
+    return images, torch.stack([torch.as_tensor(t) for t in texts]), 0, found, labels
 
 
 def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, start_step: int = 0, rank: int = 0,

@@ -1,7 +1,8 @@
 """Feature extraction sharded over ``torchrun`` processes, gathered in dataset order.
 
-Each process encodes every ``world``-th image; the shards are gathered and put back in dataset
-order, so every metric is the same as in one process.
+Each process encodes every ``world``-th image (or, for a set that says which items are its own,
+``dataset.rank_positions(rank, world)``: whole webdataset shards); the parts are gathered and put
+back in dataset order, so every metric is the same as in one process.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def gathered_features(encoder, dataset, **kwargs) -> Features:
         return extract_features(encoder, dataset, **kwargs)
     import torch.distributed as dist
 
-    positions = np.arange(rank, len(dataset), world)
+    own = getattr(dataset, "rank_positions", None)
+    positions = own(rank, world) if own else np.arange(rank, len(dataset), world)
     kwargs.setdefault("progress", rank == 0)
     part = extract_features(encoder, dataset.subset(positions), **kwargs)
     parts = [None] * world

@@ -15,7 +15,7 @@ from labelspace.io import MAX_NAME_BYTES, atomic_write_text, write_json
 
 KEYS = ("task", "method", "model", "dataset")
 # Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
-VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset")
+VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset", "csls")
 
 
 def _slug(text: str) -> str:
@@ -62,7 +62,7 @@ def load_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
 
 def flat_metrics(metrics: dict, prefix: str = "") -> dict:
     """Nested metric views as one level: ``{"seen": {"hit@1": x}}`` -> ``{"seen.hit@1": x}``; lists (the
-    skipped images' names) stay in the JSON only."""
+    skipped images' names, a seen-unseen curve's points) stay in the JSON only."""
     flat = {}
     for name, value in metrics.items():
         if isinstance(value, dict):

@@ -10,7 +10,7 @@ import time
 from labelspace.distributed import rank_and_world
 from labelspace.errors import LabelspaceError
 from labelspace.evaluation import tasks
-from labelspace.evaluation.data import captions_csv, multilabel_csv
+from labelspace.evaluation.data import MultiLabelSet, captions_csv, multilabel_csv
 from labelspace.evaluation.results import write_result
 
 
@@ -21,22 +21,26 @@ def _dataset(spec: str, root: str | None):
         return captions_csv(spec[9:])
     if spec.startswith("multilabel:"):
         return multilabel_csv(spec[11:])
-    return load_dataset(spec, root)
+    data = load_dataset(spec, root)
+    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") else data
 
 
-def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates="openai",
+def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
              text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
              device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
 
+    ``templates=None``: the dataset's own set as CLIP reported it (``cifar10:...`` -> cifar10's), else openai.
     Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images.
     """
     from labelspace.api import DEFAULT_IMAGE_MODEL, classifier
+    from labelspace.data.vision_sets import spec_templates
 
     if task not in tasks.TASKS:
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)})")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
+    templates = templates if templates is not None else spec_templates(dataset) or "openai"
     start = time.perf_counter()
     data = _dataset(dataset, root)
     scorer = classifier(method, model, text_model, templates=templates, device=device, precision=precision)
@@ -49,10 +53,12 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
         metrics = tasks.zeroshot_retrieval(scorer.model, data, **options)
     elif task == "multilabel_classification":
         if not isinstance(data, tasks.MultiLabelSet):
-            raise LabelspaceError(f"multilabel_classification needs multilabel:<csv>, not {dataset!r}")
+            raise LabelspaceError(f"multilabel_classification needs multilabel:<csv> or whole images with label sets "
+                                  f"(voc:<dir>,view=images or coco:<json>,view=images), not {dataset!r}")
         metrics = tasks.multilabel_classification(scorer, data, **options)
     elif isinstance(data, (tasks.CaptionSet, tasks.MultiLabelSet)):
-        raise LabelspaceError(f"{task} needs a labelled image dataset, not {dataset!r}")
+        raise LabelspaceError(f"{task} needs a labelled image dataset (one label per image: view=crops for "
+                              f"VOC and COCO), not {dataset!r}")
     elif task == "linear_probe":
         if not train_dataset:
             raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")

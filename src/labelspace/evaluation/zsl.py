@@ -8,6 +8,21 @@ Scores are computed once over all labels (seen then unseen) and sliced into thre
 - ``gzsl``: seen + unseen images against seen + unseen labels: u, s and H.
 
 Without a split every class counts as seen and only the ``seen`` view is reported.
+
+Options for generalized zero-shot (both need the split's validation classes, and neither reads the test's
+unseen classes to choose anything):
+
+- ``csls``: nearest-label inference on CSLS-corrected scores (``methods.hubness``), every view included;
+  its k is chosen on the validation view. ``hubness`` reports the skewness of the 1-occurrence of the
+  GZSL matrix, with and without the correction.
+- ``calibrate``: calibrated stacking (``metrics.gzsl``): gamma maximises H on the validation view, and
+  ``calibrated`` reports u, s, H at that gamma plus the AUSUC of the test matrix; ``curve`` holds its
+  seen-unseen curve (lists, left out of the flat tables).
+
+The *validation view* is the dataset's seen-class images scored against the seen labels, the validation
+classes standing in for unseen ones, by ``classifier.validation_model`` when the classifier has one (the
+same method fitted with the chosen settings on the seen classes minus the validation classes, so those are
+new to it), else by the classifier itself (a method that never trained on the split's classes).
 """
 from __future__ import annotations
 
@@ -18,12 +33,27 @@ import numpy as np
 from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
 from labelspace.metrics import flat_hits, mean_per_class_accuracy
+from labelspace.methods.hubness import choose_csls_k, csls as csls_scores
+from labelspace.metrics.gzsl import ausuc, calibrated_gzsl, choose_gamma, seen_unseen_curve
+from labelspace.metrics.hubness import hubness
 from labelspace.metrics.zsl import gzsl
+
+
+def validation_view(classifier, features, targets, labels: Sequence[str], split: ClassSplit):
+    """(scores, targets, unseen columns) of the validation view; ``targets`` index ``labels`` (the split's)."""
+    if not split.validation:
+        raise LabelspaceError(f"split {split.name!r} has no validation classes: calibration and CSLS choose their "
+                              "settings on them (add a 'validation' list of seen classes)")
+    held_out = getattr(classifier, "validation_model", None) or classifier
+    val_labels = [*split.train, *split.validation]
+    mask, y = class_rows(targets, labels, val_labels)
+    scores = np.asarray(held_out.scores(np.asarray(features)[mask], val_labels), dtype=np.float64)
+    return scores, y, np.arange(len(split.train), len(val_labels))
 
 
 def evaluate_split(classifier, features, targets, class_names: Sequence[str], split: ClassSplit | None = None,
              ks: Sequence[int] = (1, 2, 5), hp_ks: Sequence[int] = (2, 5),
-             overrides: dict | None = None) -> dict:
+             overrides: dict | None = None, calibrate: bool = False, csls: bool = False) -> dict:
     """Metrics as a JSON-able dict; ``hp_ks=()`` skips WordNet (labels need not be nouns then). hit@k with k
     at or above the number of seen labels (always 1) and hP@k with k above it are left out, with a ``note``
     in the seen view saying so."""
@@ -37,6 +67,17 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
         raise LabelspaceError("no images of the evaluated classes in this dataset")
     scores = np.asarray(classifier.scores(np.asarray(features)[mask], labels), dtype=np.float64)
     n_seen = len(seen)
+    if split is None and (calibrate or csls):
+        raise LabelspaceError("calibration and CSLS need a split (seen, unseen and validation classes)")
+    if split is not None and (calibrate or csls):
+        val_scores, val_y, val_unseen = validation_view(classifier, np.asarray(features)[mask], y, labels, split)
+    extra = {}
+    if split is not None:
+        extra["hubness"] = {"skew@1": hubness(scores)}
+    if csls:
+        k, _ = choose_csls_k(val_scores, val_y, val_unseen)
+        scores, val_scores = csls_scores(scores, k), csls_scores(val_scores, k)
+        extra["hubness"].update({"skew@1 csls": hubness(scores), "csls_k": k})
     on_seen = y < n_seen
     seen_scores, seen_y = scores[on_seen][:, :n_seen], y[on_seen]
     metrics = {"seen": {"images": int(on_seen.sum()), "labels": n_seen,
@@ -56,5 +97,12 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
         unseen_scores, unseen_y = scores[~on_seen][:, n_seen:], y[~on_seen] - n_seen
         metrics["zsl"] = {"images": int((~on_seen).sum()), "labels": len(split.unseen),
                           "per_class_top1": mean_per_class_accuracy(unseen_scores, unseen_y)}
-        metrics["gzsl"] = gzsl(scores, y, np.arange(n_seen, len(labels)))
-    return metrics
+        unseen = np.arange(n_seen, len(labels))
+        metrics["gzsl"] = gzsl(scores, y, unseen)
+        if calibrate:
+            gamma, val_h = choose_gamma(val_scores, val_y, val_unseen)
+            curve = seen_unseen_curve(scores, y, unseen)
+            metrics["calibrated"] = {**calibrated_gzsl(scores, y, unseen, gamma), "AUSUC": ausuc(curve),
+                                     "validation_H": val_h}
+            metrics["curve"] = {key: curve[key].tolist() for key in ("gamma", "u", "s")}
+    return {**metrics, **extra}

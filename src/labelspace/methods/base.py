@@ -2,6 +2,10 @@
 
 A classifier owns the image encoder whose (cached) features it scores, and scores those
 features against any candidate label set: ``scores(features, labels) -> (images, labels)``.
+
+A classifier trained on a split's seen classes may also carry ``validation_model``: the same method fitted
+without the split's validation classes, on which GZSL calibration and CSLS choose their settings
+(``evaluation.evaluate_split``); without it the classifier itself scores the validation classes.
 """
 from __future__ import annotations
 

@@ -6,6 +6,10 @@ seen classes minus ``split.validation`` and is scored by per-class top-1 on thos
 baseline, which cannot score new labels, is scored on a seeded fifth of the seen images instead.
 Early stopping on that score picks the epoch count; the chosen setting is then refit on all seen
 classes and saved as a checkpoint folder that ``load_trained`` rebuilds into a ``Classifier``.
+
+The chosen setting is also fitted once on the seen classes minus the validation classes and kept as the
+classifier's ``validation_model`` (``validation.safetensors`` in the folder): the validation classes are new
+to it, so GZSL calibration and CSLS choose their settings on it (``evaluation.evaluate_split``).
 """
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import torch
 
 from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
+from labelspace.finite import require_finite_tensors
+from labelspace.io import atomic_write_bytes
 from labelspace.methods.conse import ConSEClassifier
 from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
@@ -25,6 +31,7 @@ from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_
 from labelspace.training.checkpoint import WEIGHTS, check_resumable
 
 METHODS = ("devise", "softmax")
+VALIDATION_WEIGHTS = "validation.safetensors"
 
 
 def fit_on_split(method: str, features, targets, class_names, split: ClassSplit, config: TrainConfig,
@@ -82,16 +89,31 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
             return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
                                  validate=validate, device=device)[1]
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
-    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows}
+    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
+                   "validation_labels": list(split.train)}
+    held_head = train(split.train, chosen)[0] if split.validation else None  # the same setting, without them
+    if checkpoint is not None and held_head is not None:
+        from safetensors.torch import save
+
+        atomic_write_bytes(Path(checkpoint) / VALIDATION_WEIGHTS, save(held_head.state_dict()))
     head, result = train(split.seen, chosen, checkpoint=checkpoint, model_config=config_json, resume=resume)
     report = {"chosen": chosen, "selection": rows, "history": result.history}
-    return build(method, head, split.seen, text_encoder), report
+    held_out = build(method, held_head, split.train, text_encoder) if held_head is not None else None
+    return build(method, head, split.seen, text_encoder, validation_model=held_out), report
 
 
-def build(method: str, head, labels, text_encoder=None, image_encoder=None):
+def build(method: str, head, labels, text_encoder=None, image_encoder=None, validation_model=None):
+    """The ``Classifier`` around a trained head, with its ``validation_model`` (None: not known)."""
+    model = DeViSEClassifier(head, text_encoder, image_encoder) if method == "devise" \
+        else SoftmaxClassifier(head, labels, image_encoder)
+    model.validation_model = validation_model
+    return model
+
+
+def _head(method: str, config: dict, labels) -> torch.nn.Module:
     if method == "devise":
-        return DeViSEClassifier(head, text_encoder, image_encoder)
-    return SoftmaxClassifier(head, labels, image_encoder)
+        return DeViSE(config["feature_dim"], config["label_dim"])
+    return torch.nn.Linear(config["feature_dim"], len(labels))
 
 
 def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
@@ -101,38 +123,70 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     config = read_config(folder)
     groups, _, _ = load_checkpoint(folder)
     weights = groups["best"] or groups["model"]
-    if config.get("method") == "devise":
-        head = DeViSE(config["feature_dim"], config["label_dim"])
+    method = config.get("method")
+    if method not in METHODS:
+        raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {method!r} (accepted: {', '.join(METHODS)})")
+    if method == "devise":
         text_encoder = text_encoder or load_text_encoder(config["text_model"])
-    elif config.get("method") == "softmax":
-        head = torch.nn.Linear(config["feature_dim"], len(config["labels"]))
-    else:
-        raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {config.get('method')!r} "
-                              f"(accepted: {', '.join(METHODS)})")
+    head = _head(method, config, config["labels"])
     head.load_state_dict(weights)
-    return build(config["method"], head, config["labels"], text_encoder, image_encoder)
+    held_out = None
+    if (Path(folder) / VALIDATION_WEIGHTS).is_file() and "validation_labels" in config:
+        held_head = _head(method, config, config["validation_labels"])
+        held_head.load_state_dict(_validation_weights(Path(folder) / VALIDATION_WEIGHTS))
+        held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder)
+    return build(method, head, config["labels"], text_encoder, image_encoder, held_out)
+
+
+def _validation_weights(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        weights = load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise LabelspaceError(f"validation model {str(path)!r} is not a readable safetensors file ({e})") from e
+    require_finite_tensors(weights, f"validation model {str(path)!r}", "train the checkpoint again")
+    return weights
 
 
 def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
-    """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes)."""
-    return ConSEClassifier(softmax.image_encoder, text_encoder, top_t, seen=softmax)
+    """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes); its
+    ``validation_model`` is ConSE over the softmax's."""
+    model = ConSEClassifier(softmax.image_encoder, text_encoder, top_t, seen=softmax)
+    held_out = getattr(softmax, "validation_model", None)
+    model.validation_model = conse_on(held_out, text_encoder, top_t) if held_out is not None else None
+    return model
 
 
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
-                    top_t: int | None = None, device="cpu", precision: str = "fp32") -> tuple[object, dict]:
-    """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head)
-    or a checkpoint folder; with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels."""
+                    top_t: int | None = None, templates: str | None = None, device="cpu",
+                    precision: str = "fp32") -> tuple[object, dict]:
+    """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head),
+    a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), or a CLIP
+    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``."""
     from labelspace.api import classifier
     from labelspace.encoders import load_image_encoder
     from labelspace.encoders import load_text_encoder
 
+    clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
+    if templates is not None and not clip:
+        raise LabelspaceError("--templates applies to CLIP models only (ConSE and DeViSE encode the bare class names)")
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
         return classifier("conse", info["image_model"], info["text_model"], info["top_t"], device=device,
                           precision=precision), info
+    if clip:
+        if image_model or text_model or top_t:
+            raise LabelspaceError("--image-model, --text-model and --conse-top-t do not apply to a CLIP model")
+        from labelspace.methods.clip import CLIPClassifier
+
+        return CLIPClassifier(model, templates or "openai", device=device, precision=precision), \
+            {"method": "clip", "templates": templates or "openai"}
     if not Path(model).is_dir():
-        raise LabelspaceError(f"model {model!r} is neither 'conse' nor a checkpoint folder")
+        raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
+                              "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}

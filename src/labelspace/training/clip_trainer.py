@@ -11,6 +11,8 @@
   holds the model spec, the training config and the data name, and resuming with any of them changed
   (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
+- ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
+  names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
 - Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
   pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA.
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
@@ -57,6 +59,7 @@ class ClipTrainConfig:
     checkpoint_every: int = 100
     eval_every: int = 0  # 0: evaluate at the end only
     stop_at: int | None = None  # leave after this step with a checkpoint (time-sliced jobs); resume continues
+    label_aware: bool = False  # same-label pairs are positives (the data must carry class labels)
 
     def check(self, world: int) -> None:
         if self.precision not in PRECISIONS:
@@ -98,12 +101,23 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": plain, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
 
 
-def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> float:
-    """Forward and backward of one step (accumulated as open_clip does); returns the loss value."""
+def _labels_for(labels, label_aware: bool, device) -> torch.Tensor | None:
+    """The batch's class labels on ``device`` when training is label-aware (refused without them), else None."""
+    if not label_aware:
+        return None
+    if labels is None:
+        raise LabelspaceError("label-aware training needs data with class labels (folder:<dir>, whose captions "
+                              "are made from class names); this data has captions only")
+    return labels.to(device, non_blocking=True)
+
+
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
+    """Forward and backward of one step (accumulated as open_clip does); returns the loss value.
+    ``labels``: the local batch's class labels for label-aware targets, or None."""
     if accum == 1:
         with autocast():
             image, text, scale, bias = ddp(images, texts)
-            loss = loss_fn(image.float(), text.float(), scale, bias)
+            loss = loss_fn(image.float(), text.float(), scale, bias, labels)
         loss.backward()
         return loss.detach()
     chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
@@ -118,7 +132,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast) -> floa
             texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
             if j:  # the scale and bias take their gradient once, not once per micro-batch
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
-            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias)
+            loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
             loss.backward()
         value = loss.detach() if value is None else value
     return value
@@ -172,7 +186,10 @@ RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
-    check_resumable(folder, {"model": model.spec.to_json(), "train": asdict(config), "data": data_name},
+    train = asdict(config)
+    if not config.label_aware:  # checkpoints from before the option lack it; compared only when it is on
+        del train["label_aware"]
+    check_resumable(folder, {"model": model.spec.to_json(), "train": train, "data": data_name},
                     resumable=tuple(f"train.{k}" for k in RESUMABLE_CHANGES))
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
@@ -271,14 +288,15 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 lr = learning_rate(state.step, config)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                images, texts, truncated, unreadable = next(batches)
+                images, texts, truncated, unreadable, labels = next(batches)
                 model.truncated += truncated
                 data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
                 counted.update(unreadable)
                 images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
+                labels = _labels_for(labels, config.label_aware, device)
                 optimizer.zero_grad(set_to_none=True)
                 try:
-                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast)
+                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
                 except torch.OutOfMemoryError as e:
                     raise out_of_memory(e, config.batch_size, accum=True) from e
                 if world > 1:

@@ -1,7 +1,8 @@
 """Prompt templates: named sets, a custom file, or CuPL-style per-class prompts.
 
 ``templates`` may be a set name (``openai``: the 80 CLIP ImageNet templates, ``simple``: open_clip's
-7, ``photo``, ``plain``, or a dataset's own set such as ``fashion-mnist``), a ``.txt`` file with one
+7, ``photo``, ``plain``, or a dataset's own set such as ``fashion-mnist`` or, as CLIP reported them,
+``cifar10``, ``voc2007``, ... from ``presets/datasets/``), a ``.txt`` file with one
 template per line, a ``.json`` file with a list of templates or a CuPL dict ``{class: [prompts]}``,
 a list of template strings, one template string holding ``{}``, or such a dict. Templates hold ``{}`` where the class name goes.
 """
@@ -37,7 +38,13 @@ def template_set(name: str) -> list[str]:
         return _open_clip_templates("SIMPLE_IMAGENET_TEMPLATES")
     if name in FIXED_SETS:
         return list(FIXED_SETS[name])
-    raise LabelspaceError(f"unknown template set {name!r} (accepted: {', '.join(NAMED_SETS)}, a .txt or .json file)")
+    from labelspace.data.vision_sets import dataset_preset
+
+    preset = dataset_preset(name)
+    if preset is not None:
+        return list(preset["templates"])
+    raise LabelspaceError(f"unknown template set {name!r} (accepted: {', '.join(NAMED_SETS)}, a dataset's set such as "
+                          "cifar10 or voc2007, a .txt or .json file)")
 
 
 def _read_file(path: Path) -> list[str] | dict:
