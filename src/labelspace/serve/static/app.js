@@ -53,8 +53,6 @@ function suggest() {
 }
 
 function render(result) {
-  const scores = result.labels.map((r) => r.score);
-  const hi = Math.max(...scores), lo = Math.min(...scores);
   const rows = result.labels.map(({ label, score }) => {
     const row = document.createElement("li");
     row.className = "row";
@@ -65,7 +63,7 @@ function render(result) {
     bar.className = "bar";
     const fill = document.createElement("div");
     fill.className = "fill";
-    fill.style.width = `${hi > lo ? Math.max(2, (100 * (score - lo)) / (hi - lo)) : 100}%`;
+    fill.style.width = `${Math.max(1, 100 * score)}%`; // a probability: the bar is its share
     bar.append(fill);
     const value = document.createElement("span");
     value.className = "score";
