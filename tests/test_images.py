@@ -14,6 +14,7 @@ from image_helpers import grey_png, peak_rss_growth, png_chunk
 from labelspace.data.captions import caption_data
 from labelspace.data.images import BadImage, open_image
 from labelspace.errors import LabelspaceError
+from labelspace.methods import Classifier
 
 MiB = 2**20
 THIN = (20, 2_000_000)  # 40 megapixels in 40 KB: under the pixel limit, but 255 x 25,500,000 after a resize
@@ -108,7 +109,7 @@ def test_thin_png_is_one_line_in_the_cli(tmp_path, cli_main):
     assert memory["bytes"] < 256 * MiB
 
 
-class ResizingModel:
+class ResizingModel(Classifier):
     """A model whose preprocessing really resizes (as every encoder does), to feel the thin image's cost."""
 
     def __init__(self):
@@ -123,7 +124,7 @@ class ResizingModel:
     def encode(self, batch):
         return batch.mean((2, 3))
 
-    def scores(self, features, labels):
+    def scores(self, features, labels, templates=None):
         return np.zeros((len(features), len(labels)))
 
 
