@@ -13,20 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.data.datasets import FileImages, ImageDataset, csv_rows
+from labelspace.data.pairs import CaptionSet
 from labelspace.registry import DATASETS
-
-
-@dataclass
-class CaptionSet:
-    """Images and their captions; ``caption_image[j]`` is the image position of caption ``j``."""
-
-    images: ImageDataset
-    captions: list[str]
-    caption_image: np.ndarray
-
-    @property
-    def name(self) -> str:
-        return f"captions:{self.images.name}"
 
 
 @dataclass
