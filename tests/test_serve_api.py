@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import skimage
 import torch
 from fastapi.testclient import TestClient
@@ -18,6 +19,7 @@ from PIL import Image
 from starlette import formparsers
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods import Classifier
 from labelspace.serve import DEFAULT_MODEL, Limits, create_app, load_model
 from labelspace.serve.app import STATIC, predict
 from labelspace.serve.models import CachedTextEncoder
@@ -56,7 +58,7 @@ class ColourImages:
         return batch
 
 
-class ColourModel:
+class ColourModel(Classifier):
     def __init__(self):
         self.image_encoder, self.text_encoder = ColourImages(), ColourText()
 
@@ -99,20 +101,22 @@ def test_classify_ranks_labels_by_score(client):
     assert [r["label"] for r in body["labels"]][0] == "blue"
     scores = [r["score"] for r in body["labels"]]
     assert scores == sorted(scores, reverse=True)
-    colour = np.array([20, 40, 220]) / np.linalg.norm([20, 40, 220])
-    assert scores[0] == pytest.approx(colour[2], abs=1e-4)  # cosine of the mean colour with pure blue
+    cosines = np.array([20, 40, 220]) / np.linalg.norm([20, 40, 220])  # of the mean colour with red, green, blue
+    expected = dict(zip(["red", "green", "blue"], scipy.special.softmax(cosines)))  # the model's temperature is 1
+    assert {r["label"]: r["score"] for r in body["labels"]} == pytest.approx(expected, abs=1e-4)
 
 
 def test_templates_ensemble_unit_prompt_vectors_like_a_plain_loop(model):
     data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
     ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())}
     feature = np.asarray(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB")), dtype=np.float64)
+    cosines = []
     for label in labels:
         prompts = [np.sum([COLOURS[w] for w in t.replace("{}", label).split() if w in COLOURS], axis=0)
                    for t in templates]
         mean = np.mean([p / np.linalg.norm(p) for p in prompts], axis=0)
-        expected = feature @ mean / np.linalg.norm(feature) / np.linalg.norm(mean)
-        assert ranked[label] == pytest.approx(expected, abs=1e-6)
+        cosines.append(feature @ mean / np.linalg.norm(feature) / np.linalg.norm(mean))
+    assert [ranked[label] for label in labels] == pytest.approx(scipy.special.softmax(cosines), abs=1e-6)
 
 
 def test_label_vectors_are_cached_across_requests(client, model):
