@@ -4,6 +4,7 @@ Most tests use a tiny colour model (an image's feature is its mean colour, a lab
 colour it names) so they run in milliseconds; one slow test checks the real ConSE model against
 ``labelspace.classify``.
 """
+import contextlib
 import io
 import re
 import threading
@@ -140,7 +141,10 @@ def test_cached_text_encoder_is_an_lru_with_the_inner_rows():
     assert "purple" not in cached.rows
 
 
-def test_full_queue_answers_503_and_recovers(model):
+@contextlib.contextmanager
+def only_worker_held(model):
+    """A server with one worker and no queue, whose worker a first request holds in inference until
+    ``release()``; yields (client, [the first response, once released], release)."""
     model.image_encoder.release = threading.Event()
     with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
         first = []
@@ -150,9 +154,20 @@ def test_full_queue_answers_503_and_recovers(model):
             if client.get("/healthz").json()["in_flight"] == 1:
                 break
             threading.Event().wait(0.01)
+
+        def release():
+            model.image_encoder.release.set()
+            worker.join(10)
+        try:
+            yield client, first, release
+        finally:
+            release()
+
+
+def test_full_queue_answers_503_and_recovers(model):
+    with only_worker_held(model) as (client, first, release):
         busy = post(client)
-        model.image_encoder.release.set()
-        worker.join(10)
+        release()
         assert busy.status_code == 503 and "busy" in busy.json()["error"]
         assert first[0].status_code == 200
         assert post(client).status_code == 200
@@ -292,18 +307,9 @@ def test_a_busy_server_refuses_before_reading_the_upload(model, monkeypatch):
         return await real_parse(self)
 
     monkeypatch.setattr(app_module.MultiPartParser, "parse", counting)
-    model.image_encoder.release = threading.Event()
-    with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
-        first = []
-        worker = threading.Thread(target=lambda: first.append(post(client)))
-        worker.start()
-        for _ in range(200):
-            if client.get("/healthz").json()["in_flight"] == 1:
-                break
-            threading.Event().wait(0.01)
+    with only_worker_held(model) as (client, first, release):
         busy = post(client, image=png(size=(300, 300), noise=True))
-        model.image_encoder.release.set()
-        worker.join(10)
+        release()
     assert busy.status_code == 503 and len(parsed) == 1 and first[0].status_code == 200
 
 
