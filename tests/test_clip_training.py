@@ -197,10 +197,6 @@ def test_a_caption_csv_is_one_caption_set_for_training_and_retrieval(tmp_path):
         image, caption = train.pair(j)
         assert caption == text
         assert np.asarray(image).tolist() == np.asarray(Image.open(tmp_path / path).convert("RGB")).tolist()
-    with pytest.raises(AttributeError, match="labelspace.data.pairs.CaptionSet"):
-        from labelspace.data import captions
-
-        captions.PairList
 
 
 def test_webdataset_shards_split_over_processes_and_skip_incomplete_samples(tmp_path):
