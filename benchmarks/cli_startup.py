@@ -33,9 +33,10 @@ def main() -> None:
         for name, command in COMMANDS.items():
             times[name].append(seconds(command))
     median = {name: statistics.median(t) for name, t in times.items()}
-    print(f"| command | median s ({rounds} rounds) |\n|---|---|")
-    for name, value in median.items():
-        print(f"| `{name}` | {value:.3f} |")
+    from labelspace.io import markdown_table
+
+    print("\n".join(markdown_table(["command", f"median s ({rounds} rounds)"],
+                                   [[f"`{name}`", f"{value:.3f}"] for name, value in median.items()])))
     print(f"\nratio: {median['labelspace --help'] / median['import typer, rich']:.2f}x (goal <= 3x)")
 
 

@@ -121,20 +121,27 @@ def main() -> None:
     if args.child:
         measure(*args.child)
         return
-    print("| objects | set | labelspace crops/s | plain PIL crops/s | speed ratio | labelspace peak MiB | plain peak MiB |")
-    print("|---|---|---|---|---|---|---|")
+    from labelspace.io import markdown_table
+
+    header = ["objects", "set", "labelspace crops/s", "plain PIL crops/s", "speed ratio", "labelspace peak MiB",
+              "plain peak MiB"]
+    for line in markdown_table(header, measured_rows(args.objects, args.rounds)):
+        print(line, flush=True)
+
+
+def measured_rows(objects_list: str, rounds: int):
+    """One table row per (object count, set), measured when asked for."""
     with tempfile.TemporaryDirectory() as tmp:
-        for objects in (int(x) for x in args.objects.split(",")):
+        for objects in (int(x) for x in objects_list.split(",")):
             voc, coco = write_sets(Path(tmp) / str(objects), objects)
             for name, path in (("voc", voc), ("coco", coco)):
-                runs = [(child(name, path), child(f"plain-{name}", path)) for _ in range(args.rounds)]  # interleaved
+                runs = [(child(name, path), child(f"plain-{name}", path)) for _ in range(rounds)]  # interleaved
                 assert all(o["crops"] == p["crops"] == objects for o, p in runs), runs
                 rate = max(o["crops"] / o["seconds"] for o, _ in runs)
                 plain_rate = max(p["crops"] / p["seconds"] for _, p in runs)
                 peak, plain_peak = max(o["peak_mib"] for o, _ in runs), max(p["peak_mib"] for _, p in runs)
-                print(f"| {objects} | {name} | {rate:.0f} | {plain_rate:.0f} | {rate / plain_rate:.2f} | "
-                      f"{peak:.1f} | {plain_peak:.1f} |", flush=True)
-
+                yield [objects, name, f"{rate:.0f}", f"{plain_rate:.0f}", f"{rate / plain_rate:.2f}", f"{peak:.1f}",
+                       f"{plain_peak:.1f}"]
 
 if __name__ == "__main__":
     main()

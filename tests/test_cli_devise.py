@@ -30,14 +30,21 @@ def test_seen_and_unseen_overlap_and_missing_checkpoint_are_errors(tmp_path):
     assert run.returncode == 2 and "no config.json" in run.stderr
 
 
-@pytest.mark.slow
-def test_train_then_eval_writes_one_json_result(tmp_path):
+@pytest.fixture
+def trained_devise(tmp_path):
+    """A DeViSE run trained by the CLI on synthetic classes (class3 unseen): its split file and its train run."""
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"],
                                  "unseen": ["class3"], "validation": ["class0"]}))
     run = cli("train", "devise", "--dataset", "synthetic", "--split", str(split), "--text-model", "random:16",
               "--out", str(tmp_path / "ck"), "--epochs", "3", "--lr", "0.01", "--margin", "0.1")
     assert run.returncode == 0, run.stderr
+    return split, run
+
+
+@pytest.mark.slow
+def test_train_then_eval_writes_one_json_result(tmp_path, trained_devise):
+    split, run = trained_devise
     assert (tmp_path / "ck" / "checkpoint.safetensors").is_file() and "chosen" in run.stdout
     run = cli("eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
               "--out", str(tmp_path / "runs"))
@@ -61,13 +68,8 @@ def test_train_then_eval_writes_one_json_result(tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_calibrate_and_csls_carry_gamma_ausuc_hubness_and_the_curve(tmp_path):
-    split = tmp_path / "split.json"
-    split.write_text(json.dumps({"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"],
-                                 "unseen": ["class3"], "validation": ["class0"]}))
-    run = cli("train", "devise", "--dataset", "synthetic", "--split", str(split), "--text-model", "random:16",
-              "--out", str(tmp_path / "ck"), "--epochs", "3", "--lr", "0.01", "--margin", "0.1")
-    assert run.returncode == 0, run.stderr
+def test_eval_calibrate_and_csls_carry_gamma_ausuc_hubness_and_the_curve(tmp_path, trained_devise):
+    split, _ = trained_devise
     assert (tmp_path / "ck" / "validation.safetensors").is_file()
     common = ["eval", "--model", str(tmp_path / "ck"), "--dataset", "synthetic", "--split", str(split), "--no-hp",
               "--out", str(tmp_path / "runs"), "--calibrate"]

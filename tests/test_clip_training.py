@@ -180,6 +180,25 @@ def test_csv_missing_images_are_counted_and_long_captions_truncated(tmp_path):
     assert model.truncated == 1  # evaluation prompts are not training captions
 
 
+def test_a_caption_csv_is_one_caption_set_for_training_and_retrieval(tmp_path):
+    from labelspace.data import load_dataset
+    from labelspace.data.pairs import CaptionSet
+
+    for colour in ("red", "blue"):
+        Image.new("RGB", (8, 8), colour).save(tmp_path / f"{colour}.png")
+    rows = [["path", "caption"], ["red.png", "a red square"], ["blue.png", "a blue square"],
+            ["red.png", "something red"], ["gone.png", "missing"]]
+    with open(tmp_path / "pairs.csv", "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    train, retrieval = caption_data(f"captions:{tmp_path / 'pairs.csv'}"), load_dataset(f"captions:{tmp_path / 'pairs.csv'}")
+    assert isinstance(train, CaptionSet) and isinstance(retrieval, CaptionSet)
+    assert train.captions == retrieval.captions[:3] and list(train.caption_image) == [0, 1, 0] and train.skipped == 1
+    for j, (path, text) in enumerate(rows[1:4]):
+        image, caption = train.pair(j)
+        assert caption == text
+        assert np.asarray(image).tolist() == np.asarray(Image.open(tmp_path / path).convert("RGB")).tolist()
+
+
 def test_webdataset_shards_split_over_processes_and_skip_incomplete_samples(tmp_path):
     from labelspace.data.captions import local_batches
 

@@ -52,7 +52,10 @@ def test_voc_options_filter_and_widen(voc_root):
 
 
 def test_voc_images_view_holds_label_sets(voc_root):
+    from labelspace.data.eval_sets import MultiLabelSet
+
     images = load_dataset(f"voc:{voc_root},view=images")
+    assert isinstance(images, MultiLabelSet)  # the reader gives the multi-label type; the eval runner wraps nothing
     names = images.class_names
     assert [sorted(names[c] for c in np.flatnonzero(row)) for row in images.multi_hot] == [
         ["dog", "person"], ["bird", "cat", "tvmonitor"]]
@@ -149,6 +152,7 @@ def test_coco_crops_names_from_the_file_crowd_skipped(coco_json):
 
 def test_coco_images_view_and_image_folder_option(coco_json, tmp_path):
     images = load_dataset(f"coco:{coco_json},view=images")
+    assert type(images).__name__ == "MultiLabelSet"
     assert images.multi_hot.astype(int).tolist() == [[0, 1, 1, 0], [0, 0, 0, 1]]  # crowd person not a label
     assert images.unlabelled == 1
     moved = tmp_path / "pictures"

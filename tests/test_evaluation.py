@@ -140,6 +140,11 @@ def test_results_json_named_from_parts_and_merged(tmp_path, tiny_file):
     assert len(csv_text) == 4
     md = merge_results([tmp_path / "runs"], tmp_path / "all.md").read_text()
     assert md.startswith("| task | method | model | dataset | templates | acc1") and md.count("\n") == 5
+    lines = md.splitlines()  # the same table as the CSV, floats at 4 decimals
+    assert lines[1] == "|" + "---|" * 10
+    as_csv = [[f"{float(c):.4f}" if n >= 5 and "." in c else c for n, c in enumerate(line.split(","))]
+              for line in csv_text]
+    assert [line.removeprefix("| ").removesuffix(" |").split(" | ") for line in [lines[0], *lines[2:]]] == as_csv
 
 
 def test_zsl_and_clip_results_merge_into_one_table(tmp_path, tiny_file):

@@ -70,3 +70,17 @@ def test_a_moved_module_names_its_new_home(old):
     with pytest.raises(ModuleNotFoundError, match=f"^{old} moved to {labelspace.MOVED[old]}$"):
         importlib.import_module(old)
     importlib.import_module(labelspace.MOVED[old])
+
+
+@pytest.mark.parametrize("old,new", [("labelspace.hub.quiet_downloads", "labelspace.notes.quiet"),
+                                     ("labelspace.data.captions.PairList", "labelspace.data.pairs.CaptionSet"),
+                                     ("labelspace.data.objects.LabelSets", "labelspace.data.eval_sets.MultiLabelSet")])
+def test_a_moved_name_names_its_new_home(old, new):
+    import importlib
+
+    module, _, name = old.rpartition(".")
+    with pytest.raises(AttributeError, match=f"^{old} moved: use {new}") as error:
+        getattr(importlib.import_module(module), name)
+    assert "\n" not in str(error.value)
+    home, _, attr = new.rpartition(".")
+    assert hasattr(importlib.import_module(home), attr)

@@ -3,12 +3,11 @@
 Libraries retry an unreachable Hugging Face hub for tens of seconds (and open_clip logs an ERROR line)
 before failing. ``offline_unless_reachable`` checks the endpoint once per process with a short TCP
 connect; when it cannot be reached, it switches huggingface_hub to offline mode, so downloads are served
-from the local cache or fail at once, and ``quiet_downloads`` keeps the libraries' own error lines out.
+from the local cache or fail at once; loaders try the download inside ``labelspace.notes.quiet``, which keeps
+the libraries' own error lines out.
 """
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import socket
 from functools import lru_cache
@@ -41,12 +40,7 @@ def offline_unless_reachable() -> bool:
     return True
 
 
-@contextlib.contextmanager
-def quiet_downloads():
-    """Silence library log lines (open_clip's ``ERROR:root:Failed to download ...``) while a download is tried:
-    the caller turns the failure into labelspace's one-line error."""
-    logging.disable(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logging.disable(logging.NOTSET)
+def __getattr__(name: str):
+    if name == "quiet_downloads":
+        raise AttributeError("labelspace.hub.quiet_downloads moved: use labelspace.notes.quiet")
+    raise AttributeError(f"module 'labelspace.hub' has no attribute {name!r}")

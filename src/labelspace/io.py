@@ -1,11 +1,12 @@
 """Atomic writes: a result or checkpoint file is either the old one or the complete new one; output paths
-checked before the work that fills them starts."""
+checked before the work that fills them starts. And the one Markdown table writer of every report."""
 from __future__ import annotations
 
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
@@ -82,3 +83,16 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def markdown_table(header: Sequence, rows: Iterable[Sequence]) -> Iterator[str]:
+    """A Markdown table's lines: header, ``|---|`` rule, one line per row as it comes (so a benchmark prints each
+    row when measured). Cells are written with ``str``: callers format their numbers."""
+    yield _table_row(header)
+    yield "|" + "---|" * len(header)
+    for row in rows:
+        yield _table_row(row)
+
+
+def _table_row(cells: Sequence) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"

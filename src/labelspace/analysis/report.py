@@ -2,11 +2,12 @@
 and ``results.json`` with every matrix, summary and comparison (all files written atomically)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
 from labelspace.analysis import plots
-from labelspace.io import atomic_write_text, write_json
+from labelspace.io import atomic_write_text, markdown_table, write_json
 
 MAX_SCATTER_PER_KIND = 4
 MAX_NEIGHBOUR_CLASSES = 20
@@ -20,33 +21,30 @@ def p_value(p: float | None) -> str:
     return "-" if p is None else f"{p:.4f}"
 
 
-def summary_table(analysis) -> list[str]:
-    lines = ["| representation | modality | mean off-diagonal similarity | sd | min | max |", "|---|---|---|---|---|---|"]
+def summary_table(analysis) -> Iterable[str]:
+    rows = []
     for m in analysis.matrices:
         s = m.summary()
-        lines.append(f"| {m.label} | {m.modality} | {s.mean:.3f} | {s.std:.3f} | {s.min:.3f} | {s.max:.3f} |")
-    return lines
+        rows.append([m.label, m.modality, f"{s.mean:.3f}", f"{s.std:.3f}", f"{s.min:.3f}", f"{s.max:.3f}"])
+    return markdown_table(["representation", "modality", "mean off-diagonal similarity", "sd", "min", "max"], rows)
 
 
-def comparison_table(analysis) -> list[str]:
+def comparison_table(analysis) -> Iterable[str]:
     level = round(100 * analysis.settings.get("level", 0.95))
-    lines = [f"| kind | A | B | mean sim A | mean sim B | Pearson r [{level}% CI] | Spearman rho [{level}% CI] "
-             "| rsatoolbox cosine | Mantel p |", "|---|---|---|---|---|---|---|---|---|"]
-    for c in analysis.comparisons:
-        lines.append(f"| {c.kind} | {c.a} | {c.b} | {c.mean_a:.3f} | {c.mean_b:.3f} | {c.pearson:.3f}{_ci(c.pearson_ci)} "
-                     f"| {c.spearman:.3f}{_ci(c.spearman_ci)} | {c.cosine:.3f} | {p_value(c.mantel_p)} |")
-    return lines
+    header = ["kind", "A", "B", "mean sim A", "mean sim B", f"Pearson r [{level}% CI]", f"Spearman rho [{level}% CI]",
+              "rsatoolbox cosine", "Mantel p"]
+    return markdown_table(header, [[c.kind, c.a, c.b, f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
+                                    f"{c.pearson:.3f}{_ci(c.pearson_ci)}", f"{c.spearman:.3f}{_ci(c.spearman_ci)}",
+                                    f"{c.cosine:.3f}", p_value(c.mantel_p)] for c in analysis.comparisons])
 
 
-def neighbour_table(analysis) -> list[str]:
+def neighbour_table(analysis) -> Iterable[str]:
     """Each class's nearest other class in every representation (only for small class sets)."""
     if len(analysis.class_names) > MAX_NEIGHBOUR_CLASSES:
         return ["(nearest neighbours of each class are in results.json)"]
     nearest = [m.summary().nearest for m in analysis.matrices]
-    lines = ["| class | " + " | ".join(m.label for m in analysis.matrices) + " |",
-             "|---" * (len(analysis.matrices) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(n[name] for n in nearest) + " |" for name in analysis.class_names]
-    return lines
+    return markdown_table(["class", *(m.label for m in analysis.matrices)],
+                          [[name, *(n[name] for n in nearest)] for name in analysis.class_names])
 
 
 def write_figures(analysis, out_dir: Path) -> dict[str, Path]:

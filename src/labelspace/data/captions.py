@@ -4,7 +4,7 @@ Sources (``caption_data(spec)``):
 
 - ``captions:<file>`` (or the older ``csv:<file>``): rows ``path,caption`` (relative paths from the CSV's
   folder; missing files are counted and dropped when the set is opened, unreadable ones counted, named and
-  replaced when read: ``CaptionData.pair``);
+  replaced when read: ``CaptionData.pair``); a ``CaptionSet``, the type retrieval evaluation reads too;
 - ``folder:<dir>``: one sub-folder per class, captions made from the class name and templates;
 - ``wds:<shard>[,<shard>...]`` (brace patterns allowed): webdataset tar shards with ``jpg``/``png`` + ``txt``;
   samples lacking either are counted and skipped while streaming;
@@ -30,8 +30,9 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ArrayImages, fashion_mnist, image_folder
-from labelspace.data.eval_sets import CaptionSet, captions_csv
+from labelspace.data.eval_sets import captions_csv
 from labelspace.data.images import BadImage, open_image
+from labelspace.data.pairs import CaptionData, CaptionSet
 from labelspace.errors import LabelspaceError
 from labelspace.prompts import class_prompts
 from labelspace.registry import CAPTION_SOURCES
@@ -44,63 +45,15 @@ ITEMS = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "
 POSITIONS = ["top left", "top right", "bottom left", "bottom right"]
 
 
-class CaptionData:
-    """Map-style image-caption pairs: ``load(i) -> (image, caption)``, or ``(image, caption, class index)`` for
-    labelled sets (read by label-aware training); ``skipped`` counts dropped rows."""
-
-    name: str
-    skipped: int = 0
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def load(self, index: int):
-        raise NotImplementedError
-
-    @property
-    def unreadable(self) -> dict[int, str]:
-        return self.__dict__.setdefault("_unreadable", {})
-
-    def pair(self, index: int):
-        """``load(index)``, or when its image is unreadable the next readable pair (wrapping): a choice that
-        depends on the data only, so resumed runs replay the same batches. Each bad image is counted in
-        ``skipped`` and named in a warning once per process (``unreadable`` maps its index to why)."""
-        bad = self.unreadable
-        for j in (int(index + k) % len(self) for k in range(len(self))):
-            if j in bad:
-                continue
-            try:
-                return self.load(j)
-            except BadImage as e:
-                bad[j] = str(e)
-                self.skipped += 1
-                log.warning(f"skipped pair {j} of {self.name}: {e}")
-        raise LabelspaceError(f"no readable image in {self.name}")
-
-
-class PairList(CaptionData):
-    """Pairs given as an image dataset plus, per caption, its text and image position."""
-
-    def __init__(self, name: str, images, captions: Sequence[str], caption_image: Sequence[int], skipped: int = 0):
-        self.name, self.images, self.captions = name, images, list(captions)
-        self.caption_image, self.skipped = np.asarray(caption_image, dtype=np.int64), skipped
-
-    def __len__(self) -> int:
-        return len(self.captions)
-
-    def load(self, index: int):
-        return self.images.load(int(self.caption_image[index])), self.captions[index]
-
-
-def csv_captions(path: str | os.PathLike) -> PairList:
+def csv_captions(path: str | os.PathLike) -> CaptionSet:
     """``path,caption`` rows (via the evaluation CSV reader); rows whose image file is missing are counted and dropped."""
     data = captions_csv(path)
     present = np.array([Path(p).is_file() for p in data.images.paths])
     keep = np.flatnonzero(present[data.caption_image])
     if len(keep) == 0:
         raise LabelspaceError(f"none of the images named in {str(path)!r} exist (paths are read from the CSV's folder)")
-    return PairList(f"csv:{path}", data.images, [data.captions[i] for i in keep], data.caption_image[keep],
-                    skipped=len(data.captions) - len(keep))
+    return CaptionSet(data.images, [data.captions[i] for i in keep], data.caption_image[keep],
+                      skipped=len(data.captions) - len(keep), name=f"csv:{path}")
 
 
 class TemplateCaptions(CaptionData):
@@ -141,6 +94,13 @@ class SyntheticCaptions(CaptionData):
         """The pairs as an evaluation ``CaptionSet`` (one caption per image) for ``zeroshot_retrieval``."""
         images = ArrayImages(self.name, self.images, np.arange(len(self)), [str(i) for i in range(len(self))])
         return CaptionSet(images, list(self.captions), np.arange(len(self)))
+
+
+def __getattr__(name: str):
+    if name == "PairList":
+        raise AttributeError("labelspace.data.captions.PairList moved: use labelspace.data.pairs.CaptionSet "
+                             "(the one caption-pair type)")
+    raise AttributeError(f"module 'labelspace.data.captions' has no attribute {name!r}")
 
 
 def held_out_pairs() -> set[tuple[str, str]]:
@@ -253,12 +213,12 @@ def caption_data(spec: str, templates="simple", seed: int = 0, root: str | None 
 
 @CAPTION_SOURCES.register("captions", argument="<file>",
                           description="rows path,caption (the eval grammar; missing images are counted and dropped)")
-def _csv_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> PairList:
+def _csv_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> CaptionSet:
     return csv_captions(argument)
 
 
 @CAPTION_SOURCES.register("csv", argument="<file>", description="the same as captions:<file> (the older name)")
-def _csv_alias(argument: str, **options) -> PairList:
+def _csv_alias(argument: str, **options) -> CaptionSet:
     return csv_captions(argument)
 
 

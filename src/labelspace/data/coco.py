@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.data.datasets import SpecOptions
-from labelspace.data.objects import LabelSets, ObjectCrops, check_box, missing_images
+from labelspace.data.eval_sets import MultiLabelSet
+from labelspace.data.objects import ObjectCrops, check_box, missing_images
 from labelspace.errors import LabelspaceError
 
 VIEWS = ("crops", "images")
@@ -34,7 +35,7 @@ def _image_folder(annotations: Path) -> Path:
 
 def coco(path: str | os.PathLike, images: str | os.PathLike | None = None, view: str = "crops", min_size: float = 0,
          margin: float = 0.0):
-    """COCO instances as object crops (``ObjectCrops``) or labelled whole images (``LabelSets``)."""
+    """COCO instances as object crops (``ObjectCrops``) or labelled whole images (``MultiLabelSet``)."""
     if view not in VIEWS:
         raise LabelspaceError(f"COCO view {view!r} is unknown (accepted: {', '.join(VIEWS)})")
     path = Path(path)
@@ -82,7 +83,7 @@ def coco(path: str | os.PathLike, images: str | os.PathLike | None = None, view:
     boxes = np.frombuffer(boxes, np.float64).reshape(-1, 4)[order]
     object_image, targets = object_image[order], targets[order]
     if view == "images":
-        dataset = LabelSets(f"coco:{path},images={folder},view=images", image_paths, multi_hot, class_names)
+        dataset = MultiLabelSet(f"coco:{path},images={folder},view=images", image_paths, multi_hot, class_names)
     else:
         dataset = ObjectCrops(f"coco:{path},images={folder},view=crops,min_size={min_size:g},margin={margin:g}",
                               image_paths, object_image, boxes, targets, class_names, margin)

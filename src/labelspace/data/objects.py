@@ -1,4 +1,5 @@
-"""The two views of a detection set (PASCAL VOC, COCO): object crops and whole images with label sets.
+"""Object crops, one view of a detection set (PASCAL VOC, COCO); the other, whole images with label sets,
+is ``labelspace.data.eval_sets.MultiLabelSet``.
 
 Readers fill plain arrays (one row per object or image: image index, box, class) and a list of
 image paths as strings, so memory holds numbers and names only, never pixels: ``load(i)`` cuts one
@@ -79,28 +80,8 @@ class ObjectCrops(ImageDataset):
                        self.targets.tobytes(), self.class_names, self.margin)
 
 
-class LabelSets(ImageDataset):
-    """Whole images with any number of labels each: ``multi_hot`` (images, classes); ``targets`` holds
-    each image's first label, so single-label code still runs (the eval runner reads ``multi_hot``)."""
-
-    def __init__(self, name: str, image_paths: Sequence[str], multi_hot: np.ndarray, class_names: Sequence[str]):
-        self.multi_hot = np.asarray(multi_hot, dtype=bool)
-        keep = self.multi_hot.any(axis=1)
-        if not keep.any():
-            raise LabelspaceError(f"dataset {name!r} has no labelled images (check its split and options)")
-        self.unlabelled = int((~keep).sum())
-        self.name = name
-        self.image_paths = [p for p, k in zip(image_paths, keep) if k]
-        self.multi_hot = self.multi_hot[keep]
-        self.targets = self.multi_hot.argmax(axis=1).astype(np.int64)
-        self.class_names = list(class_names)
-
-    def load(self, index: int) -> Image.Image:
-        return open_image(self.image_paths[index])
-
-    def describe(self, index: int) -> str:
-        return self.image_paths[index]
-
-    @property
-    def fingerprint(self) -> str:
-        return digest(self.name, file_stats(self.image_paths), self.multi_hot.tobytes(), self.class_names)
+def __getattr__(name: str):
+    if name == "LabelSets":
+        raise AttributeError("labelspace.data.objects.LabelSets moved: use labelspace.data.eval_sets.MultiLabelSet "
+                             "(the one multi-label type)")
+    raise AttributeError(f"module 'labelspace.data.objects' has no attribute {name!r}")

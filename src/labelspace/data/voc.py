@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.data.datasets import SpecOptions
-from labelspace.data.objects import LabelSets, ObjectCrops, check_box, missing_images
+from labelspace.data.eval_sets import MultiLabelSet
+from labelspace.data.objects import ObjectCrops, check_box, missing_images
 from labelspace.errors import LabelspaceError
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
@@ -61,7 +62,7 @@ def _text(node, tag: str, where: str) -> str:
 
 def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_size: float = 0, difficult: bool = False,
         truncated: bool = True, margin: float = 0.0):
-    """PASCAL VOC ``split`` as object crops (``ObjectCrops``) or labelled whole images (``LabelSets``)."""
+    """PASCAL VOC ``split`` as object crops (``ObjectCrops``) or labelled whole images (``MultiLabelSet``)."""
     if view not in VIEWS:
         raise LabelspaceError(f"PASCAL VOC view {view!r} is unknown (accepted: {', '.join(VIEWS)})")
     root = voc_root(path)
@@ -105,7 +106,7 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
             targets.append(index[name])
     missing_images(image_paths, f"{root}/Annotations")
     if view == "images":
-        return LabelSets(f"voc:{root},split={split},view=images", image_paths, multi_hot, VOC_CLASSES)
+        return MultiLabelSet(f"voc:{root},split={split},view=images", image_paths, multi_hot, VOC_CLASSES)
     return ObjectCrops(f"voc:{root},split={split},view=crops,min_size={min_size:g},difficult={difficult},"
                        f"truncated={truncated},margin={margin:g}", image_paths, np.frombuffer(object_image, np.int64),
                        np.frombuffer(boxes, np.float64), np.frombuffer(targets, np.int64), VOC_CLASSES, margin)

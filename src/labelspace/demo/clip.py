@@ -11,7 +11,8 @@ import os
 
 from labelspace.api import classify
 from labelspace.data import bundled_photos, fashion_mnist
-from labelspace.demo.conse import PHOTO_LABELS, photo_rows
+from labelspace.demo.conse import PHOTO_LABELS, photo_table
+from labelspace.io import markdown_table
 from labelspace.models import load_clip
 from labelspace.zeroshot import template_set
 from labelspace.demo.speed import builder_speed
@@ -34,9 +35,8 @@ def section(context) -> str:
     photos = bundled_photos()
     ranked = classify(photos.paths, PHOTO_LABELS, method="clip", image_model=spec, templates="photos", top=3)
     lines += [f"### Bundled photos against {len(PHOTO_LABELS)} labels (`photos` templates)\n",
-              f"`labelspace classify PHOTO --method clip --image-model {spec} --templates photos --labels ...`\n",
-              "| photo | truth | top-3 (probability) |", "|---|---|---|"]
-    lines += photo_rows(photos, ranked)
+              f"`labelspace classify PHOTO --method clip --image-model {spec} --templates photos --labels ...`\n"]
+    lines += photo_table(photos, ranked, "probability")
 
     classes = fashion_mnist("test", context.root).class_names
     templates = template_set("openai")[:SPEED_TEMPLATES]
@@ -44,12 +44,12 @@ def section(context) -> str:
     lines += [f"### Building a zero-shot classifier: {len(classes)} Fashion-MNIST classes x the first {len(templates)} "
               "OpenAI templates\n",
               f"Prompts are {r['mean_tokens']:.1f} tokens long on average; open_clip pads each to {r['padded_tokens']}. "
-              "labelspace runs the causal text tower on the batch's real length (same weights).\n",
-              "| builder | seconds | texts/s |", "|---|---|---|",
-              f"| labelspace `build_classifier` | {r['ours_s']:.1f} | {r['texts'] / r['ours_s']:.0f} |",
-              f"| open_clip `build_zero_shot_classifier` (run on {r['reference_classes']} class, extrapolated per text) "
-              f"| {r['reference_full_s']:.1f} | {r['texts'] / r['reference_full_s']:.0f} |",
-              f"| labelspace, cached re-run (from disk) | {r['disk_s']:.4f} | |",
-              f"| labelspace, cached re-run (in memory) | {r['memory_s']:.6f} | |",
-              f"\nSpeed-up {r['speedup']:.1f}x; largest difference from open_clip's weights {r['max_diff']:.1e}.\n"]
+              "labelspace runs the causal text tower on the batch's real length (same weights).\n"]
+    lines += markdown_table(["builder", "seconds", "texts/s"], [
+        ["labelspace `build_classifier`", f"{r['ours_s']:.1f}", f"{r['texts'] / r['ours_s']:.0f}"],
+        [f"open_clip `build_zero_shot_classifier` (run on {r['reference_classes']} class, extrapolated per text)",
+         f"{r['reference_full_s']:.1f}", f"{r['texts'] / r['reference_full_s']:.0f}"],
+        ["labelspace, cached re-run (from disk)", f"{r['disk_s']:.4f}", ""],
+        ["labelspace, cached re-run (in memory)", f"{r['memory_s']:.6f}", ""]])
+    lines += [f"\nSpeed-up {r['speedup']:.1f}x; largest difference from open_clip's weights {r['max_diff']:.1e}.\n"]
     return "\n".join(lines)

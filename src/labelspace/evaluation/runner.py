@@ -11,17 +11,9 @@ from labelspace.distributed import rank_and_world
 from labelspace.errors import LabelspaceError
 from labelspace.evaluation import tasks
 from labelspace.data import load_dataset
-from labelspace.data.eval_sets import MultiLabelSet
 from labelspace.data.vision_sets import spec_templates
 from labelspace.evaluation.results import write_result
 from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
-
-
-def _dataset(spec: str, root: str | None):
-    """The dataset a spec names; whole images with label sets (``voc:...,view=images``) as a multi-label set."""
-    data = load_dataset(spec, root)
-    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") and not isinstance(data, MultiLabelSet) \
-        else data
 
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
@@ -40,7 +32,7 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
     start = time.perf_counter()
-    data = _dataset(dataset, root)
+    data = load_dataset(dataset, root)
     scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
                                checkpoint=checkpoint, device=device, precision=precision)
     options = {"batch_size": batch_size, "workers": workers}
@@ -63,7 +55,7 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     elif task == "linear_probe":
         if not train_dataset:
             raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")
-        metrics = tasks.linear_probe(scorer.image_encoder, _dataset(train_dataset, root), data, shots=shots, **options)
+        metrics = tasks.linear_probe(scorer.image_encoder, load_dataset(train_dataset, root), data, shots=shots, **options)
     else:
         metrics = tasks.zeroshot_classification(scorer, data, **options)
     labels = task in tasks.LABEL_TASKS

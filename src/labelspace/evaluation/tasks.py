@@ -42,10 +42,10 @@ def zeroshot_classification(classifier, dataset, class_names: Sequence[str] | No
 
 
 @EVAL_TASKS.register("multilabel_classification",
-                     description="mAP over the labels of a multilabel:<csv> set")
+                     description="mAP over the labels of a multi-label set (multilabel:<csv>, voc/coco view=images)")
 def multilabel_classification(classifier, data: MultiLabelSet, **kwargs) -> dict:
-    feats = gathered_features(classifier.image_encoder, data.images, **kwargs)
-    scores = classifier.scores(feats.features, data.images.class_names)
+    feats = gathered_features(classifier.image_encoder, data, **kwargs)
+    scores = classifier.scores(feats.features, data.class_names)
     return {"mAP": mean_average_precision(scores, data.multi_hot[feats.indices]), "images": len(feats.targets),
             "skipped": feats.skipped, "skipped_images": feats.skipped_images}
 

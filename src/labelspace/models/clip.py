@@ -36,7 +36,7 @@ from labelspace.devices import Placed, module_device, resolve_device, resolve_pr
 from labelspace.encoders.checkpoints import load_state_dict
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
-from labelspace.hub import offline_unless_reachable, quiet_downloads
+from labelspace.hub import offline_unless_reachable
 from labelspace.notes import note, quiet
 from labelspace.registry import CLIP_MODELS
 
@@ -274,7 +274,7 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
     if arch.startswith(SCHEMAS) or (tag and not is_file):  # weights from the hub or a local-dir
         offline = offline_unless_reachable()
         try:
-            with quiet_downloads():
+            with quiet():
                 net = open_clip.create_model(arch, pretrained=tag or None)
         except Exception as e:  # offline, or the hub refused
             reason = "the hub is unreachable and the weights are not in the local cache" if offline else \
@@ -361,7 +361,7 @@ def _hf(source: str) -> HFModel:
     if not Path(source).is_dir():
         offline_unless_reachable()
     try:
-        with quiet_downloads(), quiet(transformers=True):
+        with quiet(transformers=True):
             net = AutoModel.from_pretrained(source)
             tokenizer = AutoTokenizer.from_pretrained(source)
             image_processor = AutoImageProcessor.from_pretrained(source)

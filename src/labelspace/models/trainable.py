@@ -30,8 +30,9 @@ from labelspace.cache import file_digest
 from labelspace.data.loader import fast_tokenizer, tokenize_counted
 from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
-from labelspace.hub import offline_unless_reachable, quiet_downloads
+from labelspace.hub import offline_unless_reachable
 from labelspace.models.clip import ImageTextModel, _causal_text_tower, open_clip_with_presets, trimmed_text_forward
+from labelspace.notes import quiet
 from labelspace.registry import CLIP_MODELS
 from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
@@ -164,7 +165,7 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
     if spec.pretrained_image:
         offline_unless_reachable()
     try:
-        with quiet_downloads():
+        with quiet():
             net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
     except Exception as e:  # hub unreachable for pretrained timm weights
         raise LabelspaceError(f"could not build towers {image} + {spec.text} ({type(e).__name__}: "
@@ -194,7 +195,7 @@ def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     if tag:
         offline_unless_reachable()
     try:
-        with quiet_downloads():
+        with quiet():
             net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
     except Exception as e:
         raise LabelspaceError(f"could not build {spec.model} ({type(e).__name__}: "

@@ -209,128 +209,184 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
         rank, world = stack.enter_context(process_group())
-        config.check(world)
-        device = resolve_device(device)
-        resolve_precision(config.precision, device)
-        model.to(device)
-        if config.grad_checkpointing:
-            model.set_grad_checkpointing(True)
-        loss_fn = LOSSES[model.spec.loss]()
-        optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
-        folder = Path(out_dir) if out_dir is not None else None
-        if folder is not None and rank == 0:
-            prepare_folder(folder)
-        state = TrainState()
-        torch.manual_seed(config.seed + rank)
-        if resume:
-            if folder is None or not (folder / WEIGHTS).is_file():
-                raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
-            state = _resume(folder, model, optimizer, config, data.name, rank, log)
-            log(f"resumed at step {state.step} from {folder}")
-        model.truncated = state.truncated
-        ddp = model
-        if world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        writer = None
-        if tensorboard and rank == 0:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as e:
-                raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
-            writer = stack.enter_context(closing(SummaryWriter(tensorboard)))
-        def autocast():
-            return device_autocast(device, config.precision)
-
-        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed, state.step,
-                                  rank, world, workers, pin_memory=device.type == "cuda")
+        run = _set_up(model, data, config, out_dir, resume, device, rank, world, log, evaluate)
+        run.writer = _tensorboard_writer(stack, tensorboard, rank)
+        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed,
+                                  run.state.step, rank, world, workers, pin_memory=run.device.type == "cuda")
         stack.callback(batches.close)  # stops the input workers, errors included
-        counted: set[int] = set()
-        config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
-
-        def save() -> None:
-            if folder is None:
-                return
-            rng = _gathered_rng_states(world)
-            if rank == 0:
-                state.truncated = model.truncated
-                save_checkpoint(folder, model, optimizer, progress={**asdict(state), "rng": rng}, config=config_json)
-
-        def run_eval() -> None:
-            if evaluate is None:
-                return
-            model.eval()
-            result = {"step": state.step, **evaluate(model)}
-            model.train()
-            state.evaluations.append(result)
-            log("eval " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
-            if writer:
-                for k, v in result.items():
-                    if isinstance(v, float):
-                        writer.add_scalar(f"eval/{k}", v, state.step)
-
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("train clip"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                       TimeRemainingColumn(), disable=not progress or rank != 0, transient=True)
-        last = min(config.steps, config.stop_at or config.steps)
-        model.train()
-        with bar:
-            task = bar.add_task("train", total=config.steps, completed=state.step, info="")
-            while state.step < last:
-                began = time.perf_counter()
-                lr = learning_rate(state.step, config)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                images, texts, truncated, unreadable, labels = next(batches)
-                model.truncated += truncated
-                data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
-                counted.update(unreadable)
-                images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
-                labels = _labels_for(labels, config.label_aware, device)
-                optimizer.zero_grad(set_to_none=True)
-                try:
-                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
-                except torch.OutOfMemoryError as e:
-                    raise out_of_memory(e, config.batch_size, accum=True) from e
-                if world > 1:
-                    torch.distributed.all_reduce(loss)
-                    loss /= world
-                loss = require_finite(float(loss), "loss",
-                                      f"at step {state.step}: training stopped; the last good checkpoint is kept{' in ' + str(folder) if folder else ''} "
-                                      "(lower --lr, or use fp32)")
-                optimizer.step()
-                with torch.no_grad():
-                    model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
-                seconds = time.perf_counter() - began
-                state.step += 1
-                record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
-                          "samples_per_s": config.batch_size / seconds,
-                          "samples_per_s_per_process": config.batch_size / world / seconds}
-                state.history.append(record)
-                if log_every and state.step % log_every == 0:
-                    log(f"step {state.step}/{config.steps}: loss {loss:.4f}, logit scale {record['logit_scale']:.2f}, "
-                        f"lr {lr:.2e}, {record['samples_per_s']:.0f} samples/s")
-                bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
-                                                  f"{record['samples_per_s']:.0f} samples/s "
-                                                  f"({record['samples_per_s_per_process']:.0f}/process)")
-                if writer:
-                    for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
-                        writer.add_scalar(f"train/{k}", record[k], state.step)
-                if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
-                    run_eval()
-                if state.step % config.checkpoint_every == 0 or state.step == last:
-                    save()
-                    if state.step == config.steps:  # after the save: a failing evaluation keeps the trained weights
-                        run_eval()
+        _step_loop(run, batches, progress, log_every)
         if world > 1:
             torch.distributed.barrier()
-        if folder is not None and rank == 0 and state.step == config.steps:
-            final = {"loss": state.history[-1]["loss"] if state.history else None,
-                     **{k: v for k, v in (state.evaluations[-1] if state.evaluations else {}).items() if k != "step"}}
-            write_json(folder / "metrics.json", {  # a result file like eval's, so eval-merge reads it
-                "task": "train_clip", "method": "clip", "model": f"run:{folder}", "dataset": data.name,
-                "metrics": final, "history": state.history, "evaluations": state.evaluations,
-                "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
-        return state
+        if run.folder is not None and rank == 0 and run.state.step == config.steps:
+            _write_metrics(run)
+        return run.state
+
+
+@dataclass
+class _Run:
+    """One training run's parts, shared by its steps; ``save`` and ``run_eval`` act on them."""
+
+    model: torch.nn.Module
+    ddp: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    optimizer: torch.optim.Optimizer
+    loss_fn: Callable
+    config: ClipTrainConfig
+    data: object
+    state: TrainState
+    folder: Path | None
+    rank: int
+    world: int
+    device: torch.device
+    log: Callable[[str], None]
+    evaluate: Callable | None
+    writer: object = None
+    counted: set[int] = field(default_factory=set)  # unreadable pairs already in data.skipped
+
+    def autocast(self):
+        return device_autocast(self.device, self.config.precision)
+
+    def save(self) -> None:
+        if self.folder is None:
+            return
+        rng = _gathered_rng_states(self.world)
+        if self.rank == 0:
+            self.state.truncated = self.model.truncated
+            config_json = {"model": self.model.spec.to_json(), "train": asdict(self.config), "data": self.data.name}
+            save_checkpoint(self.folder, self.model, self.optimizer, progress={**asdict(self.state), "rng": rng},
+                            config=config_json)
+
+    def run_eval(self) -> None:
+        if self.evaluate is None:
+            return
+        self.model.eval()
+        result = {"step": self.state.step, **self.evaluate(self.model)}
+        self.model.train()
+        self.state.evaluations.append(result)
+        self.log("eval " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in result.items()))
+        if self.writer:
+            for k, v in result.items():
+                if isinstance(v, float):
+                    self.writer.add_scalar(f"eval/{k}", v, self.state.step)
+
+
+def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device, rank: int, world: int,
+            log: Callable[[str], None], evaluate: Callable | None) -> _Run:
+    """Device, loss, optimizer, output folder and seeded RNG; with ``resume``, the checkpoint's weights and state."""
+    config.check(world)
+    device = resolve_device(device)
+    resolve_precision(config.precision, device)
+    model.to(device)
+    if config.grad_checkpointing:
+        model.set_grad_checkpointing(True)
+    loss_fn = LOSSES[model.spec.loss]()
+    optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
+    folder = Path(out_dir) if out_dir is not None else None
+    if folder is not None and rank == 0:
+        prepare_folder(folder)
+    state = TrainState()
+    torch.manual_seed(config.seed + rank)
+    if resume:
+        if folder is None or not (folder / WEIGHTS).is_file():
+            raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
+        state = _resume(folder, model, optimizer, config, data.name, rank, log)
+        log(f"resumed at step {state.step} from {folder}")
+    model.truncated = state.truncated
+    ddp = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return _Run(model, ddp, optimizer, loss_fn, config, data, state, folder, rank, world, device, log, evaluate)
+
+
+def _tensorboard_writer(stack: ExitStack, tensorboard: str | None, rank: int):
+    """A SummaryWriter on rank 0 when ``tensorboard`` names a folder (closed with ``stack``), else None."""
+    if not tensorboard or rank != 0:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise LabelspaceError("--tensorboard needs the tensorboard package (pip install tensorboard)") from e
+    return stack.enter_context(closing(SummaryWriter(tensorboard)))
+
+
+def _step_loop(run: _Run, batches, progress: bool, log_every: int) -> None:
+    """The steps up to ``stop_at`` (or the end), each trained and logged; evaluations and checkpoints on schedule."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    config, state = run.config, run.state
+    bar = Progress(TextColumn("train clip"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                   TimeRemainingColumn(), disable=not progress or run.rank != 0, transient=True)
+    last = min(config.steps, config.stop_at or config.steps)
+    run.model.train()
+    with bar:
+        task = bar.add_task("train", total=config.steps, completed=state.step, info="")
+        while state.step < last:
+            record = _train_step(run, batches)
+            _log_step(run, record, log_every, bar, task)
+            if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
+                run.run_eval()
+            if state.step % config.checkpoint_every == 0 or state.step == last:
+                run.save()
+                if state.step == config.steps:  # after the save: a failing evaluation keeps the trained weights
+                    run.run_eval()
+
+
+def _train_step(run: _Run, batches) -> dict:
+    """One optimizer step on the next batch; returns (and appends to the history) its record."""
+    config, state, model, data = run.config, run.state, run.model, run.data
+    began = time.perf_counter()
+    lr = learning_rate(state.step, config)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    images, texts, truncated, unreadable, labels = next(batches)
+    model.truncated += truncated
+    data.skipped += len(unreadable.keys() - run.counted)  # found in any worker, counted once
+    run.counted.update(unreadable)
+    images = images.to(run.device, non_blocking=True)  # tokens move after trimming, in the text tower
+    labels = _labels_for(labels, config.label_aware, run.device)
+    run.optimizer.zero_grad(set_to_none=True)
+    try:
+        loss = _step_loss(run.ddp, model, run.loss_fn, images, texts, config.accum, run.autocast, labels)
+    except torch.OutOfMemoryError as e:
+        raise out_of_memory(e, config.batch_size, accum=True) from e
+    if run.world > 1:
+        torch.distributed.all_reduce(loss)
+        loss /= run.world
+    loss = require_finite(float(loss), "loss",
+                          f"at step {state.step}: training stopped; the last good checkpoint is kept"
+                          f"{' in ' + str(run.folder) if run.folder else ''} (lower --lr, or use fp32)")
+    run.optimizer.step()
+    with torch.no_grad():
+        model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+    seconds = time.perf_counter() - began
+    state.step += 1
+    record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
+              "samples_per_s": config.batch_size / seconds,
+              "samples_per_s_per_process": config.batch_size / run.world / seconds}
+    state.history.append(record)
+    return record
+
+
+def _log_step(run: _Run, record: dict, log_every: int, bar, task) -> None:
+    """A step's record as a log line every ``log_every`` steps, on the progress bar and in TensorBoard."""
+    if log_every and record["step"] % log_every == 0:
+        run.log(f"step {record['step']}/{run.config.steps}: loss {record['loss']:.4f}, logit scale "
+                f"{record['logit_scale']:.2f}, lr {record['lr']:.2e}, {record['samples_per_s']:.0f} samples/s")
+    bar.update(task, advance=1, info=f"loss {record['loss']:.3f} scale {record['logit_scale']:.1f} "
+                                      f"{record['samples_per_s']:.0f} samples/s "
+                                      f"({record['samples_per_s_per_process']:.0f}/process)")
+    if run.writer:
+        for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
+            run.writer.add_scalar(f"train/{k}", record[k], record["step"])
+
+
+def _write_metrics(run: _Run) -> None:
+    """``metrics.json``: the final loss and evaluation, a result file like eval's, so eval-merge reads it."""
+    state = run.state
+    final = {"loss": state.history[-1]["loss"] if state.history else None,
+             **{k: v for k, v in (state.evaluations[-1] if state.evaluations else {}).items() if k != "step"}}
+    write_json(run.folder / "metrics.json", {
+        "task": "train_clip", "method": "clip", "model": f"run:{run.folder}", "dataset": run.data.name,
+        "metrics": final, "history": state.history, "evaluations": state.evaluations,
+        "truncated_captions": run.model.truncated, "skipped_pairs": run.data.skipped})
