@@ -249,7 +249,7 @@ def _rank(rank, pattern, classes, cache, out):
     seen = []
     load = dataset.load
     dataset.load = lambda i: seen.append(int(i)) or load(i)
-    feats = gathered_features(MeanColour(), dataset, progress=False)
+    feats = gathered_features(MeanColour(), dataset, progress=False, workers=0)  # the spy sees loads in this process
     np.savez(f"{out}-{rank}.npz", features=np.asarray(feats.features), indices=feats.indices, seen=seen)
     dist.destroy_process_group()
 

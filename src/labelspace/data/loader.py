@@ -12,6 +12,7 @@ a GPU is not held back by PIL. Its difference from the PIL preprocessing is stat
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -22,6 +23,9 @@ from labelspace.devices import resolve_workers
 from labelspace.errors import LabelspaceError
 
 PREPROCESS = ("auto", "pil", "device")
+# Workers are forked on Linux even inside spawned processes (torchrun, mp.spawn): datasets and transforms need
+# not pickle. Elsewhere the platform's default start method.
+_CONTEXT = "fork" if sys.platform.startswith("linux") else None
 
 
 class _Preprocessed(torch.utils.data.Dataset):
@@ -57,7 +61,7 @@ def image_batches(dataset, preprocess: Callable, batch_size: int, workers: int |
     order, prepared by ``workers`` processes."""
     workers = resolve_workers(workers)
     loader = torch.utils.data.DataLoader(
-        _Preprocessed(dataset, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _Preprocessed(dataset, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers, multiprocessing_context=_CONTEXT if workers else None,
         collate_fn=_collate, pin_memory=pin_memory, prefetch_factor=4 if workers else None)
     try:
         yield from loader
@@ -243,7 +247,7 @@ def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, st
         return
     steps = _StepBatches(data, transform, tokenizer, global_batch, seed, rank, world)
     loader = torch.utils.data.DataLoader(steps, batch_size=None, sampler=itertools.count(start_step),
-                                         num_workers=workers, pin_memory=pin_memory, worker_init_fn=_quiet_worker,
+                                         num_workers=workers, multiprocessing_context=_CONTEXT if workers else None, pin_memory=pin_memory, worker_init_fn=_quiet_worker,
                                          prefetch_factor=4 if workers else None, persistent_workers=False)
     for batch in loader:
         if workers:  # a worker's warnings are silenced: name its unreadable images here, in this process
