@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.methods.devise import hinge_rank_loss, train_devise
 from labelspace.training import TrainConfig
 

@@ -47,7 +47,7 @@ def main() -> None:
     from labelspace.methods.clip import CLIPClassifier
     from labelspace.models import load_clip
     from labelspace.zeroshot import template_set
-    from labelspace.zeroshot.speed import builder_speed
+    from labelspace.demo.speed import builder_speed
 
     torch.set_grad_enabled(False)
     model, load_s = timed(lambda: load_clip(args.model))

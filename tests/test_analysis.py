@@ -2,14 +2,14 @@ import numpy as np
 import pytest
 from rsatoolbox.rdm import RDMs
 from rsatoolbox.rdm import compare as rsa_compare
-from scipy.stats import kstest, rankdata
+from scipy.stats import kstest
 
 from labelspace.analysis.domains import SHIFTS, shift_pixels, shifted
 from labelspace.analysis.pipeline import analyze, comparison_pairs, run_analysis
 from labelspace.analysis.presets import apply_preset, load_preset
 from labelspace.analysis.representations import text_representations, vision_representations
 from labelspace.analysis.similarity import (
-    SimilarityMatrix, average_ranks, bootstrap_draws, compare, cosine_matrix, cosine_similarity, mantel,
+    SimilarityMatrix, bootstrap_draws, compare, cosine_matrix, cosine_similarity, mantel,
 )
 from labelspace.data import Features, synthetic
 from labelspace.data.datasets import ArrayImages
@@ -71,11 +71,6 @@ def test_class_means_and_similarity_equal_rsatoolbox_calc_rdm():
     ours = 1 - cosine_matrix(centred.astype(np.float64))[np.triu_indices(8, 1)]
     theirs = calc_rdm(data, method="correlation", descriptor="class").get_vectors()[0]
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
-
-
-@pytest.mark.parametrize("values", [[0.3, 0.1, 0.2, 0.9], [0.3, 0.1, 0.3, 0.9, 0.1]])
-def test_average_ranks_equal_scipy(values):
-    np.testing.assert_array_equal(average_ranks(np.array(values)), rankdata(values))
 
 
 def test_reordered_classes_are_aligned_before_comparing():

@@ -72,3 +72,48 @@ def test_checkpoint_refused_where_it_does_not_apply(cli_main):
         assert code == 2 and "--checkpoint applies to timm:<name> image models" in err
         assert len(err.strip().splitlines()) == 1
     assert "for CLIP pass the file as --image-model" in err
+
+
+def test_checkpoint_works_wherever_a_timm_spec_is_accepted(tmp_path, cli_main):
+    """Offline, timm:test_efficientnet has no weights but the local file: each command runs with it, and
+    eval of a head trained on those features reads the file back from the checkpoint folder."""
+    import timm
+    from safetensors.torch import save_file
+
+    net = timm.create_model("test_efficientnet", pretrained=False)
+    weights = str(tmp_path / "weights.safetensors")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, weights)
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"],
+                                 "unseen": ["class3"], "validation": ["class0"]}))
+    image = ["--image-model", "timm:test_efficientnet"]
+    runs = {
+        "eval": ["eval", "--task", "zeroshot_classification", "--method", "conse", "--model", "timm:test_efficientnet",
+                 "--dataset", "synthetic", "--out", str(tmp_path / "eval")],
+        "zsl": ["eval", "--model", "conse", *image, "--dataset", "synthetic", "--no-hp", "--out", str(tmp_path / "zsl")],
+        "analyze": ["analyze", "-d", "synthetic", *image, "-t", "random:8", "--bootstrap", "0", "--permutations", "9",
+                    "--out", str(tmp_path / "analysis")],
+        "train": ["train", "devise", "--dataset", "synthetic", "--split", str(split), "--text-model", "random:8",
+                  *image, "--epochs", "2", "--lr", "0.01", "--margin", "0.1", "--out", str(tmp_path / "devise")],
+    }
+    for name, args in runs.items():
+        code, _, err = cli_main(*args)
+        assert code == 2 and "timm:test_efficientnet" in err, name  # no weights offline without the file
+        code, _, err = cli_main(*args, "--checkpoint", weights)
+        assert code == 0, (name, err)
+    code, _, err = cli_main("eval", "--model", str(tmp_path / "devise"), "--dataset", "synthetic", "--split", str(split),
+                            "--no-hp", "--out", str(tmp_path / "eval-devise"))
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("args,notes", [
+    (["--text-model", "minilm"], []),
+    (["--method", "clip", "--image-model", "open_clip:ls-clip-tiny"],
+     ["note: open_clip:ls-clip-tiny has random weights (seed 0): no pretrained tag or file given"]),
+])
+def test_classify_prints_no_third_party_lines(args, notes):
+    """transformers' loading bars and open_clip's WARNING:root lines stay out; labelspace's own notes remain."""
+    result = run_cli("classify", CAT, "--labels", "cat,dog", "--json", *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == notes
+    assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}

@@ -132,9 +132,9 @@ def test_classifier_equals_open_clip_builder_and_is_cached(tmp_path, monkeypatch
     np.testing.assert_array_equal(weights[0], weights[4])
     assert len(list((tmp_path / "classifiers").glob("*.npy"))) == 1
 
-    from labelspace.zeroshot import classifier as builder
+    from labelspace.zeroshot import clear_memory
 
-    builder._MEMORY.clear()
+    clear_memory()
     monkeypatch.setattr(model, "encode_text", lambda texts: pytest.fail("cached classifier re-encoded text"))
     np.testing.assert_array_equal(build_classifier(model, classes, "openai", cache_dir=tmp_path), weights)
 
@@ -169,4 +169,24 @@ def test_classify_cli_method_clip(tmp_path, image):
     result = CliRunner().invoke(app, ["classify", str(tmp_path / "a.png"), "--labels", "cat,dog", "--method", "clip",
                                       "--image-model", str(tmp_path / "w.pt"), "--templates", "photo", "--json"])
     assert result.exit_code == 0, result.output
-    assert {r["label"] for r in json.loads(result.output)[0]["labels"]} == {"cat", "dog"}
+    assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}
+
+
+def test_siglip_label_probabilities_equal_transformers_sigmoid_logits(tmp_path, image):
+    """SigLIP scores each label alone: sigmoid of its logit, as SiglipModel's own forward pass gives it."""
+    import transformers as tf
+
+    from labelspace.methods.clip import CLIPClassifier
+
+    folder = h.hf_clip_folder(tmp_path / "siglip", "siglip")
+    labels = ["cat", "dog", "car"]
+    clf = CLIPClassifier(f"hf:{folder}", templates="plain", cache_dir=tmp_path / "cache")
+    probabilities = clf.label_probabilities(clf.model.encode_image(clf.model.preprocess(image)[None]).numpy(), labels)
+    ref = tf.AutoModel.from_pretrained(folder).eval()
+    tokens = tf.AutoTokenizer.from_pretrained(folder)(labels, return_tensors="pt", padding="max_length", max_length=16)
+    pixels = tf.AutoImageProcessor.from_pretrained(folder)(images=image, return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        logits = ref(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"], pixel_values=pixels)
+        expected = torch.sigmoid(logits.logits_per_image).numpy()
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent per label, not a softmax

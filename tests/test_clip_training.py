@@ -1,5 +1,6 @@
 """CLIP training: exact resume, falling loss and above-chance retrieval, evaluation, data sources and bad input."""
 import csv
+import json
 import io
 import sys
 import tarfile
@@ -14,7 +15,7 @@ from labelspace.data import synthetic
 from labelspace.data.captions import caption_data, compositional_set, synthetic_captions
 from labelspace.errors import LabelspaceError
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
-from labelspace.training.clip_eval import clip_evaluator
+from labelspace.evaluation.clip_training import clip_evaluator
 from labelspace.training.checkpoint import load_checkpoint
 from labelspace.training.clip_trainer import ClipTrainConfig, learning_rate, train_clip
 from labelspace.zeroshot.classifier import build_classifier
@@ -138,20 +139,15 @@ def test_batch_that_does_not_split_and_nan_loss_are_errors(scenes, tmp_path):
     assert (tmp_path / "checkpoint.safetensors").read_bytes() == saved  # the last good checkpoint stays
 
 
-def test_accumulation_gives_the_whole_batch_gradient(scenes):
-    from labelspace.training.clip_losses import ContrastiveLoss
-    from labelspace.data.loader import collate_pairs
-    from labelspace.training.clip_trainer import _Null, _step_loss
-
-    grads = []
+def test_accumulation_trains_like_the_whole_batch(scenes):
+    """Four micro-batches give the whole batch's loss and gradient: the same losses, step after step."""
+    runs = []
     for accum in (1, 4):
-        model = TrainableCLIP(TINY)
-        images, texts, *_ = collate_pairs(scenes, range(16), model.transform, model.tokenizer)
-        loss = _step_loss(model, model, ContrastiveLoss(), images, texts, accum, _Null)
-        grads.append((loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
-    assert torch.allclose(grads[0][0], grads[1][0], atol=1e-5)
-    for name, grad in grads[0][1].items():
-        assert torch.allclose(grad, grads[1][1][name], atol=1e-5), name
+        config = ClipTrainConfig(steps=3, batch_size=16, lr=1e-2, warmup=1, accum=accum)
+        runs.append([h["loss"] for h in train_clip(TrainableCLIP(TINY), scenes, config, progress=False,
+                                                   log=lambda _: None).history])
+    np.testing.assert_allclose(runs[0], runs[1], rtol=1e-4)
+    assert abs(runs[0][2] - runs[0][1]) > 1e-3  # the model did learn between the compared steps
 
 
 @pytest.mark.slow
@@ -221,6 +217,29 @@ def test_bf16_with_gradient_checkpointing_stays_close_to_fp32(scenes, tmp_path):
     assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=0.02)
 
 
+def test_train_clip_command_logs_every_n_steps_and_says_how_to_resume(tmp_path, cli_main):
+    for name, colour in [("red", (230, 20, 20)), ("blue", (20, 20, 230))]:
+        (tmp_path / "data" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (32, 32), tuple(c + 5 * i for c in colour)).save(tmp_path / "data" / name / f"{i}.png")
+    args = ["train", "clip", "--data", f"folder:{tmp_path / 'data'}", "--steps", "4", "--batch-size", "4",
+            "--warmup", "1", "--image-size", "56", "--log-every", "1", "--out", str(tmp_path / "run")]
+    code, out, err = cli_main(*args, "--stop-at", "2")
+    assert code == 0, err
+    lines = " ".join(out.split())
+    assert "step 1/4: loss" in lines and "step 2/4: loss" in lines and "step 3/4" not in lines
+    assert f"stopped at step 2 of 4 (--stop-at); the checkpoint is {tmp_path / 'run' / 'checkpoint.safetensors'}" in lines
+    assert "--resume latest" in lines
+    code, out, err = cli_main(*args, "--resume", "latest")
+    assert code == 0, err
+    lines = " ".join(out.split())
+    assert "step 3/4: loss" in lines and "step 1/4" not in lines
+    code, _, err = cli_main("eval-merge", str(tmp_path / "run" / "metrics.json"), "--out", str(tmp_path / "all.csv"))
+    assert code == 0, err
+    header, row = (tmp_path / "all.csv").read_text().splitlines()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert header.startswith("task,method,model,dataset") and "loss" in header.split(",")
+    assert row.startswith(f"train_clip,clip,run:{tmp_path / 'run'},") and metrics["metrics"]["loss"] == metrics["history"][-1]["loss"]
 def test_label_aware_training_needs_labelled_data_and_uses_the_labels(scenes, tmp_path):
     with pytest.raises(LabelspaceError, match="needs data with class labels"):
         train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=16, label_aware=True),

@@ -34,7 +34,7 @@ def test_synset_folders_match_imagefolder_with_wordnet_names(synset_root):
 
 
 def test_synset_folders_with_clip_names(synset_root, tmp_path):
-    from labelspace.data.vision_sets import dataset_preset
+    from labelspace.prompts import dataset_preset
 
     ours = load_dataset(f"imagenet:{synset_root},names=clip")
     clip = dataset_preset("imagenet1k")["classes"]
@@ -249,7 +249,7 @@ def _rank(rank, pattern, classes, cache, out):
     seen = []
     load = dataset.load
     dataset.load = lambda i: seen.append(int(i)) or load(i)
-    feats = gathered_features(MeanColour(), dataset, progress=False, workers=0)  # the spy sees loads in this process
+    feats = gathered_features(MeanColour(), dataset, progress=False, workers=0)  # the set holds a lambda
     np.savez(f"{out}-{rank}.npz", features=np.asarray(feats.features), indices=feats.indices, seen=seen)
     dist.destroy_process_group()
 
@@ -316,7 +316,7 @@ def test_eval_multilabel_on_voc_images_view(tiny_clip, tmp_path, monkeypatch):
 
 
 def test_wds_class_names_from_a_packaged_set(tmp_path):
-    from labelspace.data.vision_sets import dataset_preset
+    from labelspace.prompts import dataset_preset
 
     samples = [(paint((6, 6), [], i), "cls", i) for i in range(3)]
     pattern = write_shards(tmp_path / "s", samples, per_shard=3)

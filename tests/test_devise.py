@@ -6,7 +6,7 @@ import torch
 from labelspace.encoders import load_text_encoder
 from labelspace.errors import LabelspaceError
 from labelspace.methods.devise import DeViSEClassifier, hinge_rank_loss, train_devise
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.training import TrainConfig
 
 

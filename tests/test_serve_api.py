@@ -21,6 +21,7 @@ from labelspace.errors import LabelspaceError
 from labelspace.serve import DEFAULT_MODEL, Limits, create_app, load_model
 from labelspace.serve.app import STATIC, predict
 from labelspace.serve.models import CachedTextEncoder
+from labelspace.zeroshot import label_vectors
 
 CAT = Path(skimage.__file__).parent / "data" / "chelsea.png"
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
@@ -59,8 +60,8 @@ class ColourModel:
     def __init__(self):
         self.image_encoder, self.text_encoder = ColourImages(), ColourText()
 
-    def scores(self, features, labels):
-        vectors = self.text_encoder.encode(labels)
+    def scores(self, features, labels, templates=None):
+        vectors = label_vectors(self.text_encoder, labels, templates)
         f = np.asarray(features, dtype=np.float32)
         return (f / np.linalg.norm(f, axis=1, keepdims=True)) @ (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).T
 
@@ -102,13 +103,16 @@ def test_classify_ranks_labels_by_score(client):
     assert scores[0] == pytest.approx(colour[2], abs=1e-4)  # cosine of the mean colour with pure blue
 
 
-def test_templates_average_scores_like_a_plain_loop(model):
+def test_templates_ensemble_unit_prompt_vectors_like_a_plain_loop(model):
     data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
     ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())}
-    features = model.image_encoder.encode(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB"))[None])
-    for j, label in enumerate(labels):
-        loop = np.mean([model.scores(features, [t.replace("{}", label)])[0, 0] for t in templates])
-        assert ranked[label] == pytest.approx(loop, abs=1e-6)
+    feature = np.asarray(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB")), dtype=np.float64)
+    for label in labels:
+        prompts = [np.sum([COLOURS[w] for w in t.replace("{}", label).split() if w in COLOURS], axis=0)
+                   for t in templates]
+        mean = np.mean([p / np.linalg.norm(p) for p in prompts], axis=0)
+        expected = feature @ mean / np.linalg.norm(feature) / np.linalg.norm(mean)
+        assert ranked[label] == pytest.approx(expected, abs=1e-6)
 
 
 def test_label_vectors_are_cached_across_requests(client, model):
@@ -251,7 +255,7 @@ def test_page_needs_nothing_from_outside():
 
 
 def test_model_specs():
-    with pytest.raises(LabelspaceError, match="unknown model spec"):
+    with pytest.raises(LabelspaceError, match="unknown method .magic:thing."):
         load_model("magic:thing")
     with pytest.raises(LabelspaceError, match="IMAGE\\+TEXT"):
         load_model("conse:efficientnet-lite0")

@@ -74,6 +74,28 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=DTYPES[precision])
 
 
+class Placed:
+    """A frozen encoder's place: ``to(device, precision)`` moves ``self.net`` and names the precision in
+    ``cache_key`` (never the device: cached features and classifiers agree across devices within the
+    precision's tolerance); ``autocast()`` is the context its forward runs in."""
+
+    net: torch.nn.Module
+    cache_key: str
+    device = torch.device("cpu")
+    precision = "fp32"
+
+    def to(self, device="cpu", precision: str = "fp32"):
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.net.to(self.device)
+        base = self.cache_key.split("|precision=")[0]
+        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
+        return self
+
+    def autocast(self):
+        return autocast(self.device, self.precision)
+
+
 def default_workers() -> int:
     """DataLoader workers when none are asked for: the CPUs this process may use, less one, at most 8."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

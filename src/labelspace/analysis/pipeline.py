@@ -88,17 +88,20 @@ def _load(dataset: str | ImageDataset, root: str | None) -> tuple[str, ImageData
 def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text_models: Sequence = (),
             preset: str | None = None, shifts: Sequence[str] = (), normalize: bool = False,
             templates: Sequence[str] | None = None, permutations: int = 999, bootstrap: int = 200, seed: int = 0,
-            out_dir: str | Path | None = None, root: str | None = None, progress: bool = True, device="cpu",
-            precision: str = "fp32", workers: int | None = None) -> Analysis:
+            out_dir: str | Path | None = None, root: str | None = None, progress: bool = True,
+            checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> Analysis:
     """Run every image model on every dataset (and on ``shifts`` of the first), every text model on the
     class names, and compare them all; write ``out_dir/report.md`` with figures when ``out_dir`` is given.
 
     Datasets and models are spec strings or objects (an image encoder; anything with
-    ``.encode(labels)`` as a text model). Datasets must share class names (after ``preset``). Models
-    given as specs load on ``device`` in ``precision``; ``workers`` decode images.
+    ``.encode(labels)`` as a text model). Datasets must share class names (after ``preset``). ``checkpoint``
+    holds local weights for the one image model (a ``timm:<name>`` spec). Models given as specs load on
+    ``device`` in ``precision``; ``workers`` decode images.
     """
     if not datasets or not (image_models or text_models):
         raise LabelspaceError("analyze needs at least one dataset and at least one image or text model")
+    if checkpoint is not None and len(image_models) != 1:
+        raise LabelspaceError(f"--checkpoint goes with exactly one --image-model (a timm:<name>), got {len(image_models)}")
     domains = dict(_load(d, root) for d in datasets)
     if preset:
         chosen = load_preset(preset)
@@ -114,7 +117,8 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
             raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
     reps, used = [], {name: f"{d.name} ({len(d)} images)" for name, d in domains.items()}
     for spec in image_models:
-        encoder = load_image_encoder(spec, device=device, precision=precision) if isinstance(spec, str) else spec
+        encoder = load_image_encoder(spec, checkpoint, device=device, precision=precision) \
+            if isinstance(spec, str) else spec
         for name, dataset in domains.items():
             features = extract_features(encoder, dataset, progress=progress, workers=workers)
             if features.skipped:  # the same files fail for every image model

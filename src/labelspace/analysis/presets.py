@@ -14,7 +14,8 @@ from importlib import resources
 
 import numpy as np
 
-from labelspace.data.datasets import FASHION_MNIST_CLASSES, ImageDataset, Subset, _digest
+from labelspace.cache import digest
+from labelspace.data.datasets import FASHION_MNIST_CLASSES, ImageDataset, Subset
 from labelspace.errors import LabelspaceError
 
 PRESETS = ("voc", "pascal-5i-0..3", "coco", "coco-20i-0..3", "fashion-mnist")
@@ -62,7 +63,7 @@ class Relabelled(Subset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(super().fingerprint, self.targets.tobytes(), self.class_names)
+        return digest(super().fingerprint, self.targets.tobytes(), self.class_names)
 
 
 def apply_preset(dataset: ImageDataset, preset: Preset) -> ImageDataset:

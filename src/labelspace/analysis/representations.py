@@ -18,7 +18,7 @@ import numpy as np
 
 from labelspace.data.features import Features, group_sums
 from labelspace.errors import LabelspaceError
-from labelspace.methods.conse import unit_rows
+from labelspace.zeroshot import label_vectors
 
 
 @dataclass
@@ -71,14 +71,7 @@ def text_representations(encoder, class_names: Sequence[str], model: str | None 
     """Class-name vectors from ``encoder.encode(labels)``; ``templates`` enables prompt ensembling."""
     names = list(class_names)
     model = model or getattr(encoder, "name", type(encoder).__name__)
-    if templates:
-        if any("{}" not in t for t in templates):
-            raise LabelspaceError(f"every prompt template needs a '{{}}' for the class name, got {list(templates)!r}")
-        prompts = [t.replace("{}", name) for name in names for t in templates]
-        per_prompt = unit_rows(encoder.encode(prompts)).reshape(len(names), len(templates), -1)
-        vectors = unit_rows(per_prompt.mean(axis=1))
-    else:
-        vectors = np.asarray(encoder.encode(names), dtype=np.float32)
+    vectors = np.asarray(label_vectors(encoder, names, list(templates) if templates else None), dtype=np.float32)
     if vectors.shape[0] != len(names):
         raise LabelspaceError(f"text model {model!r} returned {vectors.shape[0]} vectors for {len(names)} class names")
     return ClassRepresentations(names, vectors, model, "language")

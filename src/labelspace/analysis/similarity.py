@@ -59,7 +59,7 @@ class SimilarityMatrix:
     @cached_property
     def ranks(self) -> np.ndarray:
         """Average ranks of the upper triangle, kept for the Spearman comparisons of this matrix."""
-        return average_ranks(self.upper)
+        return rankdata(self.upper)
 
     def dissimilarities(self) -> np.ndarray:
         """rsatoolbox's RDM vector: cosine distances ``1 - s`` of the upper triangle."""
@@ -98,16 +98,10 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(-1) / np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
 
 
-def average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank (scipy's ``rankdata``), from one argsort."""
-    order = np.argsort(x)
-    ordered = x[order]
-    first = np.concatenate([[True], ordered[1:] != ordered[:-1]])
-    starts = np.flatnonzero(first)
-    ends = np.append(starts[1:], len(x))
-    out = np.empty(len(x))
-    out[order] = ((starts + ends + 1) / 2)[np.cumsum(first) - 1]
-    return out
+def __getattr__(name: str):
+    if name == "average_ranks":
+        raise AttributeError("labelspace.analysis.similarity.average_ranks moved: use scipy.stats.rankdata")
+    raise AttributeError(f"module 'labelspace.analysis.similarity' has no attribute {name!r}")
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -157,7 +151,7 @@ def mantel(a: SimilarityMatrix | np.ndarray, b: SimilarityMatrix | np.ndarray, p
     iu = np.triu_indices(n, 1)
     x, y = ma[iu], mb[iu]
     if method == "spearman":
-        x, y = average_ranks(x), average_ranks(y)
+        x, y = rankdata(x), rankdata(y)
     x, y = x - x.mean(), y - y.mean()
     x, y = x / np.linalg.norm(x), y / np.linalg.norm(y)
     r = float(x @ y)
@@ -245,7 +239,7 @@ def compare(a: SimilarityMatrix, b: SimilarityMatrix, kind: str = "", permutatio
     mb = b.matrix if same_order else b.matrix[np.ix_(order, order)]
     iu = np.triu_indices(len(order), 1)
     x, y = a.upper, (b.upper if same_order else mb[iu])
-    rank_y = b.ranks if same_order else average_ranks(y)
+    rank_y = b.ranks if same_order else rankdata(y)
     p_value = mantel(a.matrix, mb, permutations, seed).p if permutations else None
     result = Comparison(kind, a.label, b.label, float(pearson(x, y)), float(pearson(a.ranks, rank_y)),
                         float(rdm_cosine(x, y)), float(x.mean()), float(y.mean()), p_value, permutations)

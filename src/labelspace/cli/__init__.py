@@ -4,13 +4,13 @@ Bad input raises ``LabelspaceError``; ``main`` prints it as one line and exits 2
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from labelspace.devices import resolve_workers
 from labelspace.errors import LabelspaceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -21,7 +21,15 @@ out = Console(markup=False)  # labels, paths and model names are shown as typed:
 # The options of every command that encodes or trains (labelspace.devices resolves and checks them).
 DEVICE = typer.Option("auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps.")
 PRECISION = typer.Option("fp32", help="fp32, bf16 or fp16 (autocast; weights stay float32).")
-WORKERS = typer.Option(None, callback=lambda n: n if n is None else resolve_workers(n),
+
+
+def _workers(n: int | None) -> int | None:
+    from labelspace.devices import resolve_workers  # torch: imported only when a command runs
+
+    return n if n is None else resolve_workers(n)
+
+
+WORKERS = typer.Option(None, callback=_workers,
                        help="DataLoader processes decoding images (default: spare CPUs, at most 8; "
                        "0: in the main process).")
 
@@ -30,7 +38,18 @@ from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E4
 from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)
 
 
+class NoteHandler(logging.Handler):
+    """labelspace's notes as one ``note:`` line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err.print(f"[yellow]note:[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
+    notes = logging.getLogger("labelspace")
+    if not notes.handlers:
+        notes.addHandler(NoteHandler())
+        notes.propagate = False
     try:
         app(standalone_mode=True)
     except LabelspaceError as e:

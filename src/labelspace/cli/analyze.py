@@ -31,6 +31,8 @@ def analyze(
     bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none)."),
     seed: int = typer.Option(0, help="Seed of the permutations and resamples."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    checkpoint: Optional[str] = typer.Option(None, help="Local weights for the one timm:<name> image model "
+                                             "(.safetensors, or a weights-only torch file)."),
     device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Are class relations alike across vision and language models, and across domains?"""
@@ -40,7 +42,8 @@ def analyze(
     check_output_dir(out_dir)
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
-                 out_dir=out_dir, root=root, device=device, precision=precision, workers=workers)
+                 out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
+                 workers=workers)
     table = Table(title="comparisons", title_justify="left")
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)

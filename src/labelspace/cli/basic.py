@@ -12,7 +12,6 @@ from labelspace.cli import DEVICE, PRECISION, app, out
 from labelspace.io import check_output_dir
 
 
-
 def split_labels(labels: str) -> list[str]:
     return [label.strip() for label in labels.split(",")]
 
@@ -21,13 +20,14 @@ def split_labels(labels: str) -> list[str]:
 def classify(
     images: List[Path] = typer.Argument(..., help="Image files to classify."),
     labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar".'),
-    method: str = typer.Option("conse", help="Zero-shot method: conse or clip."),
+    method: str = typer.Option("conse", help="Zero-shot method spec (labelspace list): conse, clip, devise:<folder>, ..."),
     image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
                                               "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
-    text_model: str = typer.Option("glove-6b-50d", help="Label-text encoder spec (conse)."),
+    text_model: Optional[str] = typer.Option(None, help="Label-text encoder spec (conse; default glove-6b-50d)."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
-    templates: str = typer.Option("openai", help="Prompt templates (clip): openai, simple, photo, a .txt/.json file."),
+    templates: Optional[str] = typer.Option(None, help="Prompt templates (clip): openai (default), simple, photo, "
+                                            "a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     device: str = DEVICE, precision: str = PRECISION,
@@ -50,17 +50,30 @@ def classify(
         out.print(table)
 
 
+def print_registries(registries) -> None:
+    table = Table()
+    for column in ("kind", "spec", "offline", "description"):
+        table.add_column(column)
+    for registry in registries:
+        for e in registry.list():
+            table.add_row(registry.kind, e.spec, "yes" if e.offline else "online", e.description)
+    out.print(table)
+
+
 @app.command()
 def encoders():
-    """List the image and text encoder specs."""
-    from labelspace.encoders import list_encoders
+    """List the image encoder, text encoder and CLIP model specs."""
+    from labelspace.registry import CLIP_MODELS, IMAGE_ENCODERS, TEXT_ENCODERS
 
-    table = Table()
-    for column in ("spec", "modality", "offline", "description"):
-        table.add_column(column)
-    for e in list_encoders():
-        table.add_row(e.spec, e.modality, "yes" if e.offline else "online", e.description)
-    out.print(table)
+    print_registries([IMAGE_ENCODERS, TEXT_ENCODERS, CLIP_MODELS])
+
+
+@app.command("list")
+def list_specs():
+    """List every spec: encoders, CLIP models, datasets, caption sources, methods and eval tasks."""
+    from labelspace.registry import REGISTRIES
+
+    print_registries(REGISTRIES)
 
 
 @app.command()

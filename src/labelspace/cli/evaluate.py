@@ -42,41 +42,6 @@ def refuse_unused_options(task: str, options) -> None:
             raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
 
 
-def zsl_result(model, dataset, split, image_model, text_model, top_t, hierarchy, wordnet_overrides, root,
-               calibrate: bool = False, csls: bool = False, templates: str | None = None,
-               device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
-    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
-    model."""
-    from labelspace.data import extract_features, load_dataset
-    from labelspace.data.splits import load_split
-    from labelspace.evaluation import evaluate_split
-    from labelspace.methods.trained import load_classifier
-    from labelspace.metrics.hierarchy import load_overrides
-
-    if model is None:
-        raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder or a CLIP spec)")
-    the_split = load_split(split) if split else None
-    data = load_dataset(dataset, root)
-    if the_split is not None:
-        the_split.check(data.class_names)
-    overrides = load_overrides(wordnet_overrides) if hierarchy else None
-    if overrides is not None and data.wnids:  # ImageNet-style data knows each class's true synset
-        overrides.update(zip(data.class_names, data.wnids))
-    classifier, info = load_classifier(model, image_model, text_model, top_t, templates, device, precision)
-    feats = extract_features(classifier.image_encoder, data, workers=workers)
-    if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
-        raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
-                              "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
-    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
-                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate, csls=csls)
-    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
-            "split": the_split.name if the_split else None,
-            "csls": True if csls else None,
-            "split_classes": the_split.to_json() if the_split else None,
-            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
-            "metrics": metrics}
-
-
 @app.command(name="eval")
 def evaluate_command(
     model: Optional[str] = typer.Option(None, help="zsl: 'conse', a checkpoint folder from `labelspace train` or a "
@@ -89,10 +54,12 @@ def evaluate_command(
                                 "(README, Data); @N images per class."),
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
-    method: str = typer.Option("clip", help="Tasks other than zsl: clip or conse."),
+    method: str = typer.Option("clip", help="Tasks other than zsl: a method spec (labelspace list), e.g. clip, conse, "
+                               "devise:<folder>."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates (clip, zeroshot_/multilabel_classification): "
-                                            "openai, simple, photo, a dataset's set (cifar10, voc2007, ...), a file; "
-                                            "default: the dataset's own as CLIP reported them, else openai."),
+                                            "openai, simple, photo, fashion-mnist, a dataset's set (cifar10, "
+                                            "voc2007, ...), a file; default: the dataset's own as CLIP reported "
+                                            "them, else openai."),
     image_model: Optional[str] = typer.Option(None, help="zsl: image encoder (default: the checkpoint's, else "
                                               "efficientnet-lite0)."),
     text_model: Optional[str] = typer.Option(None, help="Label space for conse (default glove-6b-50d), or to "
@@ -109,6 +76,8 @@ def evaluate_command(
     out_dir: Path = typer.Option(Path("runs/eval"), "--out", help="Folder for the result JSON, named "
                                  "<task>__<method>__<model>__<dataset>[__<setting>=<value>...].json."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    checkpoint: Optional[str] = typer.Option(None, help="Local weights for a timm:<name> image model "
+                                             "(.safetensors, or a weights-only torch file)."),
     calibrate: bool = typer.Option(False, help="zsl: calibrated stacking; gamma chosen on the split's validation "
                                    "classes, u/s/H there, AUSUC, and the seen-unseen curve plot in --out."),
     csls: bool = typer.Option(False, help="zsl: hubness-corrected (CSLS) nearest-label inference, k chosen on the "
@@ -116,7 +85,7 @@ def evaluate_command(
     device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
-    from labelspace.evaluation import TASKS, evaluate, init_distributed, write_result
+    from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
     check_output_dir(out_dir)
@@ -130,13 +99,10 @@ def evaluate_command(
         ("--templates", templates is not None, (*LABEL_TASKS, "zsl")), ("--distributed", distributed, TASKS),
         ("--train-dataset", train_dataset is not None, ("linear_probe",)),
         ("--shots", shots is not None, ("linear_probe",)), ("--calibrate", calibrate, zsl), ("--csls", csls, zsl)])
-    if task != "zsl" and method == "clip" and text_model is not None:
-        raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
-    if task != "zsl" and method == "conse" and templates is not None:
-        raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
     if task == "zsl":
-        result = zsl_result(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
-                            wordnet_overrides, root, calibrate, csls, templates, device, precision, workers)
+        result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
+                              wordnet_overrides, root, checkpoint, calibrate=calibrate, csls=csls, templates=templates,
+                              device=device, precision=precision, workers=workers)
         path = write_result(out_dir, result)
         print_result(result, path)
         if calibrate:
@@ -145,8 +111,8 @@ def evaluate_command(
             out.print(f"seen-unseen curve written to {plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}")
         return
     rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
-    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model or "glove-6b-50d",
+    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
                       train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
-                      device=device, precision=precision, workers=workers)
+                      checkpoint=checkpoint, device=device, precision=precision, workers=workers)
     if rank == 0:
         print_result(result, result["path"])

@@ -6,13 +6,14 @@ from typing import List
 import typer
 
 from labelspace.cli import DEVICE, PRECISION, app
-from labelspace.serve.models import DEFAULT_MODEL
 
 
 @app.command()
 def serve(
-    model: List[str] = typer.Option([DEFAULT_MODEL], "--model", "-m",
-                                    help="Model spec METHOD:ARGS to load; repeat for several (the first is the default)."),
+    model: List[str] = typer.Option([], "--model", "-m",
+                                    help="Method spec to load (labelspace list: conse:IMAGE+TEXT, clip:MODEL, "
+                                    "devise:FOLDER, ...); repeat for several, the first is the default "
+                                    "[default: conse:efficientnet-lite0+glove-6b-50d]."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),
     port: int = typer.Option(8000, min=1, max=65535),
     workers: int = typer.Option(1, min=1, help="Inference threads."),
@@ -22,8 +23,9 @@ def serve(
     """Serve the zero-shot web page and HTTP API (POST /classify, GET /models, GET /healthz)."""
     import uvicorn
 
-    from labelspace.serve import create_app
+    from labelspace.serve import DEFAULT_MODEL, create_app
 
+    model = model or [DEFAULT_MODEL]
     typer.echo(f"loading {', '.join(model)} ...", err=True)
     uvicorn.run(create_app(model, workers=workers, queue=queue, device=device, precision=precision), host=host,
                 port=port, log_level="info")

@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import typer
 from rich.table import Table
 
@@ -29,12 +28,13 @@ def floats(text: str, name: str) -> list[float]:
 
 def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
            lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
-           first_violation: bool, resume: bool, root: Optional[str], device: str, precision: str,
-           workers: Optional[int]) -> None:
-    from labelspace.encoders import load_image_encoder
+           first_violation: bool, resume: bool, root: Optional[str], checkpoint: Optional[str], device: str,
+           precision: str, workers: Optional[int]) -> None:
+    import numpy as np
+
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
-    from labelspace.encoders import load_text_encoder
+    from labelspace.encoders import load_image_encoder, load_text_encoder
     from labelspace.methods.trained import fit_on_split
     from labelspace.training import TrainConfig
 
@@ -45,8 +45,9 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
     text = load_text_encoder(text_model, device) if method == "devise" else None
-    feats = extract_features(load_image_encoder(image_model, device=device, precision=precision), data, workers=workers)
-    meta = {"image_model": image_model, "dataset": dataset}
+    encoder = load_image_encoder(image_model, checkpoint, device=device, precision=precision)
+    feats = extract_features(encoder, data, workers=workers)
+    meta = {"image_model": image_model, "image_checkpoint": checkpoint, "dataset": dataset}
     _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta, device=device)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
@@ -73,6 +74,7 @@ COMMON = {
     "seed": typer.Option(0),
     "resume": typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint."),
     "root": typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
+    "checkpoint": typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint)."),
     "device": DEVICE, "precision": PRECISION, "workers": WORKERS,
 }
 
@@ -86,12 +88,13 @@ def devise(
     dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"], device: str = COMMON["device"],
+    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
     precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """DeViSE: a linear map from image features to label vectors, hinge rank loss."""
     _train("devise", dataset, split, image_model, text_model, out_dir, lr, margin, epochs, patience, batch_size,
-           optimizer, seed, first_violation, resume, root, device, precision, workers)
+           optimizer, seed, first_violation, resume, root, checkpoint, device, precision, workers)
 
 
 @train_app.command()
@@ -100,9 +103,10 @@ def softmax(
     dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
     lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
     batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"], device: str = COMMON["device"],
+    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
+    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
     precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
 ):
     """The softmax baseline over the seen labels (also the seen classifier under ConSE)."""
     _train("softmax", dataset, split, image_model, None, out_dir, lr, "1", epochs, patience, batch_size,
-           optimizer, seed, False, resume, root, device, precision, workers)
+           optimizer, seed, False, resume, root, checkpoint, device, precision, workers)

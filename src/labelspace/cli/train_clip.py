@@ -17,7 +17,8 @@ from labelspace.io import check_output_dir
 
 @train_app.command("clip")
 def clip(
-    data: str = typer.Option("synthetic-captions@4000", help="csv:<file>, folder:<dir>, wds:<shards>, synthetic-captions[@N]."),
+    data: str = typer.Option("synthetic-captions@4000", help="Caption source (labelspace list): captions:<file>, "
+                             "folder:<dir>, wds:<shards>, synthetic-captions[@N]."),
     model: str = typer.Option("open_clip:ls-clip-tiny", help="open_clip:<arch>[/<tag>] or 'towers' (with --image, --text)."),
     image: Optional[str] = typer.Option(None, help="Image tower: timm:<name> or efficientnet-lite0|1|2."),
     text: Optional[str] = typer.Option(None, help="Text tower: transformer:<width>x<layers>, minilm or hf:<dir>."),
@@ -43,14 +44,14 @@ def clip(
     resume: Optional[str] = typer.Option(None, help="'latest' (the --out checkpoint) or a checkpoint folder."),
     tensorboard: Optional[str] = typer.Option(None, help="TensorBoard log folder."),
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
+    log_every: int = typer.Option(50, min=0, help="Print loss, logit scale and samples/s every N steps (0: never)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
     device: str = DEVICE, workers: Optional[int] = WORKERS,
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
-    from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, caption_data, compositional_set, synthetic_captions
+    from labelspace.data.captions import caption_data
     from labelspace.distributed import process_group
     from labelspace.models.trainable import ModelSpec, TrainableCLIP
-    from labelspace.training.clip_eval import clip_evaluator
     from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
 
     with process_group() as (rank, _):  # destroyed at the end, errors included
@@ -68,35 +69,48 @@ def clip(
                                  checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at,
                                  label_aware=label_aware)
         pairs = caption_data(data, templates, seed, root)
-        retrieval = zeroshot = None
-        zs_templates = templates
-        if data.startswith("synthetic-captions"):
-            retrieval = synthetic_captions(200, "test", seed=seed + 1, root=root).retrieval_set()
-            zeroshot, zs_templates = compositional_set(300, seed=seed + 2, root=root), COMPOSITIONAL_TEMPLATES
-        if eval_retrieval:
-            from labelspace.evaluation.data import captions_csv
-
-            retrieval = captions_csv(eval_retrieval)
-        if eval_zeroshot:
-            from labelspace.data import load_dataset
-
-            zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
-        evaluate = clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
+        evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root)
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log, device=device, workers=workers)
+                           log=log, log_every=log_every, device=device, workers=workers)
+        if rank == 0 and state.step < config.steps:
+            log(f"stopped at step {state.step} of {config.steps} (--stop-at); the checkpoint is "
+                f"{out / 'checkpoint.safetensors'}; continue with the same command plus --resume latest")
         if rank == 0 and state.step == config.steps:
-            last = state.history[-1]
-            log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "
-                f"{last['samples_per_s']:.0f} samples/s ({last['samples_per_s_per_process']:.0f} per process); "
-                f"truncated captions {net.truncated}, skipped pairs {pairs.skipped}; checkpoint in {out}")
-            if spec.model.startswith("open_clip:"):
-                from labelspace.models.trainable import export_open_clip
+            report_end(net, state, pairs, out, log)
 
-                path = export_open_clip(net, out / "model.safetensors")
-                log(f"exported {path}; evaluate it with `labelspace eval --task zeroshot_classification --model {path} "
-                    "--dataset ...`")
-            else:
-                log("--model towers exports no model.safetensors (load_clip reads open_clip architectures only); "
-                    f"the trained weights are in {out / 'checkpoint.safetensors'}")
+
+def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str, seed: int, root):
+    """Retrieval recall@k and zero-shot accuracy on held-out sets: the synthetic set's own, or the given ones."""
+    from labelspace.data import load_dataset
+    from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, compositional_set, synthetic_captions
+    from labelspace.data.eval_sets import captions_csv
+    from labelspace.evaluation.clip_training import clip_evaluator
+
+    retrieval = zeroshot = None
+    zs_templates = templates
+    if data.startswith("synthetic-captions"):
+        retrieval = synthetic_captions(200, "test", seed=seed + 1, root=root).retrieval_set()
+        zeroshot, zs_templates = compositional_set(300, seed=seed + 2, root=root), COMPOSITIONAL_TEMPLATES
+    if eval_retrieval:
+        retrieval = captions_csv(eval_retrieval)
+    if eval_zeroshot:
+        zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
+    return clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
+
+
+def report_end(net, state, pairs, out: Path, log) -> None:
+    """The last step's numbers, and how to evaluate what was trained."""
+    last = state.history[-1]
+    log(f"step {state.step}: loss {last['loss']:.4f}, logit scale {last['logit_scale']:.2f}, "
+        f"{last['samples_per_s']:.0f} samples/s ({last['samples_per_s_per_process']:.0f} per process); "
+        f"truncated captions {net.truncated}, skipped pairs {pairs.skipped}; checkpoint in {out}")
+    if net.spec.model.startswith("open_clip:"):
+        from labelspace.models.trainable import export_open_clip
+
+        path = export_open_clip(net, out / "model.safetensors")
+        log(f"exported {path}; evaluate it with `labelspace eval --task zeroshot_classification --model {path} "
+            "--dataset ...`")
+    else:
+        log(f"evaluate it with `labelspace eval --task zeroshot_classification --model run:{out} --dataset ...`")

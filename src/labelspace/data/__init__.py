@@ -10,6 +10,7 @@ from labelspace.data.datasets import (
     load_dataset,
     synthetic,
 )
+from labelspace.data import captions, eval_sets, native  # noqa: F401  (they register datasets and caption sources)
 from labelspace.data.features import Features, extract_features
 
 __all__ = [

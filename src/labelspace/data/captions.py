@@ -2,8 +2,9 @@
 
 Sources (``caption_data(spec)``):
 
-- ``csv:<file>``: rows ``path,caption`` (relative paths from the CSV's folder; missing files are counted
-  and dropped when the set is opened, unreadable ones counted, named and replaced when read: ``CaptionData.pair``);
+- ``captions:<file>`` (or the older ``csv:<file>``): rows ``path,caption`` (relative paths from the CSV's
+  folder; missing files are counted and dropped when the set is opened, unreadable ones counted, named and
+  replaced when read: ``CaptionData.pair``);
 - ``folder:<dir>``: one sub-folder per class, captions made from the class name and templates;
 - ``wds:<shard>[,<shard>...]`` (brace patterns allowed): webdataset tar shards with ``jpg``/``png`` + ``txt``;
   samples lacking either are counted and skipped while streaming;
@@ -29,8 +30,11 @@ import numpy as np
 from PIL import Image
 
 from labelspace.data.datasets import ArrayImages, fashion_mnist, image_folder
+from labelspace.data.eval_sets import CaptionSet, captions_csv
 from labelspace.data.images import BadImage, open_image
 from labelspace.errors import LabelspaceError
+from labelspace.prompts import class_prompts
+from labelspace.registry import CAPTION_SOURCES
 
 log = logging.getLogger("labelspace")
 
@@ -90,8 +94,6 @@ class PairList(CaptionData):
 
 def csv_captions(path: str | os.PathLike) -> PairList:
     """``path,caption`` rows (via the evaluation CSV reader); rows whose image file is missing are counted and dropped."""
-    from labelspace.evaluation.data import captions_csv
-
     data = captions_csv(path)
     present = np.array([Path(p).is_file() for p in data.images.paths])
     keep = np.flatnonzero(present[data.caption_image])
@@ -106,8 +108,6 @@ class TemplateCaptions(CaptionData):
     ``load`` gives (image, caption, class index)."""
 
     def __init__(self, dataset, templates="simple", seed: int = 0, class_names: Sequence[str] | None = None):
-        from labelspace.zeroshot.templates import class_prompts
-
         self.dataset, self.name = dataset, f"templates:{dataset.name}"
         self.prompts = class_prompts(list(class_names or dataset.class_names), templates)
         self.choice = np.random.default_rng(seed).integers(0, 1 << 30, len(dataset))
@@ -139,8 +139,6 @@ class SyntheticCaptions(CaptionData):
 
     def retrieval_set(self):
         """The pairs as an evaluation ``CaptionSet`` (one caption per image) for ``zeroshot_retrieval``."""
-        from labelspace.evaluation.data import CaptionSet
-
         images = ArrayImages(self.name, self.images, np.arange(len(self)), [str(i) for i in range(len(self))])
         return CaptionSet(images, list(self.captions), np.arange(len(self)))
 
@@ -246,21 +244,39 @@ class ShardStream:
 
 
 def caption_data(spec: str, templates="simple", seed: int = 0, root: str | None = None):
-    """A caption source from a spec string (see the module docstring); ``synthetic-captions[@N]``."""
-    kind, _, arg = spec.partition(":")
-    if kind == "csv" and arg:
-        return csv_captions(arg)
-    if kind == "folder" and arg:
-        return TemplateCaptions(image_folder(arg), templates, seed)
-    if kind == "wds" and arg:
-        return ShardStream(arg.split(","))
+    """A ``CAPTION_SOURCES`` entry from a spec string (see the module docstring), e.g. ``synthetic-captions@3000``."""
     base, _, n = spec.partition("@")
-    if base == "synthetic-captions":
-        if n and not n.isdigit():
-            raise LabelspaceError(f"scene count in {spec!r} must be a positive integer")
-        return synthetic_captions(int(n or 2000), "train", seed=seed, root=root)
-    raise LabelspaceError(f"unknown caption data {spec!r} (accepted: csv:<file>, folder:<dir>, "
-                          "wds:<shard>[,<shard>...], synthetic-captions[@N])")
+    if n and not n.isdigit():
+        raise LabelspaceError(f"scene count in {spec!r} must be a positive integer")
+    return CAPTION_SOURCES.create(base, templates=templates, seed=seed, root=root, count=int(n) if n else None)
+
+
+@CAPTION_SOURCES.register("captions", argument="<file>",
+                          description="rows path,caption (the eval grammar; missing images are counted and dropped)")
+def _csv_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> PairList:
+    return csv_captions(argument)
+
+
+@CAPTION_SOURCES.register("csv", argument="<file>", description="the same as captions:<file> (the older name)")
+def _csv_alias(argument: str, **options) -> PairList:
+    return csv_captions(argument)
+
+
+@CAPTION_SOURCES.register("folder", argument="<dir>", description="one sub-folder per class; captions from templates")
+def _folder_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> "TemplateCaptions":
+    return TemplateCaptions(image_folder(argument), templates, seed)
+
+
+@CAPTION_SOURCES.register("wds", argument="<shard>[,<shard>...]",
+                          description="webdataset tar shards with jpg/png + txt (brace patterns allowed)")
+def _wds_source(argument: str, **options) -> "ShardStream":
+    return ShardStream(argument.split(","))
+
+
+@CAPTION_SOURCES.register("synthetic-captions", description="composed, coloured Fashion-MNIST scenes with captions "
+                          "(offline); @N scenes, default 2000")
+def _synthetic_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> "SyntheticCaptions":
+    return synthetic_captions(count or 2000, "train", seed=seed, root=root)
 
 
 def batch_indices(n: int, global_batch: int, step: int, seed: int, rank: int = 0, world: int = 1) -> np.ndarray:

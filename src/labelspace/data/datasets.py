@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from labelspace.cache import digest, file_stats
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
+from labelspace.registry import DATASETS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_CLASSES = [
@@ -26,26 +28,6 @@ FASHION_MNIST_CLASSES = [
     "sandal", "shirt", "sneaker", "bag", "ankle boot",
 ]
 FASHION_MNIST_DEFAULT_ROOT = "/usr/share/datasets/fashion-mnist"
-
-
-def _digest(*parts) -> str:
-    h = hashlib.blake2b(digest_size=12)
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else str(part).encode())
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def file_stats(paths: Sequence[str | Path]) -> list:
-    """(path, size, mtime) of each file, (path, -1, -1) when unreadable: part of a fingerprint."""
-    stats = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            stats.append((str(p), st.st_size, st.st_mtime_ns))
-        except OSError:
-            stats.append((str(p), -1, -1))
-    return stats
 
 
 class SpecOptions:
@@ -144,7 +126,7 @@ class Subset(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.parent.fingerprint, self.indices.tobytes())
+        return digest(self.parent.fingerprint, self.indices.tobytes())
 
 
 class FileImages(ImageDataset):
@@ -165,7 +147,7 @@ class FileImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
+        return digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
 
 
 def image_folder(root: str | os.PathLike) -> FileImages:
@@ -183,22 +165,27 @@ def image_folder(root: str | os.PathLike) -> FileImages:
     return FileImages(f"folder:{root}", paths, targets, classes)
 
 
+def csv_rows(path: Path, what: str) -> list[list[str]]:
+    """The rows ``path,<what>`` of a CSV, cells stripped; the one header rule: a first cell ``path`` is a header."""
+    if not path.is_file():
+        raise LabelspaceError(f"{what} CSV {str(path)!r} does not exist (expected rows of path,{what})")
+    with open(path, newline="") as f:
+        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
+    if rows and rows[0][0].lower() == "path":
+        rows = rows[1:]
+    bad = next((r for r in rows if len(r) < 2 or not r[1]), None)
+    if bad is not None or not rows:
+        raise LabelspaceError(f"{what} CSV {str(path)!r} needs rows of path,{what} (bad row: {bad!r})")
+    return rows
+
+
 def csv_images(path: str | os.PathLike) -> FileImages:
     """A CSV with columns ``path,label`` (header optional); relative paths are read from the CSV's folder."""
     path = Path(path)
-    if not path.is_file():
-        raise LabelspaceError(f"CSV file {str(path)!r} does not exist (expected rows of path,label)")
-    with open(path, newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    if rows and [c.strip().lower() for c in rows[0][:2]] == ["path", "label"]:
-        rows = rows[1:]
-    bad = next((r for r in rows if len(r) < 2), None)
-    if bad is not None:
-        raise LabelspaceError(f"CSV row {bad!r} in {str(path)!r} has no label (expected path,label)")
-    classes = sorted({r[1].strip() for r in rows})
+    rows = csv_rows(path, "label")
+    classes = sorted({r[1] for r in rows})
     index = {c: i for i, c in enumerate(classes)}
-    paths = [(path.parent / r[0].strip()) for r in rows]
-    return FileImages(f"csv:{path}", paths, [index[r[1].strip()] for r in rows], classes)
+    return FileImages(f"csv:{path}", [path.parent / r[0] for r in rows], [index[r[1]] for r in rows], classes)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -225,7 +212,7 @@ class ArrayImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, self.images.shape, hashlib.blake2b(self.images.tobytes(), digest_size=16).hexdigest(),
+        return digest(self.name, self.images.shape, hashlib.blake2b(self.images.tobytes(), digest_size=16).hexdigest(),
                        self.targets.tobytes(), self.class_names)
 
 
@@ -285,51 +272,40 @@ def synthetic(n_classes: int = 4, per_class: int = 8, size: int = 32, seed: int 
                        [f"class{c}" for c in range(n_classes)])
 
 
-def _native(kind: str, spec: str, arg: str) -> ImageDataset | None:
-    """Readers of native formats (``voc``, ``coco``, ``imagenet``, ``wds``, ``hf``, torchvision sets), each a
-    function from the spec's argument and options to a dataset; None when ``kind`` is none of them."""
-    from labelspace.data import coco, imagenet, vision_sets, voc, wds
-
-    readers = {"voc": voc.voc_spec, "coco": coco.coco_spec, "imagenet": imagenet.imagenet_spec, "wds": wds.wds_spec,
-               "hf": vision_sets.hf_spec}
-    if kind in readers:
-        return readers[kind](spec, arg)
-    if kind in vision_sets.TORCHVISION_SETS:
-        return vision_sets.torchvision_spec(spec, kind, arg)
-    return None
+@DATASETS.register("fashion-mnist", argument="train|test", optional=True,
+                   description="Fashion-MNIST (Debian's dataset-fashion-mnist, or --root / LABELSPACE_FASHION_MNIST)")
+def _fashion_mnist(argument: str, root: str | None = None) -> ArrayImages:
+    return fashion_mnist(argument or "test", root)
 
 
-NATIVE_SPECS = ("voc:<VOC20xx>", "coco:<instances.json>", "imagenet:<dir>", "wds:<shards>", "hf:<saved dir>",
-                "<torchvision set>:<root> (cifar10, cifar100, stl10, flowers102, food101, pets, dtd, caltech101, "
-                "sun397, eurosat, ...)")
+@DATASETS.register("folder", argument="<dir>", description="one sub-folder of images per class")
+def _folder(argument: str, root: str | None = None) -> FileImages:
+    return image_folder(argument)
+
+
+@DATASETS.register("csv", argument="<file>", description="rows path,label (relative paths from the CSV's folder)")
+def _csv(argument: str, root: str | None = None) -> FileImages:
+    return csv_images(argument)
+
+
+@DATASETS.register("photos", description="real photos shipped by scikit-image, scikit-learn and matplotlib, labelled by what they show")
+def _photos(argument: str, root: str | None = None) -> FileImages:
+    return bundled_photos()
+
+
+@DATASETS.register("synthetic", description="4 classes of striped synthetic images (tests and smoke runs)")
+def _synthetic(argument: str, root: str | None = None) -> ArrayImages:
+    return synthetic()
 
 
 def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     """Dataset from a spec string.
 
-    ``fashion-mnist[:train|test]``, ``folder:<dir>``, ``csv:<file>``, ``photos``, ``synthetic``, and the
-    native formats of ``NATIVE_SPECS`` with ``,key=value`` options (``voc:/data/VOC2012,split=val``);
-    append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
+    Any ``DATASETS`` entry (``labelspace list``), e.g. ``fashion-mnist[:train|test]``, ``folder:<dir>``,
+    ``csv:<file>``; append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
     """
     base, _, per_class = spec.partition("@")
-    kind, _, arg = base.partition(":")
-    if kind == "fashion-mnist":
-        dataset = fashion_mnist(arg or "test", root)
-    elif kind == "folder" and arg:
-        dataset = image_folder(arg)
-    elif kind == "csv" and arg:
-        dataset = csv_images(arg)
-    elif base == "photos":
-        dataset = bundled_photos()
-    elif base == "synthetic":
-        dataset = synthetic()
-    else:
-        dataset = _native(kind, spec, arg) if arg else None
-        if dataset is None:
-            raise LabelspaceError(
-                f"unknown dataset {spec!r} (accepted: fashion-mnist[:train|test], folder:<dir>, csv:<file>, photos, "
-                f"synthetic, {', '.join(NATIVE_SPECS)}; optionally @N images per class)"
-            )
+    dataset = DATASETS.create(base, root=root)
     if per_class:
         if not per_class.isdigit() or int(per_class) < 1:
             raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")

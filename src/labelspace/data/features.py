@@ -21,16 +21,12 @@ import numpy as np
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from labelspace.data.datasets import ImageDataset, _digest
+from labelspace.cache import default_cache_dir, digest
+from labelspace.data.datasets import ImageDataset
 from labelspace.data.loader import choose_preprocess, device_transform, image_batches, uint8_pixels
 from labelspace.devices import out_of_memory
 
-
 log = logging.getLogger("labelspace")
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("LABELSPACE_CACHE", Path.home() / ".cache" / "labelspace"))
 
 
 @dataclass
@@ -126,7 +122,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     ``pil`` (the encoder's own transform, in the workers), ``device`` (uint8 pixels resized and
     normalised on the encoder's device) or ``auto`` (``device`` on CUDA for in-memory sets).
     """
-    key = _digest(encoder.cache_key, dataset.fingerprint)
+    key = digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
         try:

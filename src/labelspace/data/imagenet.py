@@ -43,7 +43,7 @@ def clip_names(wnids: list[str]) -> list[str]:
     1000 synsets in class-index order; a wnid outside ImageNet-1k is a one-line error."""
     from importlib import resources
 
-    from labelspace.data.vision_sets import dataset_preset
+    from labelspace.prompts import dataset_preset
 
     order = (resources.files("timm.data") / "_info" / "imagenet_synsets.txt").read_text().split()
     names = dict(zip(order, dataset_preset("imagenet1k")["classes"]))

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labelspace.data.datasets import ImageDataset, _digest, file_stats
+from labelspace.cache import digest, file_stats
+from labelspace.data.datasets import ImageDataset
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 
@@ -74,7 +75,7 @@ class ObjectCrops(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, file_stats(self.image_paths), self.object_image.tobytes(), self.boxes.tobytes(),
+        return digest(self.name, file_stats(self.image_paths), self.object_image.tobytes(), self.boxes.tobytes(),
                        self.targets.tobytes(), self.class_names, self.margin)
 
 
@@ -102,4 +103,4 @@ class LabelSets(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, file_stats(self.image_paths), self.multi_hot.tobytes(), self.class_names)
+        return digest(self.name, file_stats(self.image_paths), self.multi_hot.tobytes(), self.class_names)

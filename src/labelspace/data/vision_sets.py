@@ -10,18 +10,18 @@ columns unless named. Both read one item per ``load``.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from labelspace.data.datasets import ImageDataset, SpecOptions, _digest, file_stats
+from labelspace.cache import digest, file_stats
+from labelspace.data.datasets import ImageDataset, SpecOptions
 from labelspace.data.images import BadImage, open_image
 from labelspace.errors import LabelspaceError
+from labelspace.prompts import dataset_preset
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,6 @@ TORCHVISION_SETS = {
 }
 CLEANUP = {"underscores": lambda c: c.replace("_", " "),
            "underscores-and-slashes": lambda c: c.replace("_", " ").replace("/", " ")}
-
-
-def dataset_preset(name: str) -> dict | None:
-    """``presets/datasets/<name>.json`` (CLIP's class names and templates for a set), or None."""
-    if not name.replace("_", "").isalnum():  # a path or anything else that cannot name a packaged set
-        return None
-    path = resources.files("labelspace") / "presets" / "datasets" / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 SPEC_PRESETS = {"voc": "voc2007", "imagenet": "imagenet1k"}  # spec kinds whose set CLIP reported under another name
@@ -115,7 +107,7 @@ class TorchvisionImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, file_stats(sorted(self.root.iterdir())), self.targets.tobytes(),
+        return digest(self.name, file_stats(sorted(self.root.iterdir())), self.targets.tobytes(),
                        self.class_names)
 
 
@@ -205,7 +197,7 @@ class HFImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, self.ds._fingerprint, self.targets.tobytes(), self.class_names)
+        return digest(self.name, self.ds._fingerprint, self.targets.tobytes(), self.class_names)
 
 
 def torchvision_spec(spec: str, name: str, arg: str) -> TorchvisionImages:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from labelspace.data.datasets import ImageDataset, SpecOptions, _digest, file_stats
+from labelspace.cache import digest, file_stats
+from labelspace.data.datasets import ImageDataset, SpecOptions
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 
@@ -70,7 +71,8 @@ def _scan(shard: Path):
 
 def _class_names(classes: str) -> list[str]:
     """Names from a file, one per line, or from a packaged set that lists them (``presets/datasets/<name>.json``)."""
-    from labelspace.data.vision_sets import dataset_preset, read_class_file
+    from labelspace.data.vision_sets import read_class_file
+    from labelspace.prompts import dataset_preset
 
     if Path(classes).is_file():
         return read_class_file(classes, None, "")
@@ -140,7 +142,7 @@ class ShardImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return _digest(self.name, file_stats(self.shards), self.offsets.tobytes(), self.targets.tobytes(),
+        return digest(self.name, file_stats(self.shards), self.offsets.tobytes(), self.targets.tobytes(),
                        self.class_names)
 
 

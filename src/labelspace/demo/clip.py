@@ -14,7 +14,7 @@ from labelspace.data import bundled_photos, fashion_mnist
 from labelspace.demo.conse import PHOTO_LABELS, photo_rows
 from labelspace.models import load_clip
 from labelspace.zeroshot import template_set
-from labelspace.zeroshot.speed import builder_speed
+from labelspace.demo.speed import builder_speed
 
 RANDOM_MODEL = "open_clip:ViT-B-32"
 SPEED_TEMPLATES = 20  # of the 80: keeps the section under a minute; benchmarks/zeroshot.py runs 100 x 80

@@ -20,9 +20,9 @@ from labelspace.demo import devise
 from labelspace.evaluation.curves import plot_seen_unseen
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
-from labelspace.training.clip_eval import clip_evaluator
+from labelspace.evaluation.clip_training import clip_evaluator
 from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
-from labelspace.zeroshot.templates import template_set
+from labelspace.prompts import class_prompts, template_set
 
 SCRATCH = ClipTrainConfig(steps=200, batch_size=128, lr=2e-3, warmup=20, seed=0)
 SCENES = 3000
@@ -105,8 +105,8 @@ def lit(root, per_class: int) -> tuple[list[str], dict[str, dict]]:
     templates = template_set(TEMPLATES)
     names = train.class_names
     initial = TrainableCLIP(LIT_SPEC)  # seeded: every fit starts from a copy of it
-    prompts = initial.tower_features(texts=[t.replace("{}", c) for c in names for t in templates])
-    prompts = prompts.reshape(len(names), len(templates), -1)
+    texts = [p for class_list in class_prompts(names, templates) for p in class_list]
+    prompts = initial.tower_features(texts=texts).reshape(len(names), len(templates), -1)
     features = np.asarray(train.features)
     not_validation = class_rows(train.targets, names, split.train)[0]
 

@@ -1,8 +1,6 @@
 """Demo section: ConSE zero-shot on real photos and on Fashion-MNIST from class names alone."""
 from __future__ import annotations
 
-import numpy as np
-
 from labelspace.api import classify, classifier
 from labelspace.data import bundled_photos, extract_features, fashion_mnist
 from labelspace.metrics import mean_per_class_accuracy, top_k_accuracy

@@ -8,17 +8,15 @@ then work from the same cached features as DeViSE.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from labelspace.devices import autocast, resolve_device, resolve_precision
+from labelspace.cache import file_digest
+from labelspace.devices import Placed
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable, quiet_downloads
 
@@ -38,22 +36,7 @@ def imagenet_labels() -> tuple[list[str], list[str]]:
     return list(open_clip.IMAGENET_CLASSNAMES), wnids
 
 
-def _file_digest(path: str | os.PathLike) -> str:
-    """A weights file's name and content hash (the cache keys' "weights"), hashed once per process per version."""
-    st = os.stat(path)
-    return f"{Path(path).name}:{_content_hash(os.path.realpath(path), st.st_size, st.st_mtime_ns)}"
-
-
-@lru_cache(maxsize=64)
-def _content_hash(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class ImageEncoder:
+class ImageEncoder(Placed):
     """A frozen image tower in eval mode; subclasses define ``_pooled`` and optionally ``head``."""
 
     name: str
@@ -63,25 +46,14 @@ class ImageEncoder:
     head: nn.Module | None = None
     head_labels: list[str] | None = None
     head_wnids: list[str] | None = None
-    device = torch.device("cpu")
-    precision = "fp32"
 
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
 
-    def to(self, device="cpu", precision: str = "fp32") -> "ImageEncoder":
-        """Run on ``device`` in ``precision`` (autocast) from now on; the cache key names the precision, not the device."""
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.net.to(self.device)
-        base = self.cache_key.split("|precision=")[0]
-        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
-        return self
-
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
         """Pooled float32 features of a preprocessed batch on the CPU, shape (batch, feature_dim)."""
-        with autocast(self.device, self.precision):
+        with self.autocast():
             return self._pooled(batch.to(self.device, non_blocking=True)).float().cpu()
 
     @torch.inference_mode()
@@ -120,10 +92,15 @@ class EfficientNetLite(ImageEncoder):
         self.head = self.net._fc
         self.head_labels, self.head_wnids = imagenet_labels()
         self.transform = _eval_transform(size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-        self.cache_key = f"{name}|{_file_digest(weights)}|{self.transform}"
+        self.cache_key = f"{name}|{file_digest(weights)}|{self.transform}"
 
     def _pooled(self, batch):
-        return self.net.extract_features(batch).mean((2, 3))
+        return efficientnet_pooled(self.net, batch)
+
+
+def efficientnet_pooled(net, batch: torch.Tensor) -> torch.Tensor:
+    """EfficientNet-Lite's 1280-d features: its last feature map averaged over space, as its own head reads it."""
+    return net.extract_features(batch).mean((2, 3))
 
 
 class TimmEncoder(ImageEncoder):
@@ -165,7 +142,7 @@ class TimmEncoder(ImageEncoder):
         self.head = self.net.get_classifier() if getattr(self.net, "num_classes", 0) else None
         if self.head is not None and self.net.num_classes == 1000:
             self.head_labels, self.head_wnids = imagenet_labels()
-        weights = _file_digest(checkpoint) if checkpoint else ("hub" if use_hub else "random-init")
+        weights = file_digest(checkpoint) if checkpoint else ("hub" if use_hub else "random-init")
         self.cache_key = f"{self.name}|{weights}|{self.transform}"
 
     def _pooled(self, batch):

@@ -1,52 +1,73 @@
-"""One spec string per encoder, like timm's ``create_model`` names.
+"""The encoder entries of ``IMAGE_ENCODERS`` and ``TEXT_ENCODERS`` (``labelspace.registry``), like timm's names.
 
-Image specs: ``efficientnet-lite0|1|2`` (packaged weights) and ``timm:<name>``.
+Image specs: ``efficientnet-lite0|1|2`` (packaged weights) and ``timm:<name>`` (``checkpoint=`` a local file).
 Text specs: ``glove-6b-50d`` (packaged), ``minilm`` (packaged), ``wordvec:<file>``, ``sentence:<dir>``,
 ``random:<dim>[:<seed>]`` (random label vectors, the DeViSE control).
 Loaded encoders are kept per process, so repeated calls are free.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from labelspace.devices import resolve_device, resolve_precision
 from labelspace.encoders import image, text
 from labelspace.errors import LabelspaceError
+from labelspace.registry import IMAGE_ENCODERS, TEXT_ENCODERS, Entry
+
+EncoderInfo = Entry  # the name before registries
 
 
-@dataclass(frozen=True)
-class EncoderInfo:
-    spec: str
-    modality: str
-    description: str
-    offline: bool
+def _efficientnet_lite(name: str, size: int):
+    @IMAGE_ENCODERS.register(name, description=f"EfficientNet-Lite{name[-1]}, ImageNet-1k, {size} px, "
+                             "1280-d + 1000-way head (packaged weights)")
+    def load(argument: str, checkpoint: str | None = None, pretrained: bool = True) -> image.ImageEncoder:
+        if checkpoint is not None:
+            raise LabelspaceError(f"--checkpoint applies to timm:<name> image models, not {name!r} (packaged weights)")
+        return image.EfficientNetLite(name)
 
 
-_FIXED = [
-    EncoderInfo("efficientnet-lite0", "image", "EfficientNet-Lite0, ImageNet-1k, 224 px, 1280-d + 1000-way head", True),
-    EncoderInfo("efficientnet-lite1", "image", "EfficientNet-Lite1, ImageNet-1k, 240 px, 1280-d + 1000-way head", True),
-    EncoderInfo("efficientnet-lite2", "image", "EfficientNet-Lite2, ImageNet-1k, 260 px, 1280-d + 1000-way head", True),
-    EncoderInfo("timm:<name>", "image", "any timm model; pretrained from the hub, or --checkpoint FILE", False),
-    EncoderInfo("glove-6b-50d", "text", "GloVe 6B word vectors, 400k words, 50-d", True),
-    EncoderInfo("minilm", "text", "all-MiniLM-L6-v2 sentence encoder, 384-d", True),
-    EncoderInfo("wordvec:<file>", "text", "GloVe / word2vec / fastText vectors in text format", True),
-    EncoderInfo("sentence:<dir>", "text", "any sentence-transformers model folder", True),
-    EncoderInfo("random:<dim>[:<seed>]", "text", "fixed random label vectors (DeViSE's control), no semantics", True),
-    EncoderInfo("open_clip:<arch>/<tag>", "image-text", "any open_clip model; tags download when online, "
-                "<arch> alone is random init, <arch>/<file> a local state dict (--method clip)", False),
-    EncoderInfo("hf:<repo-or-dir>", "image-text", "Hugging Face CLIP, SigLIP or dual encoder (--method clip)", True),
-    EncoderInfo("<file>", "image-text", "OpenAI-format CLIP state dict or labelspace safetensors (--method clip)", True),
-]
+for _name, (_, _, _size) in image.EFFICIENTNET_LITE.items():
+    _efficientnet_lite(_name, _size)
 
 
-def list_encoders(modality: str | None = None) -> list[EncoderInfo]:
-    return [e for e in _FIXED if modality in (None, e.modality)]
+@IMAGE_ENCODERS.register("timm", argument="<name>", offline=False,
+                         description="any timm model; pretrained from the hub, or --checkpoint FILE")
+def _timm(argument: str, checkpoint: str | None = None, pretrained: bool = True) -> image.ImageEncoder:
+    return image.TimmEncoder(argument, checkpoint=checkpoint, pretrained=pretrained)
 
 
-def _unknown(spec: str, modality: str) -> LabelspaceError:
-    known = ", ".join(e.spec for e in list_encoders(modality))
-    return LabelspaceError(f"unknown {modality} encoder {spec!r} (known: {known})")
+@TEXT_ENCODERS.register("glove-6b-50d", description="GloVe 6B word vectors, 400k words, 50-d (packaged)")
+def _glove(argument: str, device: str = "cpu"):  # a table: no device
+    return text.glove_6b_50d()
+
+
+@TEXT_ENCODERS.register("minilm", description="all-MiniLM-L6-v2 sentence encoder, 384-d (packaged)")
+def _minilm(argument: str, device: str = "cpu"):
+    return text.SentenceEncoder("minilm", text.minilm_dir(), device=device)
+
+
+@TEXT_ENCODERS.register("wordvec", argument="<file>", description="GloVe / word2vec / fastText vectors in text format")
+def _wordvec(argument: str, device: str = "cpu"):  # a table: no device
+    return text.word_vector_file(argument)
+
+
+@TEXT_ENCODERS.register("sentence", argument="<dir>", description="any sentence-transformers model folder")
+def _sentence(argument: str, device: str = "cpu"):
+    return text.SentenceEncoder(f"sentence:{argument}", argument, device=device)
+
+
+@TEXT_ENCODERS.register("random", argument="<dim>[:<seed>]",
+                        description="fixed random label vectors (DeViSE's control), no semantics")
+def _random(argument: str, device: str = "cpu"):  # a table: no device
+    dim, _, seed = argument.partition(":")
+    if not dim.isdigit() or (seed and not seed.isdigit()):
+        raise LabelspaceError(f"text encoder 'random:{argument}' needs random:<dim>[:<seed>] with integers")
+    return text.RandomVectors(int(dim), int(seed or 0))
+
+
+def list_encoders() -> list[Entry]:
+    """Every image and text encoder entry (CLIP models: ``labelspace.registry.CLIP_MODELS``)."""
+    return IMAGE_ENCODERS.list() + TEXT_ENCODERS.list()
 
 
 def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: bool = True, device="cpu",
@@ -58,13 +79,7 @@ def load_image_encoder(spec: str, checkpoint: str | None = None, pretrained: boo
 
 @lru_cache(maxsize=8)
 def _image_encoder(spec: str, checkpoint: str | None, pretrained: bool, device: str, precision: str):
-    if spec.startswith("timm:") and len(spec) > 5:
-        return image.TimmEncoder(spec[5:], checkpoint=checkpoint, pretrained=pretrained).to(device, precision)
-    if spec not in image.EFFICIENTNET_LITE:
-        raise _unknown(spec, "image")
-    if checkpoint is not None:
-        raise LabelspaceError(f"--checkpoint applies to timm:<name> image models, not {spec!r} (packaged weights)")
-    return image.EfficientNetLite(spec).to(device, precision)
+    return IMAGE_ENCODERS.create(spec, checkpoint=checkpoint, pretrained=pretrained).to(device, precision)
 
 
 def load_text_encoder(spec: str, device="cpu"):
@@ -74,16 +89,4 @@ def load_text_encoder(spec: str, device="cpu"):
 
 @lru_cache(maxsize=8)
 def _text_encoder(spec: str, device: str):
-    if spec == "glove-6b-50d":
-        return text.glove_6b_50d()
-    if spec == "minilm":
-        return text.SentenceEncoder("minilm", text.minilm_dir(), device=device)
-    if spec.startswith("wordvec:") and len(spec) > 8:
-        return text.word_vector_file(spec[8:])
-    if spec.startswith("sentence:") and len(spec) > 9:
-        return text.SentenceEncoder(spec, spec[9:], device=device)
-    if spec.startswith("random:"):
-        dim, _, seed = spec[7:].partition(":")
-        if dim.isdigit() and (not seed or seed.isdigit()):
-            return text.RandomVectors(int(dim), int(seed or 0))
-    raise _unknown(spec, "text")
+    return TEXT_ENCODERS.create(spec, device=device)

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from labelspace.cache import file_stat
 from labelspace.errors import LabelspaceError
+from labelspace.notes import quiet
+from labelspace.prompts import fill
 
 
 def _segment(word: str, vocab) -> list[str] | None:
@@ -140,8 +143,7 @@ def word_vector_file(path: str) -> WordVectors:
             words.append(parts[0])
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
-    st = os.stat(path)
-    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{st.st_size}|{st.st_mtime_ns}")
+    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{file_stat(path)}")
 
 
 class SentenceEncoder:
@@ -155,13 +157,14 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name, self.template = name, template
-        self.model = SentenceTransformer(model_dir, device=device)  # embeddings equal across devices to ~1e-5
+        with quiet(transformers=True):
+            self.model = SentenceTransformer(model_dir, device=device)  # embeddings equal across devices to ~1e-5
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.cache_key = f"{name}|{model_dir}|{template}"
 
     def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:
-        texts = [self.template.format(label) for label in labels]
+        texts = [fill(self.template, label) for label in labels]
         return np.asarray(self.model.encode(texts, batch_size=64, convert_to_numpy=True), dtype=np.float32)
 
 

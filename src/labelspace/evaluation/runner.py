@@ -10,43 +10,44 @@ import time
 from labelspace.distributed import rank_and_world
 from labelspace.errors import LabelspaceError
 from labelspace.evaluation import tasks
-from labelspace.evaluation.data import MultiLabelSet, captions_csv, multilabel_csv
+from labelspace.data import load_dataset
+from labelspace.data.eval_sets import MultiLabelSet
+from labelspace.data.vision_sets import spec_templates
 from labelspace.evaluation.results import write_result
+from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 
 
 def _dataset(spec: str, root: str | None):
-    from labelspace.data import load_dataset
-
-    if spec.startswith("captions:"):
-        return captions_csv(spec[9:])
-    if spec.startswith("multilabel:"):
-        return multilabel_csv(spec[11:])
+    """The dataset a spec names; whole images with label sets (``voc:...,view=images``) as a multi-label set."""
     data = load_dataset(spec, root)
-    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") else data
+    return MultiLabelSet(data, data.multi_hot) if hasattr(data, "multi_hot") and not isinstance(data, MultiLabelSet) \
+        else data
 
 
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
-             text_model: str = "glove-6b-50d", train_dataset: str | None = None, shots: int | None = None,
+             text_model: str | None = None, train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
-             device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
+             checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
 
-    ``templates=None``: the dataset's own set as CLIP reported it (``cifar10:...`` -> cifar10's), else openai.
+    ``templates=None``: for methods with templates, the dataset's own set as CLIP reported it (``cifar10:...``
+    -> cifar10's), else the method's default.
     Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images.
-    """
-    from labelspace.api import DEFAULT_IMAGE_MODEL, classifier
-    from labelspace.data.vision_sets import spec_templates
 
+    ``method`` is any method spec (``labelspace list``); ``model`` its image or CLIP model where the spec leaves
+    it out. The result names the label text the classifier used (its templates, its text model)."""
     if task not in tasks.TASKS:
-        raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)})")
+        raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
-    templates = templates if templates is not None else spec_templates(dataset) or "openai"
     start = time.perf_counter()
     data = _dataset(dataset, root)
-    scorer = classifier(method, model, text_model, templates=templates, device=device, precision=precision)
+    scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
+                               checkpoint=checkpoint, device=device, precision=precision)
     options = {"batch_size": batch_size, "workers": workers}
+    if templates is None and getattr(scorer, "templates", None) is not None:  # a method that fills templates
+        scorer.templates = spec_templates(dataset) or scorer.templates  # the set's own, as CLIP reported them
     if task == "zeroshot_retrieval":
-        if method != "clip":
+        if not hasattr(getattr(scorer, "model", None), "encode_text"):
             raise LabelspaceError(f"zeroshot_retrieval needs an image-text model (method clip), not {method!r}")
         if not isinstance(data, tasks.CaptionSet):
             raise LabelspaceError(f"zeroshot_retrieval needs a captioned dataset (captions:<csv>), not {dataset!r}")
@@ -67,8 +68,9 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
         metrics = tasks.zeroshot_classification(scorer, data, **options)
     labels = task in tasks.LABEL_TASKS
     result = {"task": task + (f"-{shots}shot" if task == "linear_probe" and shots else ""), "method": method,
-              "model": model, "dataset": dataset, "templates": templates if labels and method == "clip" else None,
-              "text_model": text_model if labels and method == "conse" else None, "train_dataset": train_dataset,
+              "model": model, "dataset": dataset, "templates": getattr(scorer, "templates", None) if labels else None,
+              "text_model": getattr(getattr(scorer, "text_encoder", None), "name", None) if labels else None,
+              "train_dataset": train_dataset,
               "processes": rank_and_world()[1],
               "seconds": round(time.perf_counter() - start, 3), "metrics": metrics}
     if out_dir is not None and rank_and_world()[0] == 0:

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from labelspace.errors import LabelspaceError
-from labelspace.evaluation.data import CaptionSet, MultiLabelSet
+from labelspace.data.eval_sets import CaptionSet, MultiLabelSet
 from labelspace.evaluation.distributed import gathered_features
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
 from labelspace.metrics import mean_average_precision, mean_per_class_accuracy, retrieval_recall, top_k_accuracy
+from labelspace.registry import EVAL_TASKS
 
 TASKS = ("zeroshot_classification", "multilabel_classification", "zeroshot_retrieval", "linear_probe")
 LABEL_TASKS = TASKS[:2]  # the tasks that embed label text (templates, a text model)
@@ -28,6 +29,8 @@ def classification_metrics(scores, targets) -> dict[str, float]:
             "mean_per_class_recall": mean_per_class_accuracy(scores, targets)}
 
 
+@EVAL_TASKS.register("zeroshot_classification",
+                     description="acc1, acc5, mean per-class recall against the dataset's class names")
 def zeroshot_classification(classifier, dataset, class_names: Sequence[str] | None = None, **kwargs) -> dict:
     """Score every image against the class names (or ``class_names``, one per class index)."""
     feats = gathered_features(classifier.image_encoder, dataset, **kwargs)
@@ -38,6 +41,8 @@ def zeroshot_classification(classifier, dataset, class_names: Sequence[str] | No
             "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images}
 
 
+@EVAL_TASKS.register("multilabel_classification",
+                     description="mAP over the labels of a multilabel:<csv> set")
 def multilabel_classification(classifier, data: MultiLabelSet, **kwargs) -> dict:
     feats = gathered_features(classifier.image_encoder, data.images, **kwargs)
     scores = classifier.scores(feats.features, data.images.class_names)
@@ -45,6 +50,8 @@ def multilabel_classification(classifier, data: MultiLabelSet, **kwargs) -> dict
             "skipped": feats.skipped, "skipped_images": feats.skipped_images}
 
 
+@EVAL_TASKS.register("zeroshot_retrieval",
+                     description="image-to-text and text-to-image recall@1/5/10 on a captions:<csv> set (CLIP)")
 def zeroshot_retrieval(model, data: CaptionSet, batch_size: int = 256, **kwargs) -> dict:
     """Recall@k both ways between image and caption embeddings of one image-text model."""
     from labelspace.zeroshot import encode_prompts
@@ -63,6 +70,8 @@ def _few_shot(targets: np.ndarray, shots: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate([order[targets[order] == c][:shots] for c in np.unique(targets)]))
 
 
+@EVAL_TASKS.register("linear_probe",
+                     description="logistic regression on cached image features (--shots k for k-shot)")
 def linear_probe(encoder, train, test, shots: int | None = None, seed: int = 0,
                  cs: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), **kwargs) -> dict:
     """Logistic regression on unit image features of ``train``, scored on ``test``.

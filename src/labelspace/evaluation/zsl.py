@@ -32,6 +32,7 @@ import numpy as np
 
 from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
+from labelspace.registry import EVAL_TASKS
 from labelspace.metrics import flat_hits, mean_per_class_accuracy
 from labelspace.methods.hubness import choose_csls_k, csls as csls_scores
 from labelspace.metrics.gzsl import ausuc, calibrated_gzsl, choose_gamma, seen_unseen_curve
@@ -51,6 +52,8 @@ def validation_view(classifier, features, targets, labels: Sequence[str], split:
     return scores, y, np.arange(len(split.train), len(val_labels))
 
 
+@EVAL_TASKS.register("zsl",
+                     description="the split protocol: seen hit@k and hP@k, zsl per-class top-1, gzsl u, s, H")
 def evaluate_split(classifier, features, targets, class_names: Sequence[str], split: ClassSplit | None = None,
              ks: Sequence[int] = (1, 2, 5), hp_ks: Sequence[int] = (2, 5),
              overrides: dict | None = None, calibrate: bool = False, csls: bool = False) -> dict:
@@ -106,3 +109,42 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
                                      "validation_H": val_h}
             metrics["curve"] = {key: curve[key].tolist() for key in ("gamma", "u", "s")}
     return {**metrics, **extra}
+
+
+def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, image_model: str | None = None,
+                 text_model: str | None = None, top_t: int | None = None, hierarchy: bool = True,
+                 wordnet_overrides=None, root: str | None = None, checkpoint: str | None = None,
+                 calibrate: bool = False, csls: bool = False, templates: str | None = None, device="cpu",
+                 precision: str = "fp32", workers: int | None = None) -> dict:
+    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
+    model, as one result dict (the layout of ``evaluate``'s)."""
+    from pathlib import Path
+
+    from labelspace.data import extract_features, load_dataset
+    from labelspace.data.splits import load_split
+    from labelspace.methods.trained import load_classifier
+    from labelspace.metrics.hierarchy import load_overrides
+
+    if model is None:
+        raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder or a CLIP spec)")
+    the_split = load_split(split) if split else None
+    data = load_dataset(dataset, root)
+    if the_split is not None:
+        the_split.check(data.class_names)
+    overrides = load_overrides(wordnet_overrides) if hierarchy else None
+    if overrides is not None and getattr(data, "wnids", None):  # ImageNet-style data knows each class's synset
+        overrides.update(zip(data.class_names, data.wnids))
+    classifier, info = load_classifier(model, image_model, text_model, top_t, checkpoint=checkpoint,
+                                       templates=templates, device=device, precision=precision)
+    feats = extract_features(classifier.image_encoder, data, workers=workers)
+    if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
+        raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
+                              "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
+    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
+                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate, csls=csls)
+    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
+            "split": the_split.name if the_split else None,
+            "csls": True if csls else None,
+            "split_classes": the_split.to_json() if the_split else None,
+            "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
+            "metrics": metrics}

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.special import expit, softmax
 
-from labelspace.methods.conse import unit_rows
+from labelspace.errors import LabelspaceError
+from labelspace.numeric import unit_rows
+from labelspace.registry import METHODS
 from labelspace.zeroshot.classifier import build_classifier
 
 
@@ -23,18 +26,29 @@ class CLIPClassifier:
         self.model = self.image_encoder = model
         self.templates, self.cache_dir = templates, cache_dir
 
-    def label_weights(self, labels: Sequence[str]) -> np.ndarray:
-        return build_classifier(self.model, list(labels), self.templates, cache_dir=self.cache_dir)
+    def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
+        return build_classifier(self.model, list(labels), templates or self.templates, cache_dir=self.cache_dir)
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) logits: the model's logit scale times cosine similarity (plus SigLIP's bias)."""
-        logits = self.model.logit_scale * (unit_rows(features) @ self.label_weights(labels).T)
+        logits = self.model.logit_scale * (unit_rows(features) @ self.label_weights(labels, templates).T)
         return logits + self.model.logit_bias if self.model.logit_bias is not None else logits
 
-    def label_probabilities(self, features, labels: Sequence[str]) -> np.ndarray:
+    def label_probabilities(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """Softmax over the labels; sigmoid per label for sigmoid-trained models (SigLIP)."""
-        logits = self.scores(features, labels)
-        if self.model.logit_bias is not None:
-            return 1.0 / (1.0 + np.exp(-logits))
-        logits = logits - logits.max(axis=1, keepdims=True)
-        return np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        logits = self.scores(features, labels, templates)
+        return expit(logits) if self.model.logit_bias is not None else softmax(logits, axis=1)
+
+
+@METHODS.register("clip", argument="<CLIP model spec>", optional=True,
+                  description="CLIP zero-shot: prompt-ensembled label embeddings of any CLIP model "
+                  "(default open_clip:ViT-B-32/openai)")
+def _clip(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+          checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> CLIPClassifier:
+    if checkpoint is not None:
+        raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
+                              "--image-model")
+    if text_model is not None:
+        raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
+    return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai",
+                          device=device, precision=precision)

@@ -15,11 +15,9 @@ import numpy as np
 import torch
 
 from labelspace.errors import LabelspaceError
-
-
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from labelspace.numeric import unit_rows
+from labelspace.registry import METHODS
+from labelspace.zeroshot import label_vectors
 
 
 class ConSE:
@@ -72,6 +70,26 @@ class ConSEClassifier:
             return self.seen.probabilities(features)
         return torch.softmax(self.image_encoder.head_logits(features), dim=1).numpy()
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
-        """(images, labels) cosine scores for any candidate label set."""
-        return self.conse.scores(self.probabilities(features), self.text_encoder.encode(list(labels)))
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+        """(images, labels) cosine scores for any candidate label set (label vectors prompt-ensembled over
+        ``templates`` when given)."""
+        return self.conse.scores(self.probabilities(features), label_vectors(self.text_encoder, labels, templates))
+
+
+@METHODS.register("conse", argument="<image>+<text>", optional=True,
+                  description="ConSE: the image model's ImageNet head, top-T label vectors, cosine to any labels "
+                  "(default efficientnet-lite0+glove-6b-50d)")
+def _conse(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+           checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> ConSEClassifier:
+    from labelspace.encoders import load_image_encoder, load_text_encoder
+
+    if templates is not None:
+        raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
+    if argument:
+        image_model, plus, text_model = argument.partition("+")
+        if not (image_model and plus and text_model):
+            raise LabelspaceError(f"conse spec needs IMAGE+TEXT encoders, got {argument!r} "
+                                  "(e.g. 'conse:efficientnet-lite0+glove-6b-50d')")
+    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", checkpoint, device=device,
+                                              precision=precision),
+                           load_text_encoder(text_model or "glove-6b-50d", device), top_t or 10)

@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from labelspace.errors import LabelspaceError
-from labelspace.methods.conse import unit_rows
+from labelspace.numeric import unit_rows
+from labelspace.zeroshot import label_vectors
 from labelspace.training import TrainConfig, fit
 
 
@@ -101,5 +102,6 @@ class DeViSEClassifier:
                                   "use the image model the head was trained on")
         return self.head(features.to(self.head.proj.weight.device)).cpu().numpy()
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
-        return unit_rows(self.embed(features)) @ unit_rows(self.text_encoder.encode(list(labels))).T
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+        """(images, labels) cosines of the mapped features to the label vectors (ensembled over ``templates``)."""
+        return unit_rows(self.embed(features)) @ unit_rows(label_vectors(self.text_encoder, labels, templates)).T

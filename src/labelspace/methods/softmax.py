@@ -50,7 +50,9 @@ class SoftmaxClassifier:
     def probabilities(self, features) -> np.ndarray:
         return np.exp(self.log_probabilities(features))
 
-    def scores(self, features, labels: Sequence[str]) -> np.ndarray:
+    def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+        """Log-probabilities of the seen labels; -inf for any other (a softmax cannot name them; no text, so
+        ``templates`` change nothing)."""
         index = {label: i for i, label in enumerate(self.labels)}
         logp = self.log_probabilities(features)
         out = np.full((len(logp), len(labels)), -np.inf, dtype=np.float32)

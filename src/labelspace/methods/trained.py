@@ -27,8 +27,9 @@ from labelspace.methods.conse import ConSEClassifier
 from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
 from labelspace.metrics import mean_per_class_accuracy
+from labelspace.registry import METHODS as METHOD_REGISTRY
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
-from labelspace.training.checkpoint import WEIGHTS, check_resumable
+from labelspace.training.checkpoint import CONFIG, WEIGHTS, check_resumable
 
 METHODS = ("devise", "softmax")
 VALIDATION_WEIGHTS = "validation.safetensors"
@@ -150,6 +151,30 @@ def _validation_weights(path: Path) -> dict:
     return weights
 
 
+def _from_folder(method: str | None):
+    def load(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
+             checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32"):
+        folder = Path(argument)
+        if not (folder / CONFIG).is_file():
+            what = f"unknown method {argument!r}" if method is None else f"{argument!r} is no checkpoint folder"
+            raise LabelspaceError(f"{what} (no {CONFIG} there; accepted: {METHOD_REGISTRY.accepted()})")
+        if method is not None and read_config(folder).get("method") != method:
+            raise LabelspaceError(f"checkpoint {argument!r} holds method {read_config(folder).get('method')!r}, "
+                                  f"not {method!r}")
+        return load_classifier(argument, image_model, text_model, top_t, checkpoint=checkpoint, templates=templates,
+                               device=device, precision=precision)[0]
+    return load
+
+
+for _method in METHODS:
+    METHOD_REGISTRY.register(_method, argument="<folder>",
+                             description=f"a {_method} checkpoint folder written by 'labelspace train {_method}'")(
+        _from_folder(_method))
+METHOD_REGISTRY.register("<folder>", fallback=True,
+                         description="a checkpoint folder from 'labelspace train devise|softmax' (method read from it)")(
+    _from_folder(None))
+
+
 def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClassifier:
     """ConSE whose seen-label probabilities come from ``softmax`` (trained on the split's seen classes); its
     ``validation_model`` is ConSE over the softmax's."""
@@ -160,14 +185,13 @@ def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClass
 
 
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
-                    top_t: int | None = None, templates: str | None = None, device="cpu",
-                    precision: str = "fp32") -> tuple[object, dict]:
+                    top_t: int | None = None, *, checkpoint: str | None = None, templates: str | None = None,
+                    device="cpu", precision: str = "fp32") -> tuple[object, dict]:
     """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head),
     a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), or a CLIP
-    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``."""
-    from labelspace.api import classifier
-    from labelspace.encoders import load_image_encoder
-    from labelspace.encoders import load_text_encoder
+    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``. ``checkpoint`` holds
+    local weights for a ``timm:<name>`` image model; models run on ``device`` in ``precision``."""
+    from labelspace.encoders import load_image_encoder, load_text_encoder
 
     clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
     if templates is not None and not clip:
@@ -175,15 +199,15 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
-        return classifier("conse", info["image_model"], info["text_model"], info["top_t"], device=device,
-                          precision=precision), info
+        return METHOD_REGISTRY.create("conse", image_model=info["image_model"], text_model=info["text_model"],
+                                      top_t=info["top_t"], checkpoint=checkpoint, device=device,
+                                      precision=precision), info
     if clip:
         if image_model or text_model or top_t:
             raise LabelspaceError("--image-model, --text-model and --conse-top-t do not apply to a CLIP model")
-        from labelspace.methods.clip import CLIPClassifier
-
-        return CLIPClassifier(model, templates or "openai", device=device, precision=precision), \
-            {"method": "clip", "templates": templates or "openai"}
+        info = {"method": "clip", "templates": templates or "openai"}
+        return METHOD_REGISTRY.create(f"clip:{model}", templates=info["templates"], checkpoint=checkpoint,
+                                      device=device, precision=precision), info
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
                               "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
@@ -191,7 +215,10 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
     text = load_text_encoder(text_model, device) if text_model else None
-    trained = load_trained(model, load_image_encoder(info["image_model"], device=device, precision=precision), text)
+    if not image_model:  # the image model the head was trained on, with its local weights
+        checkpoint = checkpoint or config.get("image_checkpoint")
+    image_encoder = load_image_encoder(info["image_model"], checkpoint, device=device, precision=precision)
+    trained = load_trained(model, image_encoder, text)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
         return trained, info

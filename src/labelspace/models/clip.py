@@ -31,20 +31,30 @@ from pathlib import Path
 
 import torch
 
-from labelspace.devices import autocast, module_device, resolve_device, resolve_precision
+from labelspace.cache import file_digest
+from labelspace.devices import Placed, module_device, resolve_device, resolve_precision
 from labelspace.encoders.checkpoints import load_state_dict
-from labelspace.encoders.image import _file_digest
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.hub import offline_unless_reachable, quiet_downloads
+from labelspace.notes import note, quiet
+from labelspace.registry import CLIP_MODELS
 
 FORMAT = "labelspace-clip-v1"
 OPENAI_EXTRAS = {"input_resolution", "context_length", "vocab_size"}  # in OpenAI's released state dicts only
 log = logging.getLogger("labelspace")
 RANDOM_SEED = 0
 SCHEMAS = ("hf-hub:", "local-dir:")
-SPECS = ("open_clip:<arch>", "open_clip:<arch>/<tag>", "open_clip:<arch>/<file>", "hf:<repo-or-dir>",
-         "<file> (OpenAI-format state dict or labelspace safetensors)")
+PRESETS = Path(__file__).resolve().parents[1] / "presets" / "open_clip"  # packaged configs, e.g. ls-clip-tiny
+
+
+def open_clip_with_presets():
+    """open_clip with labelspace's packaged architectures added (as open_clip's own configs are, at import)."""
+    import open_clip
+
+    if "ls-clip-tiny" not in open_clip.list_models():
+        open_clip.add_model_config(PRESETS)
+    return open_clip
 
 
 def _pooled(output) -> torch.Tensor:
@@ -52,7 +62,7 @@ def _pooled(output) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output
 
 
-class ImageTextModel:
+class ImageTextModel(Placed):
     """A frozen image-text dual encoder in eval mode; subclasses set the attributes and two encoders."""
 
     name: str
@@ -62,8 +72,6 @@ class ImageTextModel:
     logit_bias: float | None = None
     transform = None
     head = None  # no ImageNet head: ConSE does not apply
-    device = torch.device("cpu")
-    precision = "fp32"
 
     @property
     def feature_dim(self) -> int:
@@ -71,18 +79,6 @@ class ImageTextModel:
 
     def preprocess(self, image) -> torch.Tensor:
         return self.transform(image)
-
-    def to(self, device="cpu", precision: str = "fp32") -> "ImageTextModel":
-        """Move the model to ``device`` and encode in ``precision`` from now on; the cache key names the precision."""
-        self.device = resolve_device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.net.to(self.device)
-        base = self.cache_key.split("|precision=")[0]
-        self.cache_key = base + (f"|precision={self.precision}" if self.precision != "fp32" else "")
-        return self
-
-    def autocast(self):
-        return autocast(self.device, self.precision)
 
     @torch.inference_mode()
     def encode(self, batch: torch.Tensor) -> torch.Tensor:
@@ -263,8 +259,7 @@ def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
 
 
 def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
-    import open_clip
-
+    open_clip = open_clip_with_presets()
     is_file = bool(tag) and os.path.isfile(tag)
     if not arch.startswith(SCHEMAS):
         known = open_clip.list_models()
@@ -288,13 +283,15 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
                                   f"offline, pass a checkpoint file: open_clip:{arch}/<file>") from e
         name, weights = f"open_clip:{arch}" + (f"/{tag}" if tag else ""), tag or arch
     else:  # architecture only: weights random (seeded, so reproducible) or from the file
-        with torch.random.fork_rng():
+        with torch.random.fork_rng(), quiet():
             torch.manual_seed(RANDOM_SEED)
             net = open_clip.create_model(arch, pretrained=None, pretrained_text=False)
         name, weights = f"open_clip:{arch}", f"random-init-seed{RANDOM_SEED}"
         if is_file:
             _fit_state_dict(net, load_state_dict(tag), tag, f"open_clip:{arch}")
-            name, weights = f"open_clip:{arch}/{tag}", _file_digest(tag)
+            name, weights = f"open_clip:{arch}/{tag}", file_digest(tag)
+        else:
+            note(f"open_clip:{arch} has random weights (seed {RANDOM_SEED}): no pretrained tag or file given")
     info = {"model_cfg": open_clip.get_model_config(arch), "preprocess_cfg": open_clip.get_model_preprocess_cfg(net)}
     return OpenCLIPModel(net, _transform_for(net), open_clip.get_tokenizer(arch), name, weights, info)
 
@@ -312,7 +309,7 @@ def _openai_state_dict(path: str, state: dict) -> OpenCLIPModel:
     from open_clip.tokenizer import SimpleTokenizer
 
     return OpenCLIPModel(net, _transform_for(net), SimpleTokenizer(context_length=net.context_length),
-                         f"openai-state-dict:{path}", _file_digest(path), {"source": "openai"})
+                         f"openai-state-dict:{path}", file_digest(path), {"source": "openai"})
 
 
 def save_clip(model: OpenCLIPModel, path: str | os.PathLike) -> Path:
@@ -343,7 +340,7 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         net = _open_clip_from_config(model_cfg)
         _fit_state_dict(net, state, path, f"its own config ({metadata.get('name')})")
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
-                             f"file:{path}", _file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
+                             f"file:{path}", file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
         if not OPENAI_EXTRAS & set(state):
             log.warning(f"{path}: read as an OpenAI CLIP state dict (QuickGELU); without OpenAI's "
@@ -364,7 +361,7 @@ def _hf(source: str) -> HFModel:
     if not Path(source).is_dir():
         offline_unless_reachable()
     try:
-        with quiet_downloads():
+        with quiet_downloads(), quiet(transformers=True):
             net = AutoModel.from_pretrained(source)
             tokenizer = AutoTokenizer.from_pretrained(source)
             image_processor = AutoImageProcessor.from_pretrained(source)
@@ -376,10 +373,33 @@ def _hf(source: str) -> HFModel:
                               "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")
     if Path(source).is_dir():
         files = sorted(p for p in Path(source).iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-        weights = ";".join(_file_digest(p) for p in files)
+        weights = ";".join(file_digest(p) for p in files)
     else:
         weights = str(getattr(net.config, "_commit_hash", None) or "hub")
     return HFModel(net, image_processor, tokenizer, f"hf:{source}", weights)
+
+
+@CLIP_MODELS.register("open_clip", argument="<arch>[/<tag>|/<file>]", offline=False,
+                      description="any open_clip model: <arch> alone is seeded random init, a tag downloads when "
+                      "online, <file> a local state dict")
+def _open_clip_spec(argument: str) -> OpenCLIPModel:
+    if argument.startswith(SCHEMAS):  # these carry their own slashes and weights
+        return _open_clip(argument, "")
+    arch, _, tag = argument.partition("/")
+    return _open_clip(arch, tag)
+
+
+@CLIP_MODELS.register("hf", argument="<repo-or-dir>", description="Hugging Face CLIP, SigLIP or dual encoder")
+def _hf_spec(argument: str) -> HFModel:
+    return _hf(argument)
+
+
+@CLIP_MODELS.register("<file>", fallback=True,
+                      description="OpenAI-format CLIP state dict or labelspace safetensors (save_clip)")
+def _file_spec(argument: str) -> OpenCLIPModel:
+    if not os.path.isfile(argument):
+        raise LabelspaceError(f"unknown CLIP model {argument!r} (accepted: {CLIP_MODELS.accepted()})")
+    return _checkpoint_file(argument)
 
 
 def load_clip(spec: str, device="cpu", precision: str = "fp32") -> ImageTextModel:
@@ -393,19 +413,7 @@ def load_clip(spec: str, device="cpu", precision: str = "fp32") -> ImageTextMode
 
 @lru_cache(maxsize=4)
 def _load_clip(spec: str, device: str, precision: str) -> ImageTextModel:
-    if spec.startswith("open_clip:") and len(spec) > 10:
-        if spec[10:].startswith(SCHEMAS):  # these carry their own slashes and weights
-            model = _open_clip(spec[10:], "")
-        else:
-            arch, _, tag = spec[10:].partition("/")
-            model = _open_clip(arch, tag)
-    elif spec.startswith("hf:") and len(spec) > 3:
-        model = _hf(spec[3:])
-    elif os.path.isfile(spec):
-        model = _checkpoint_file(spec)
-    else:
-        raise LabelspaceError(f"unknown CLIP model {spec!r} (accepted: {'; '.join(SPECS)})")
-    return model.to(device, precision)
+    return CLIP_MODELS.create(spec).to(device, precision)
 
 
 load_clip.cache_clear = _load_clip.cache_clear

@@ -26,13 +26,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labelspace.cache import file_digest
 from labelspace.data.loader import fast_tokenizer, tokenize_counted
+from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable, quiet_downloads
-from labelspace.models.clip import ImageTextModel, _causal_text_tower, trimmed_text_forward
+from labelspace.models.clip import ImageTextModel, _causal_text_tower, open_clip_with_presets, trimmed_text_forward
+from labelspace.registry import CLIP_MODELS
+from labelspace.training.checkpoint import WEIGHTS, load_checkpoint, read_config
 from labelspace.training.clip_losses import INIT_LOGIT_SCALE, LOSSES, SIGLIP_INIT
 
-PRESETS = Path(__file__).resolve().parents[1] / "presets" / "open_clip"
 PROJECTIONS = ("linear", "mlp")
 _VIEWS = itertools.count()  # numbers the EvalViews of this process
 
@@ -94,7 +97,7 @@ class EfficientNetLiteTower(nn.Module):
         self.head = _projection(encoder.feature_dim, embed_dim, proj)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.trunk.extract_features(x).mean((2, 3))
+        return efficientnet_pooled(self.trunk, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -184,9 +187,7 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
 
 def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
     """A registered open_clip architecture by name (random init or a pretrained tag) for training."""
-    import open_clip
-
-    open_clip.add_model_config(PRESETS)
+    open_clip = open_clip_with_presets()
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
         raise LabelspaceError(f"unknown open_clip model {arch!r} (see open_clip.list_models(); packaged: ls-clip-tiny)")
@@ -274,22 +275,42 @@ class EvalView(ImageTextModel):
     (classifier weights cached for one view are never reused by the next).
     """
 
-    def __init__(self, model: TrainableCLIP, name: str):
+    def __init__(self, model: TrainableCLIP, name: str, cache_key: str | None = None):
         self.model, self.name, self.transform = model, name, model.transform
-        self.cache_key = f"{name}|in-training|view{next(_VIEWS)}"
+        self.cache_key = cache_key or f"{name}|in-training|view{next(_VIEWS)}"
         self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
         self.logit_bias = None if bias is None else bias.item()
         self.embed_dim = model.spec.embed_dim
 
+    @property
+    def net(self) -> torch.nn.Module:
+        """The module ``to`` moves: a loaded run's model (views of a model in training are never moved)."""
+        return self.model
+
     @torch.inference_mode()
     def encode_image(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(batch.to(self.model.net.logit_scale.device)).float().cpu()
+        with self.autocast():
+            return self.model.encode_image(batch.to(self.model.net.logit_scale.device)).float().cpu()
 
     @torch.inference_mode()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """Prompts are tokenized here, so they are not counted as truncated training captions."""
-        return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
+        with self.autocast():
+            return self.model.encode_text(self.model.tokenizer(list(texts))).float().cpu()
+
+
+@CLIP_MODELS.register("run", argument="<folder>",
+                      description="a 'labelspace train clip --out' folder, any --model (towers and LiT included)")
+def load_run(argument: str) -> EvalView:
+    """The trained weights of a ``train clip`` run folder, frozen for evaluation, classify and serve."""
+    config = read_config(argument)
+    if "model" not in config:
+        raise LabelspaceError(f"{argument!r} is not a 'labelspace train clip' folder (its config.json has no model)")
+    model = TrainableCLIP(ModelSpec.from_json(config["model"]))
+    model.load_state_dict(load_checkpoint(argument)[0]["model"])
+    model.eval()
+    return EvalView(model, f"run:{argument}", f"run:{argument}|{file_digest(Path(argument) / WEIGHTS)}")
 
 
 def export_open_clip(model: TrainableCLIP, path) -> Path:

@@ -26,9 +26,9 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from labelspace.api import _ranked
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
 from labelspace.errors import LabelspaceError
+from labelspace.methods import rank_labels, shown_scores
 from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
                                      parse_templates)
 from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
@@ -54,15 +54,12 @@ class Error(BaseModel):
 
 
 def predict(model, data: bytes, labels: list[str], templates: list[str], limits: Limits) -> list[dict]:
-    """Labels ranked for one uploaded image; each label's score is its mean over the prompt templates.
-
-    Templates are filled with ``str.replace`` (never ``str.format``, which would read attributes).
-    """
+    """Labels ranked for one uploaded image, scored as ``labelspace.classify`` scores them; templates other than
+    the bare label are prompt-ensembled (``zeroshot.ensemble``: the mean of unit prompt vectors)."""
     image = decode_image(data, limits)
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
-    texts = [template.replace("{}", label) for template in templates for label in labels]
-    scores = np.asarray(model.scores(features, texts), dtype=np.float64).reshape(len(templates), len(labels))
-    return _ranked(scores.mean(axis=0, keepdims=True), labels, None)[0]
+    scores = shown_scores(model, features, labels, None if templates == ["{}"] else templates)
+    return rank_labels(np.asarray(scores, dtype=np.float64), labels, None)[0]
 
 
 class Gate:
@@ -105,6 +102,57 @@ MULTIPART_SCHEMA = {
 }
 
 
+def add_error_handlers(app: FastAPI) -> None:
+    """Every refusal and failure as JSON ``{"error": message}``."""
+
+    @app.exception_handler(LabelspaceError)
+    async def refused(request, e: LabelspaceError):
+        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(Exception)
+    async def crashed(request, e: Exception):
+        return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
+
+
+def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> None:
+    """``GET /models``, ``/healthz``, ``/limits``, ``/suggestions`` and the page."""
+
+    @app.get("/models")
+    async def models_list():
+        """The loaded models (the first is the default) and their label-vector caches."""
+        return {"default": next(iter(loaded)), "models": [
+            {"spec": spec, "method": spec.partition(":")[0],
+             "label_cache": model.text_encoder.stats() if isinstance(getattr(model, "text_encoder", None), CachedTextEncoder) else None}
+            for spec, model in loaded.items()]}
+
+    @app.get("/healthz")
+    async def healthz():
+        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
+
+    @app.get("/limits")
+    async def limits_info():
+        return {**asdict(limits), "max_body_bytes": limits.max_body_bytes}
+
+    @app.get("/suggestions")
+    async def suggestions():
+        """Label sets the page offers: PASCAL VOC, Fashion-MNIST and ImageNet-1k class names."""
+        from labelspace.encoders.image import imagenet_labels
+
+        return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+
 def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), limits: Limits = Limits(),
                workers: int = 1, queue: int = 16, device="cpu", precision: str = "fp32") -> FastAPI:
     """The app serving ``models``: spec strings to load (on ``device``, in ``precision``), or name -> ready classifier."""
@@ -127,21 +175,7 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
                   docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.models, app.state.limits, app.state.gate = loaded, limits, gate
 
-    @app.exception_handler(LabelspaceError)
-    async def refused(request, e: LabelspaceError):
-        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request, e: HTTPException):
-        return JSONResponse({"error": str(e.detail)}, status_code=e.status_code, headers=e.headers)
-
-    @app.exception_handler(Exception)
-    async def crashed(request, e: Exception):
-        return JSONResponse({"error": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request, e: RequestValidationError):
-        return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
+    add_error_handlers(app)
 
     def pick(name: str | None):
         if not name:
@@ -187,32 +221,6 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         spec, model = pick(str(form.get("model") or ""))
         return spec, model, await image.read(), labels, templates, limits
 
-    @app.get("/models")
-    async def models_list():
-        """The loaded models (the first is the default) and their label-vector caches."""
-        return {"default": next(iter(loaded)), "models": [
-            {"spec": spec, "method": spec.partition(":")[0],
-             "label_cache": model.text_encoder.stats() if isinstance(getattr(model, "text_encoder", None), CachedTextEncoder) else None}
-            for spec, model in loaded.items()]}
-
-    @app.get("/healthz")
-    async def healthz():
-        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
-
-    @app.get("/limits")
-    async def limits_info():
-        return {**asdict(limits), "max_body_bytes": limits.max_body_bytes}
-
-    @app.get("/suggestions")
-    async def suggestions():
-        """Label sets the page offers: PASCAL VOC, Fashion-MNIST and ImageNet-1k class names."""
-        from labelspace.encoders.image import imagenet_labels
-
-        return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
-
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(STATIC / "index.html")
-
+    add_info_routes(app, loaded, limits, gate)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,9 +1,8 @@
-"""Models the server can load, named by one spec string ``METHOD:ARGS``, and the label-vector cache.
+"""Models the server can load, named by the method specs of ``labelspace list``, and the label-vector cache.
 
-``conse:efficientnet-lite0+glove-6b-50d`` is ConSE over an image encoder and a text encoder (the
-specs of ``labelspace encoders``). A new method is one line in ``LOADERS``: a function from ARGS to
-a ``Classifier`` (``methods/base.py``: ``image_encoder`` with ``preprocess``/``encode``, and
-``scores(features, labels)``).
+``conse:efficientnet-lite0+glove-6b-50d`` is ConSE over an image encoder and a text encoder,
+``clip:open_clip:ViT-B-32/openai`` a CLIP model, ``devise:runs/devise-glove`` a trained checkpoint: any
+entry of ``labelspace.registry.METHODS`` (a new method registers itself there).
 """
 from __future__ import annotations
 
@@ -13,29 +12,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from labelspace.api import classifier
-from labelspace.errors import LabelspaceError
+from labelspace.methods import create_classifier
 
 DEFAULT_MODEL = "conse:efficientnet-lite0+glove-6b-50d"
 
 
-def _conse(args: str, device="cpu", precision: str = "fp32"):
-    image_model, plus, text_model = args.partition("+")
-    if not (image_model and plus and text_model):
-        raise LabelspaceError(f"conse model spec needs IMAGE+TEXT encoders, got {args!r} (e.g. {DEFAULT_MODEL!r})")
-    return classifier("conse", image_model, text_model, device=device, precision=precision)
-
-
-LOADERS = {"conse": _conse}
-
-
 def load_model(spec: str, device="cpu", precision: str = "fp32"):
     """The classifier a spec names; label vectors are cached by ``CachedTextEncoder`` when the server wraps it."""
-    method, colon, args = spec.partition(":")
-    if method not in LOADERS or not colon:
-        raise LabelspaceError(f"unknown model spec {spec!r} (accepted: METHOD:ARGS with METHOD one of "
-                              f"{', '.join(LOADERS)}, e.g. {DEFAULT_MODEL!r})")
-    return LOADERS[method](args, device, precision)
+    return create_classifier(spec, device=device, precision=precision)
+
+
+def __getattr__(name: str):
+    if name == "LOADERS":
+        raise AttributeError("labelspace.serve.models.LOADERS moved: a method registers in labelspace.registry.METHODS")
+    raise AttributeError(f"module 'labelspace.serve.models' has no attribute {name!r}")
 
 
 class CachedTextEncoder:

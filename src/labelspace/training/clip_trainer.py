@@ -24,7 +24,7 @@ import base64
 import math
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -125,7 +125,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=
         cached = [model(i, t)[:2] for i, t in chunks]
     value = None
     for j, (i, t) in enumerate(chunks):
-        sync = ddp.no_sync() if hasattr(ddp, "no_sync") and j < accum - 1 else _Null()
+        sync = ddp.no_sync() if hasattr(ddp, "no_sync") and j < accum - 1 else nullcontext()
         with sync, autocast():
             image, text, scale, bias = ddp(i, t)
             images_all = torch.cat([c[0] if k != j else image for k, c in enumerate(cached)])
@@ -144,13 +144,6 @@ def _chunks(texts, n: int):
     size = len(texts) // n
     return [texts[k * size:(k + 1) * size] for k in range(n)]
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _rng_state() -> dict:
@@ -204,9 +197,11 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
 
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
-               log: Callable[[str], None] = print, device="auto", workers: int | None = None) -> TrainState:
+               log: Callable[[str], None] = print, log_every: int = 0, device="auto",
+               workers: int | None = None) -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
+    Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
     (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) and ``workers`` (input
@@ -314,6 +309,9 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                           "samples_per_s": config.batch_size / seconds,
                           "samples_per_s_per_process": config.batch_size / world / seconds}
                 state.history.append(record)
+                if log_every and state.step % log_every == 0:
+                    log(f"step {state.step}/{config.steps}: loss {loss:.4f}, logit scale {record['logit_scale']:.2f}, "
+                        f"lr {lr:.2e}, {record['samples_per_s']:.0f} samples/s")
                 bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
                                                   f"{record['samples_per_s']:.0f} samples/s "
                                                   f"({record['samples_per_s_per_process']:.0f}/process)")
@@ -329,6 +327,10 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         if world > 1:
             torch.distributed.barrier()
         if folder is not None and rank == 0 and state.step == config.steps:
-            write_json(folder / "metrics.json", {"history": state.history, "evaluations": state.evaluations,
-                                                 "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
+            final = {"loss": state.history[-1]["loss"] if state.history else None,
+                     **{k: v for k, v in (state.evaluations[-1] if state.evaluations else {}).items() if k != "step"}}
+            write_json(folder / "metrics.json", {  # a result file like eval's, so eval-merge reads it
+                "task": "train_clip", "method": "clip", "model": f"run:{folder}", "dataset": data.name,
+                "metrics": final, "history": state.history, "evaluations": state.evaluations,
+                "truncated_captions": model.truncated, "skipped_pairs": data.skipped})
         return state

@@ -1,5 +1,6 @@
 """Zero-shot classifiers from prompts: templates, ensembling, on-disk cache."""
-from labelspace.zeroshot.classifier import build_classifier, encode_prompts
-from labelspace.zeroshot.templates import NAMED_SETS, class_prompts, template_set
+from labelspace.prompts import NAMED_SETS, class_prompts, template_set
+from labelspace.zeroshot.classifier import build_classifier, clear_memory, encode_prompts, ensemble, label_vectors
 
-__all__ = ["NAMED_SETS", "build_classifier", "class_prompts", "encode_prompts", "template_set"]
+__all__ = ["NAMED_SETS", "build_classifier", "class_prompts", "clear_memory", "encode_prompts", "ensemble", "label_vectors",
+           "template_set"]

@@ -1,7 +1,10 @@
 """Zero-shot classifier weights from class names and prompts, batched and cached on disk.
 
-Each class weight is the mean of its prompts' unit text embeddings, renormalised (prompt
-ensembling, as CLIP and open_clip's ``build_zero_shot_classifier`` do). Every distinct prompt is
+Prompt ensembling has one meaning in labelspace (``ensemble``): each class vector is the mean of its
+prompts' unit text embeddings, renormalised, as CLIP and open_clip's ``build_zero_shot_classifier`` do.
+Averaging in embedding space gives one vector per label, cached and reused for any image, and keeps
+scores (and CLIP's softmax over labels) on the scale of a single prompt; the same rule serves CLIP,
+ConSE and DeViSE label vectors, the analysis' text representations and the web app. Every distinct prompt is
 encoded once, in batches of similar length (so causal towers trimmed to the real length do little
 padding work). Weights are cached under ``<cache>/classifiers/`` keyed by the model's
 ``cache_key``, the class names and the prompts, and in memory for the process; an entry that does not
@@ -19,14 +22,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.datasets import _digest
-from labelspace.data.features import default_cache_dir
+from labelspace.cache import default_cache_dir, digest
 from labelspace.io import atomic_write_bytes
-from labelspace.methods.conse import unit_rows
-from labelspace.zeroshot.templates import class_prompts
+from labelspace.numeric import unit_rows
+from labelspace.prompts import class_prompts
 
 _MEMORY: dict[str, np.ndarray] = {}
 log = logging.getLogger("labelspace")
+
+
+def clear_memory() -> None:
+    """Forget the weights kept in memory; the next build reads the disk cache (or encodes again)."""
+    _MEMORY.clear()
 
 
 def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
@@ -49,8 +56,23 @@ def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.n
     return unit_rows(out)
 
 
+def ensemble(encode, prompts: Sequence[Sequence[str]]) -> np.ndarray:
+    """One unit vector per class from its prompts: ``encode(texts) -> (texts, dim)`` runs once per distinct prompt."""
+    unique = list(dict.fromkeys(p for class_list in prompts for p in class_list))
+    index = {p: i for i, p in enumerate(unique)}
+    embeddings = unit_rows(encode(unique))
+    return unit_rows(np.stack([embeddings[[index[p] for p in class_list]].mean(axis=0) for class_list in prompts]))
+
+
+def label_vectors(text_encoder, labels: Sequence[str], templates=None) -> np.ndarray:
+    """A text encoder's vectors of ``labels``: bare, or prompt-ensembled over ``templates`` (``class_prompts``)."""
+    if templates is None:
+        return text_encoder.encode(list(labels))
+    return ensemble(text_encoder.encode, class_prompts(list(labels), templates))
+
+
 def classifier_key(model, class_names: Sequence[str], prompts: list[list[str]]) -> str:
-    return _digest(model.cache_key, list(class_names), prompts)
+    return digest(model.cache_key, list(class_names), prompts)
 
 
 def build_classifier(model, class_names: Sequence[str], templates="openai", batch_size: int = 256,
@@ -73,11 +95,8 @@ def build_classifier(model, class_names: Sequence[str], templates="openai", batc
         except (OSError, ValueError, EOFError) as e:
             log.warning(f"classifier cache entry {path} is unreadable ({type(e).__name__}: {str(e)[:120]}); "
                         "recomputing it")
-    unique = list(dict.fromkeys(p for class_list in prompts for p in class_list))
-    index = {p: i for i, p in enumerate(unique)}
     with torch.inference_mode():
-        embeddings = encode_prompts(model, unique, batch_size)
-    weights = unit_rows(np.stack([embeddings[[index[p] for p in class_list]].mean(axis=0) for class_list in prompts]))
+        weights = ensemble(lambda texts: encode_prompts(model, texts, batch_size), prompts)
     weights.setflags(write=False)  # shared through the memory cache
     if use_cache:
         buffer = io.BytesIO()

@@ -7,14 +7,13 @@ from the CSV's folder.
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from labelspace.data.datasets import FileImages, ImageDataset
-from labelspace.errors import LabelspaceError
+from labelspace.data.datasets import FileImages, ImageDataset, csv_rows
+from labelspace.registry import DATASETS
 
 
 @dataclass
@@ -42,22 +41,19 @@ class MultiLabelSet:
         return f"multilabel:{self.images.name}"
 
 
-def _rows(path: Path, what: str) -> list[list[str]]:
-    if not path.is_file():
-        raise LabelspaceError(f"{what} CSV {str(path)!r} does not exist")
-    with open(path, newline="") as f:
-        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
-    if rows and rows[0][0].lower() == "path":
-        rows = rows[1:]
-    bad = next((r for r in rows if len(r) < 2 or not r[1]), None)
-    if bad is not None or not rows:
-        raise LabelspaceError(f"{what} CSV {str(path)!r} needs rows of path,{what} (bad row: {bad!r})")
-    return rows
+@DATASETS.register("captions", argument="<file>", description="captioned images for retrieval: rows path,caption")
+def _captions(argument: str, root: str | None = None) -> CaptionSet:
+    return captions_csv(argument)
+
+
+@DATASETS.register("multilabel", argument="<file>", description="multi-label images: rows path,label1;label2;...")
+def _multilabel(argument: str, root: str | None = None) -> MultiLabelSet:
+    return multilabel_csv(argument)
 
 
 def captions_csv(path) -> CaptionSet:
     path = Path(path)
-    rows = _rows(path, "caption")
+    rows = csv_rows(path, "caption")
     image_paths = list(dict.fromkeys(r[0] for r in rows))
     position = {p: i for i, p in enumerate(image_paths)}
     images = FileImages(f"captions:{path}", [path.parent / p for p in image_paths], range(len(image_paths)), image_paths)
@@ -66,7 +62,7 @@ def captions_csv(path) -> CaptionSet:
 
 def multilabel_csv(path) -> MultiLabelSet:
     path = Path(path)
-    rows = _rows(path, "labels")
+    rows = csv_rows(path, "labels")
     labels = [[x.strip() for x in r[1].split(";") if x.strip()] for r in rows]
     classes = sorted({x for row in labels for x in row})
     index = {c: i for i, c in enumerate(classes)}

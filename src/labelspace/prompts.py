@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
@@ -31,6 +32,14 @@ FIXED_SETS = {"photo": ["a photo of a {}."], "plain": ["{}"], **DATASET_TEMPLATE
 NAMED_SETS = ("openai", "simple", *FIXED_SETS)
 
 
+def dataset_preset(name: str) -> dict | None:
+    """``presets/datasets/<name>.json`` (CLIP's class names and templates for a set), or None."""
+    if not name.replace("_", "").isalnum():  # a path or anything else that cannot name a packaged set
+        return None
+    path = resources.files("labelspace") / "presets" / "datasets" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def template_set(name: str) -> list[str]:
     if name == "openai":
         return _open_clip_templates("OPENAI_IMAGENET_TEMPLATES")
@@ -38,8 +47,6 @@ def template_set(name: str) -> list[str]:
         return _open_clip_templates("SIMPLE_IMAGENET_TEMPLATES")
     if name in FIXED_SETS:
         return list(FIXED_SETS[name])
-    from labelspace.data.vision_sets import dataset_preset
-
     preset = dataset_preset(name)
     if preset is not None:
         return list(preset["templates"])
@@ -58,6 +65,12 @@ def _read_file(path: Path) -> list[str] | dict:
         raise LabelspaceError(f"template file {str(path)!r} holds a {type(data).__name__} "
                               "(expected a list of templates or a {class: [prompts]} dict)")
     return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def fill(template: str, name: str) -> str:
+    """The one way a template becomes a prompt: ``{}`` replaced by the name, literally (never ``str.format``,
+    which would read attributes and choke on other braces)."""
+    return template.replace("{}", name)
 
 
 def _unique(items) -> list[str]:
@@ -87,4 +100,4 @@ def class_prompts(class_names: Sequence[str], templates="openai") -> list[list[s
     bad = [t for t in templates if "{}" not in t]
     if bad:
         raise LabelspaceError(f"template {bad[0]!r} has no '{{}}' where the class name goes")
-    return [[t.replace("{}", c) for t in templates] for c in class_names]
+    return [[fill(t, c) for t in templates] for c in class_names]

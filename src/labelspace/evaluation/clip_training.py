@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from labelspace.evaluation.tasks import zeroshot_classification, zeroshot_retrieval
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView
-from labelspace.zeroshot.templates import class_prompts
+from labelspace.prompts import class_prompts
 
 
 def clip_evaluator(retrieval=None, zeroshot=None, class_names: Sequence[str] | None = None,

@@ -1,4 +1,4 @@
-"""Classifier-building speed against open_clip's builder, measured side by side (benchmark and demo).
+"""Classifier-building speed against open_clip's builder, measured side by side (in the demo and benchmarks/zeroshot.py).
 
 open_clip pads every prompt to 77 tokens; labelspace runs causal text towers at the batch's real
 length. open_clip's builder runs on the first ``reference_classes`` classes only and its time for
@@ -22,29 +22,30 @@ def builder_speed(model, class_names: Sequence[str], templates: Sequence[str], r
             return builder_speed(model, class_names, templates, reference_classes, tmp)
     import open_clip
 
-    from labelspace.zeroshot import classifier as builder
+    from labelspace.prompts import class_prompts, fill
+    from labelspace.zeroshot import build_classifier, clear_memory
 
     class_names, templates = list(class_names), list(templates)
     texts = len(class_names) * len(templates)
-    tokens = model.tokenizer([t.replace("{}", c) for c in class_names for t in templates])
+    tokens = model.tokenizer([p for class_list in class_prompts(class_names, templates) for p in class_list])
     start = time.perf_counter()
-    ours = builder.build_classifier(model, class_names, templates, cache_dir=cache_dir, use_cache=True)
+    ours = build_classifier(model, class_names, templates, cache_dir=cache_dir, use_cache=True)
     ours_s = time.perf_counter() - start
     shared = class_names[:reference_classes]
     start = time.perf_counter()
     with torch.no_grad():
         reference = open_clip.build_zero_shot_classifier(model.net, model.tokenizer, shared,
-                                                         [lambda c, t=t: t.replace("{}", c) for t in templates])
+                                                         [lambda c, t=t: fill(t, c) for t in templates])
     reference_s = time.perf_counter() - start
     per_text = reference_s / (len(shared) * len(templates))
     disk_s = memory_s = float("inf")
     for _ in range(3):  # best of three: cached reads take milliseconds, so scheduling noise matters
-        builder._MEMORY.clear()
+        clear_memory()
         start = time.perf_counter()
-        builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
+        build_classifier(model, class_names, templates, cache_dir=cache_dir)
         disk_s = min(disk_s, time.perf_counter() - start)
         start = time.perf_counter()
-        builder.build_classifier(model, class_names, templates, cache_dir=cache_dir)
+        build_classifier(model, class_names, templates, cache_dir=cache_dir)
         memory_s = min(memory_s, time.perf_counter() - start)
     return {"texts": texts, "mean_tokens": float((tokens != 0).sum(1).float().mean()), "padded_tokens": tokens.shape[1],
             "ours_s": ours_s, "reference_classes": len(shared), "reference_s": reference_s,

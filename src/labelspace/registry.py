@@ -1,0 +1,102 @@
+"""One registry per kind of thing a spec string names, and the one spec grammar they share.
+
+A spec is ``name`` or ``name:argument``: ``efficientnet-lite0``, ``timm:resnet18``, ``fashion-mnist:train``,
+``conse:efficientnet-lite0+minilm``. Datasets may end in ``@N`` (N images per class, seeded), e.g.
+``fashion-mnist:train@100``; caption sources in ``@N`` (N scenes). A registry may also have a *fallback*
+entry, used when the spec names no entry (a CLIP state-dict file, a trained checkpoint folder).
+
+Adding an entry: decorate its factory in the module that implements it, and make sure the kind's home package
+(``home`` below) imports that module, so the entry exists whenever the registry is read::
+
+    from labelspace.registry import DATASETS
+
+    @DATASETS.register("voc", description="PASCAL VOC classification from a VOCdevkit folder", argument="<root>")
+    def voc(argument: str, root: str | None = None):
+        ...
+
+The factory receives the argument ('' when none was given) and the kind's keyword options.
+``labelspace list`` prints every entry with its description; ``tests/test_registry.py`` checks every entry.
+"""
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from labelspace.errors import LabelspaceError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable
+    description: str
+    argument: str | None = None  # placeholder shown to users, e.g. "<dir>"; None: the entry takes none
+    optional: bool = False  # the argument may be left out
+    offline: bool = True  # works without a network
+
+    @property
+    def spec(self) -> str:
+        if self.argument is None:
+            return self.name
+        return f"{self.name}[:{self.argument}]" if self.optional else f"{self.name}:{self.argument}"
+
+
+class Registry:
+    """Named factories of one kind, filled by ``register`` when ``home`` (a package) is imported."""
+
+    def __init__(self, kind: str, home: str):
+        self.kind, self.home = kind, home
+        self.entries: dict[str, Entry] = {}
+        self.fallback: Entry | None = None
+
+    def register(self, name: str, *, description: str, argument: str | None = None, optional: bool = False,
+                 offline: bool = True, fallback: bool = False):
+        """Decorator adding ``factory`` under ``name``; ``fallback`` makes it take any spec no name matches."""
+        def add(factory):
+            entry = Entry(name, factory, description, argument, optional, offline)
+            if fallback:
+                self.fallback = entry
+            else:
+                if name in self.entries:
+                    raise ValueError(f"{self.kind} {name!r} is registered twice")
+                self.entries[name] = entry
+            return factory
+        return add
+
+    def list(self) -> list[Entry]:
+        """Every entry, fallback last."""
+        importlib.import_module(self.home)
+        return list(self.entries.values()) + ([self.fallback] if self.fallback else [])
+
+    def accepted(self) -> str:
+        return ", ".join(e.spec for e in self.list())
+
+    def parse(self, spec: str) -> tuple[Entry, str]:
+        """The entry a spec names and its argument; a one-line error naming the accepted specs otherwise."""
+        importlib.import_module(self.home)
+        name, colon, argument = str(spec).partition(":")
+        entry = self.entries.get(name)
+        if entry is None and self.fallback is not None:
+            return self.fallback, str(spec)
+        if entry is None:
+            raise LabelspaceError(f"unknown {self.kind} {spec!r} (accepted: {self.accepted()})")
+        if entry.argument is None and colon:
+            raise LabelspaceError(f"{self.kind} {name!r} takes no argument, got {spec!r}")
+        if entry.argument is not None and not argument and not entry.optional:
+            raise LabelspaceError(f"{self.kind} {spec!r} needs an argument: {entry.spec}")
+        return entry, argument
+
+    def create(self, spec: str, **options):
+        entry, argument = self.parse(spec)
+        return entry.factory(argument, **options)
+
+
+IMAGE_ENCODERS = Registry("image encoder", "labelspace.encoders")
+TEXT_ENCODERS = Registry("text encoder", "labelspace.encoders")
+CLIP_MODELS = Registry("CLIP model", "labelspace.models")
+DATASETS = Registry("dataset", "labelspace.data")
+CAPTION_SOURCES = Registry("caption source", "labelspace.data")
+METHODS = Registry("method", "labelspace.methods")
+EVAL_TASKS = Registry("eval task", "labelspace.evaluation")
+REGISTRIES = (IMAGE_ENCODERS, TEXT_ENCODERS, CLIP_MODELS, DATASETS, CAPTION_SOURCES, METHODS, EVAL_TASKS)
