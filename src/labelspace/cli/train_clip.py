@@ -32,7 +32,8 @@ def clip(
     steps: int = typer.Option(300), batch_size: int = typer.Option(128, help="Global batch over all processes."),
     lr: float = typer.Option(2e-3), weight_decay: float = typer.Option(0.1), warmup: int = typer.Option(20),
     accum: int = typer.Option(1, help="Micro-batches per step (features cached, whole-batch negatives)."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, CPU and CUDA)."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (autocast, CPU and CUDA) or fp16 (autocast with a "
+                                   "gradient scaler; CUDA)."),
     grad_checkpointing: bool = typer.Option(False), seed: int = typer.Option(0),
     checkpoint_every: int = typer.Option(100), eval_every: int = typer.Option(0, help="0: at the end only."),
     eval_retrieval: Optional[str] = typer.Option(None, help="Caption CSV (path,caption) for recall@k."),

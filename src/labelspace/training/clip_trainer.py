@@ -1,4 +1,4 @@
-"""CLIP training: AdamW with warmup + cosine, gradient accumulation, bf16 autocast, DDP, exact resume.
+"""CLIP training: AdamW with warmup + cosine, gradient accumulation, bf16/fp16 autocast, DDP, exact resume.
 
 - The learning rate is a function of the step (linear warmup, then cosine to zero), so the schedule's
   state is the step itself. ``logit_scale`` is clamped to [0, log 100] after every update.
@@ -11,6 +11,10 @@
   holds the model spec, the training config and the data name, and resuming with any of them changed
   (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
+- fp16 (where the device runs it) scales the loss with ``torch.amp.GradScaler``, saved in the checkpoint so a
+  resumed run equals an uninterrupted one. A step whose gradients (or loss) are non-finite is skipped by the
+  scaler (weights and AdamW state untouched, the scale halves) and left out of the history; ``FP16_SKIPS``
+  such steps in a row are the non-finite-loss error. Other precisions run with the scaler disabled (a no-op).
 - ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
   names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
 - Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
@@ -33,7 +37,7 @@ import torch
 
 from labelspace.data.loader import caption_batches
 from labelspace.devices import autocast as device_autocast
-from labelspace.devices import out_of_memory, resolve_device, resolve_precision
+from labelspace.devices import PRECISIONS, out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
@@ -42,7 +46,7 @@ from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_check
                                            restore_optimizer, save_checkpoint)
 from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
 
-PRECISIONS = ("fp32", "bf16")
+FP16_SKIPS = 5  # consecutive steps the fp16 scaler may skip before the non-finite loss is an error
 
 
 @dataclass
@@ -80,6 +84,7 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     evaluations: list[dict] = field(default_factory=list)
     truncated: int = 0
+    skipped: int = 0  # fp16: steps skipped in a row by the gradient scaler
 
 
 def learning_rate(step: int, config: ClipTrainConfig) -> float:
@@ -111,14 +116,16 @@ def _labels_for(labels, label_aware: bool, device) -> torch.Tensor | None:
     return labels.to(device, non_blocking=True)
 
 
-def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None, scaler=None) -> float:
     """Forward and backward of one step (accumulated as open_clip does); returns the loss value.
-    ``labels``: the local batch's class labels for label-aware targets, or None."""
+    ``labels``: the local batch's class labels for label-aware targets, or None; ``scaler``: the fp16
+    ``GradScaler`` (disabled: backward of the loss itself)."""
+    scaled = scaler.scale if scaler is not None else (lambda loss: loss)
     if accum == 1:
         with autocast():
             image, text, scale, bias = ddp(images, texts)
             loss = loss_fn(image.float(), text.float(), scale, bias, labels)
-        loss.backward()
+        scaled(loss).backward()
         return loss.detach()
     chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
     with torch.no_grad(), autocast():
@@ -133,9 +140,25 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=
             if j:  # the scale and bias take their gradient once, not once per micro-batch
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
             loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
-            loss.backward()
+            scaled(loss).backward()
         value = loss.detach() if value is None else value
     return value
+
+
+def _optimizer_step(optimizer, scaler, loss: float, state: TrainState, hint: str) -> bool:
+    """The optimiser step, through ``scaler`` (fp16). False when the loss was non-finite and the scaler
+    skipped the step; a non-finite loss is the error (raised before the weights change) without fp16,
+    after ``FP16_SKIPS`` in a row, or when the scaler did not skip it."""
+    finite = math.isfinite(loss)
+    state.skipped = 0 if finite else state.skipped + 1
+    if not finite and not (scaler.is_enabled() and state.skipped < FP16_SKIPS):
+        require_finite(loss, "loss", hint)
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    if not finite and scaler.get_scale() >= scale:  # the scaler found finite gradients under a non-finite loss
+        require_finite(loss, "loss", hint)
+    return finite
 
 
 def _chunks(texts, n: int):
@@ -176,7 +199,7 @@ def _gathered_rng_states(world: int) -> list[dict]:
 RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 
 
-def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
+def _resume(folder: Path, model, optimizer, scaler, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
     train = asdict(config)
@@ -187,6 +210,9 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
     restore_optimizer(optimizer, groups["optim"], optim_plain)
+    scaler_state = progress.pop("scaler", {})
+    if scaler_state:  # fp16 only (precision cannot change on resume)
+        scaler.load_state_dict(scaler_state)
     states = progress.pop("rng")
     if rank < len(states):
         _set_rng_state(states[rank])
@@ -217,6 +243,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
             model.set_grad_checkpointing(True)
         loss_fn = LOSSES[model.spec.loss]()
         optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
+        scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         folder = Path(out_dir) if out_dir is not None else None
         if folder is not None and rank == 0:
             prepare_folder(folder)
@@ -225,7 +252,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         if resume:
             if folder is None or not (folder / WEIGHTS).is_file():
                 raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
-            state = _resume(folder, model, optimizer, config, data.name, rank, log)
+            state = _resume(folder, model, optimizer, scaler, config, data.name, rank, log)
             log(f"resumed at step {state.step} from {folder}")
         model.truncated = state.truncated
         ddp = model
@@ -255,7 +282,8 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
             rng = _gathered_rng_states(world)
             if rank == 0:
                 state.truncated = model.truncated
-                save_checkpoint(folder, model, optimizer, progress={**asdict(state), "rng": rng}, config=config_json)
+                save_checkpoint(folder, model, optimizer, config=config_json,
+                                progress={**asdict(state), "rng": rng, "scaler": scaler.state_dict()})
 
         def run_eval() -> None:
             if evaluate is None:
@@ -291,20 +319,25 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 labels = _labels_for(labels, config.label_aware, device)
                 optimizer.zero_grad(set_to_none=True)
                 try:
-                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels)
+                    loss = _step_loss(ddp, model, loss_fn, images, texts, config.accum, autocast, labels, scaler)
                 except torch.OutOfMemoryError as e:
                     raise out_of_memory(e, config.batch_size, accum=True) from e
                 if world > 1:
                     torch.distributed.all_reduce(loss)
                     loss /= world
-                loss = require_finite(float(loss), "loss",
-                                      f"at step {state.step}: training stopped; the last good checkpoint is kept{' in ' + str(folder) if folder else ''} "
-                                      "(lower --lr, or use fp32)")
-                optimizer.step()
+                loss = float(loss)
+                stepped = _optimizer_step(optimizer, scaler, loss, state,
+                                          f"at step {state.step}: training stopped; the last good checkpoint is kept{' in ' + str(folder) if folder else ''} "
+                                          "(lower --lr, or use fp32)")
                 with torch.no_grad():
                     model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
                 seconds = time.perf_counter() - began
                 state.step += 1
+                if not stepped:
+                    log(f"step {state.step}: fp16 loss {loss}, step skipped by the gradient scaler "
+                        f"({state.skipped} in a row; {FP16_SKIPS} stop training)")
+                    bar.update(task, advance=1)
+                    continue
                 record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
                           "samples_per_s": config.batch_size / seconds,
                           "samples_per_s_per_process": config.batch_size / world / seconds}
