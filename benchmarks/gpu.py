@@ -90,7 +90,7 @@ def evaluation(args, device: torch.device) -> None:
                 correct += int(((100.0 * features @ weights.to(features.dtype)).argmax(1).cpu() == targets).sum())
         return correct / len(data)
 
-    runs = {"bare encode_image on ready tensors": bare, "labelspace, PIL preprocessing in workers": ours("pil"),
+    runs = {"bare encode_image on ready tensors": bare, "labelspace, PIL preprocessing in workers": ours("cpu"),
             "labelspace, uint8 preprocessed on the device": ours("device"),
             f"CLIP_benchmark-style loop ({args.workers} workers)": clip_benchmark_style}
     bare()  # warm-up
@@ -108,9 +108,9 @@ def evaluation(args, device: torch.device) -> None:
         print(f"   {ours_name}: {rates[ours_name] / rates[names[0]]:.2f}x the bare forward, "
               f"{rates[ours_name] / rates[names[3]]:.2f}x the CLIP_benchmark-style loop")
     sample = fashion_mnist("test").subset(np.arange(args.cosine_images), f"fashion-mnist:test[:{args.cosine_images}]")
-    pil, dev = (extract_features(model, sample, batch_size=args.batch_size, use_cache=False, progress=False,
-                                 workers=args.workers, preprocess=p).features for p in ("pil", "device"))
-    cosine = (pil * dev).sum(1) / np.linalg.norm(pil, axis=1) / np.linalg.norm(dev, axis=1)
+    cpu, dev = (extract_features(model, sample, batch_size=args.batch_size, use_cache=False, progress=False,
+                                 workers=args.workers, preprocess=p).features for p in ("cpu", "device"))
+    cosine = (cpu * dev).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(dev, axis=1)
     print(f"   on-device vs PIL preprocessing, {len(sample)} images: embedding cosine min {cosine.min():.6f}, "
           f"mean {cosine.mean():.6f}")
 

@@ -338,3 +338,15 @@ def test_fp16_is_refused_where_the_device_cannot_run_it(scenes):
     with pytest.raises(LabelspaceError, match="--precision fp16"):
         train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=16, precision="fp16"),
                    progress=False, log=lambda _: None, device="cpu")
+
+
+def test_device_preprocessing_trains_like_the_pil_transform(scenes):
+    """--preprocess device on the CPU: uint8 scenes resized and normalised in the trainer give the first
+    step's loss of the PIL transform within resize rounding, and the run trains."""
+    losses = {}
+    for preprocess in ("cpu", "device"):
+        state = train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=2, batch_size=32, warmup=0),
+                           progress=False, log=lambda _: None, workers=0, preprocess=preprocess)
+        losses[preprocess] = [h["loss"] for h in state.history]
+    assert losses["device"][0] == pytest.approx(losses["cpu"][0], rel=1e-3)
+    assert losses["device"][1] != losses["device"][0]

@@ -142,3 +142,10 @@ def test_tokens_counted_once_equal_open_clip_and_its_truncation():
     tokens, truncated = tokenize_counted(fast_tokenizer(reference), texts)
     assert torch.equal(tokens, reference(texts))
     assert truncated == sum(len(reference.encode(t)) + 2 > 8 for t in texts) == 1
+
+
+@pytest.mark.parametrize("command", [["eval", "--task", "zeroshot_classification"], ["analyze"], ["train", "clip"]])
+def test_a_bad_preprocess_is_one_line_naming_the_choices(command, cli_main):
+    code, _, err = cli_main(*command, "--preprocess", "gpu")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--preprocess 'gpu'" in err and "auto, cpu, device" in err

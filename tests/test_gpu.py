@@ -92,7 +92,7 @@ def test_exported_model_gives_cpu_embeddings_weights_and_metrics(trained, tmp_pa
 
     data = fashion_mnist("test").per_class(3)
     models = {d: load_clip(str(trained), d) for d in ("cpu", DEVICE)}
-    feats = {d: extract_features(m, data, use_cache=False, progress=False, preprocess="pil") for d, m in models.items()}
+    feats = {d: extract_features(m, data, use_cache=False, progress=False, preprocess="cpu") for d, m in models.items()}
     assert _cosine_min(feats["cpu"].features, feats[DEVICE].features) >= 0.9999
     weights = {d: build_classifier(m, data.class_names, "simple", use_cache=False) for d, m in models.items()}
     assert np.abs(weights["cpu"] - weights[DEVICE]).max() < 1e-4

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from labelspace.cli import DEVICE, WORKERS
+from labelspace.cli import DEVICE, PREPROCESS, WORKERS
 from labelspace.cli.train import train_app
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
@@ -47,7 +47,7 @@ def clip(
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
     log_every: int = typer.Option(50, min=0, help="Print loss, logit scale and samples/s every N steps (0: never)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
-    device: str = DEVICE, workers: Optional[int] = WORKERS,
+    device: str = DEVICE, workers: Optional[int] = WORKERS, preprocess: str = PREPROCESS,
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import caption_data
@@ -70,11 +70,12 @@ def clip(
                                  checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at,
                                  label_aware=label_aware)
         pairs = caption_data(data, templates, seed, root)
-        evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root)
+        evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root, preprocess)
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log, log_every=log_every, device=device, workers=workers)
+                           log=log, log_every=log_every, device=device, workers=workers,
+                           preprocess=preprocess)
         if rank == 0 and state.step < config.steps:
             log(f"stopped at step {state.step} of {config.steps} (--stop-at); the checkpoint is "
                 f"{out / 'checkpoint.safetensors'}; continue with the same command plus --resume latest")
@@ -82,7 +83,8 @@ def clip(
             report_end(net, state, pairs, out, log)
 
 
-def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str, seed: int, root):
+def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str, seed: int, root,
+                       preprocess: str = "auto"):
     """Retrieval recall@k and zero-shot accuracy on held-out sets: the synthetic set's own, or the given ones."""
     from labelspace.data import load_dataset
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, compositional_set, synthetic_captions
@@ -98,7 +100,8 @@ def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str,
         retrieval = captions_csv(eval_retrieval)
     if eval_zeroshot:
         zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
-    return clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
+    return clip_evaluator(retrieval, zeroshot, templates=zs_templates, preprocess=preprocess) \
+        if retrieval or zeroshot else None
 
 
 def report_end(net, state, pairs, out: Path, log) -> None:

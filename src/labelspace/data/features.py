@@ -119,7 +119,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache.
 
     ``workers``: DataLoader processes decoding ahead (None: one per spare CPU, up to 8); ``preprocess``:
-    ``pil`` (the encoder's own transform, in the workers), ``device`` (uint8 pixels resized and
+    ``cpu`` (the encoder's own PIL transform, in the workers), ``device`` (uint8 pixels resized and
     normalised on the encoder's device) or ``auto`` (``device`` on CUDA for in-memory sets).
     """
     key = digest(encoder.cache_key, dataset.fingerprint)

@@ -5,12 +5,14 @@
 current one is encoded; on CUDA the batches come in pinned memory so the copy to the GPU is
 asynchronous (``non_blocking``). A corrupt or missing image is counted and skipped inside the worker.
 
-``preprocess="device"`` sends uint8 pixels instead and resizes (bicubic, antialiased), crops and
+``preprocess="cpu"`` runs the model's own (PIL) transform in the workers; ``preprocess="device"`` sends uint8
+pixels instead and resizes (bicubic, antialiased), crops and
 normalises them on the model's device (``device_transform``): the CPU work per image is almost nil, so
 a GPU is not held back by PIL. Its difference from the PIL preprocessing is stated in the README.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +24,7 @@ from labelspace.data.images import BadImage
 from labelspace.devices import resolve_workers
 from labelspace.errors import LabelspaceError
 
-PREPROCESS = ("auto", "pil", "device")
+PREPROCESS = ("auto", "cpu", "device")
 # Workers are forked on Linux even inside spawned processes (torchrun, mp.spawn): datasets and transforms need
 # not pickle. Elsewhere the platform's default start method.
 _CONTEXT = "fork" if sys.platform.startswith("linux") else None
@@ -63,12 +65,19 @@ def image_batches(dataset, preprocess: Callable, batch_size: int, workers: int |
     loader = torch.utils.data.DataLoader(
         _Preprocessed(dataset, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers, multiprocessing_context=_CONTEXT if workers else None,
         collate_fn=_collate, pin_memory=pin_memory, prefetch_factor=4 if workers else None)
-    try:
+    with _equal_sizes(dataset.name):
         yield from loader
-    except RuntimeError as e:  # torch.stack on images of different sizes (device preprocessing)
+
+
+@contextlib.contextmanager
+def _equal_sizes(name: str):
+    """torch.stack on images of different sizes (device preprocessing, in a worker or not) as a one-line error."""
+    try:
+        yield
+    except RuntimeError as e:
         if "stack expects each tensor to be equal size" in str(e):
-            raise LabelspaceError(f"images of {dataset.name} differ in size: preprocess them on the CPU "
-                                  "(preprocess='pil')") from e
+            raise LabelspaceError(f"images of {name} differ in size: preprocess them on the CPU "
+                                  "(--preprocess cpu)") from e
         raise
 
 
@@ -103,20 +112,25 @@ def device_transform(transform) -> Callable[[torch.Tensor], torch.Tensor] | None
     return apply
 
 
-def choose_preprocess(mode: str, dataset, device: torch.device, transform) -> str:
-    """``pil`` or ``device``: ``auto`` is ``device`` on CUDA for in-memory uint8 sets with a known transform."""
+def check_preprocess(mode: str) -> str:
+    """``mode`` when it is one of ``PREPROCESS``, else the one-line error naming them."""
     if mode not in PREPROCESS:
-        raise LabelspaceError(f"unknown preprocessing {mode!r} (accepted: {', '.join(PREPROCESS)})")
-    if mode != "auto":
+        raise LabelspaceError(f"--preprocess {mode!r}: unknown (accepted: {', '.join(PREPROCESS)})")
+    return mode
+
+
+def choose_preprocess(mode: str, dataset, device: torch.device, transform) -> str:
+    """``cpu`` or ``device``: ``auto`` is ``device`` on CUDA for in-memory uint8 sets with a known transform."""
+    if check_preprocess(mode) != "auto":
         if mode == "device" and device_transform(transform) is None:
-            raise LabelspaceError(f"preprocess='device': the transform {' '.join(str(transform).split())} has steps "
-                                  "other than resize, crop and normalise (use 'pil')")
+            raise LabelspaceError(f"--preprocess device: the transform {' '.join(str(transform).split())} has steps "
+                                  "other than resize, crop and normalise (use --preprocess cpu)")
         return mode
     root = dataset
     while hasattr(root, "parent"):
         root = root.parent
     in_memory = isinstance(getattr(root, "images", None), np.ndarray)
-    return "device" if device.type == "cuda" and in_memory and device_transform(transform) is not None else "pil"
+    return "device" if device.type == "cuda" and in_memory and device_transform(transform) is not None else "cpu"
 
 
 class FastTokenizer:
@@ -243,19 +257,22 @@ def caption_batches(data, transform, tokenizer, global_batch: int, seed: int, st
     workers = resolve_workers(workers)
     if isinstance(data, ShardStream):
         for pairs in local_batches(data, global_batch, seed, start_step, rank, world):
-            yield collate_pairs(None, pairs, transform, tokenizer)
+            with _equal_sizes(data.name):
+                batch = collate_pairs(None, pairs, transform, tokenizer)
+            yield batch
         return
     steps = _StepBatches(data, transform, tokenizer, global_batch, seed, rank, world)
     loader = torch.utils.data.DataLoader(steps, batch_size=None, sampler=itertools.count(start_step),
                                          num_workers=workers, multiprocessing_context=_CONTEXT if workers else None, pin_memory=pin_memory, worker_init_fn=_quiet_worker,
                                          prefetch_factor=4 if workers else None, persistent_workers=False)
-    for batch in loader:
-        if workers:  # a worker's warnings are silenced: name its unreadable images here, in this process
-            for j, why in batch[3].items():
-                if j not in data.unreadable:
-                    data.unreadable[j] = why
-                    logging.getLogger("labelspace").warning(f"skipped pair {j} of {data.name}: {why}")
-        yield batch
+    with _equal_sizes(data.name):
+        for batch in loader:
+            if workers:  # a worker's warnings are silenced: name its unreadable images here, in this process
+                for j, why in batch[3].items():
+                    if j not in data.unreadable:
+                        data.unreadable[j] = why
+                        logging.getLogger("labelspace").warning(f"skipped pair {j} of {data.name}: {why}")
+            yield batch
 
 
 def _quiet_worker(_: int) -> None:

@@ -18,7 +18,8 @@
 - ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
   names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
 - Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
-  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA.
+  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA. ``preprocess``
+  ``device`` sends uint8 pixels and resizes and normalises them on the device (``data.loader``).
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
   (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.loader import caption_batches
+from labelspace.data.loader import caption_batches, choose_preprocess, device_transform, uint8_pixels
 from labelspace.devices import autocast as device_autocast
 from labelspace.devices import PRECISIONS, out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
@@ -224,14 +225,14 @@ def _resume(folder: Path, model, optimizer, scaler, config: ClipTrainConfig, dat
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
                log: Callable[[str], None] = print, log_every: int = 0, device="auto",
-               workers: int | None = None) -> TrainState:
+               workers: int | None = None, preprocess: str = "auto") -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
     Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
-    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) and ``workers`` (input
-    processes) may change on resume.
+    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) ``workers`` (input
+    processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
         rank, world = stack.enter_context(process_group())
@@ -270,8 +271,11 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
         def autocast():
             return device_autocast(device, config.precision)
 
-        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed, state.step,
-                                  rank, world, workers, pin_memory=device.type == "cuda")
+        on_device = choose_preprocess(preprocess, data, device, model.transform) == "device"
+        to_input = device_transform(model.transform) if on_device else (lambda batch: batch)
+        batches = caption_batches(data, uint8_pixels if on_device else model.transform, model.tokenizer,
+                                  config.batch_size, config.seed, state.step, rank, world, workers,
+                                  pin_memory=device.type == "cuda")
         stack.callback(batches.close)  # stops the input workers, errors included
         counted: set[int] = set()
         config_json = {"model": model.spec.to_json(), "train": asdict(config), "data": data.name}
@@ -315,7 +319,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                 model.truncated += truncated
                 data.skipped += len(unreadable.keys() - counted)  # found in any worker, counted once
                 counted.update(unreadable)
-                images = images.to(device, non_blocking=True)  # tokens move after trimming, in the text tower
+                images = to_input(images.to(device, non_blocking=True))  # tokens move after trimming, in the text tower
                 labels = _labels_for(labels, config.label_aware, device)
                 optimizer.zero_grad(set_to_none=True)
                 try:
