@@ -1,4 +1,5 @@
 import os
+import socket
 import sys
 
 import pytest
@@ -25,3 +26,11 @@ def cli_main(monkeypatch, capsys):
         return exit_info.value.code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on this machine now, for a test's torch.distributed rendezvous (no fixed port to clash)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -172,7 +172,7 @@ def test_classify_cli_method_clip(tmp_path, image):
     assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}
 
 
-def test_siglip_label_probabilities_equal_transformers_sigmoid_logits(tmp_path, image):
+def test_siglip_probabilities_equal_transformers_sigmoid_logits(tmp_path, image):
     """SigLIP scores each label alone: sigmoid of its logit, as SiglipModel's own forward pass gives it."""
     import transformers as tf
 
@@ -181,7 +181,7 @@ def test_siglip_label_probabilities_equal_transformers_sigmoid_logits(tmp_path, 
     folder = h.hf_clip_folder(tmp_path / "siglip", "siglip")
     labels = ["cat", "dog", "car"]
     clf = CLIPClassifier(f"hf:{folder}", templates="plain", cache_dir=tmp_path / "cache")
-    probabilities = clf.label_probabilities(clf.model.encode_image(clf.model.preprocess(image)[None]).numpy(), labels)
+    probabilities = clf.probabilities(clf.model.encode_image(clf.model.preprocess(image)[None]).numpy(), labels)
     ref = tf.AutoModel.from_pretrained(folder).eval()
     tokens = tf.AutoTokenizer.from_pretrained(folder)(labels, return_tensors="pt", padding="max_length", max_length=16)
     pixels = tf.AutoImageProcessor.from_pretrained(folder)(images=image, return_tensors="pt")["pixel_values"]

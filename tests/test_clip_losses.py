@@ -1,6 +1,5 @@
 """CLIP/SigLIP losses: equal to open_clip's, and a 2-process gloo run equal to one process on the whole batch."""
 import os
-import socket
 
 import pytest
 import torch
@@ -108,12 +107,9 @@ def _worker(rank, port, out):
 
 
 @pytest.mark.slow
-def test_two_process_gloo_equals_one_process(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_two_process_gloo_equals_one_process(tmp_path, free_port):
     out = tmp_path / "rank0.pt"
-    torch.multiprocessing.spawn(_worker, args=(port, str(out)), nprocs=2, join=True)
+    torch.multiprocessing.spawn(_worker, args=(free_port, str(out)), nprocs=2, join=True)
     results = torch.load(out)
     x, y = _batch()
     for name, loss_fn in (("clip", ContrastiveLoss()), ("siglip", SigmoidLoss())):

@@ -235,14 +235,14 @@ class MeanColour:
         return batch
 
 
-def _rank(rank, pattern, classes, cache, out):
+def _rank(rank, pattern, classes, cache, out, port):
     import os
 
     import torch.distributed as dist
 
     from labelspace.evaluation import gathered_features
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29531", RANK=str(rank), WORLD_SIZE="2",
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LABELSPACE_CACHE=cache)
     dist.init_process_group("gloo", rank=rank, world_size=2)
     dataset = load_dataset(f"wds:{pattern},classes={classes}")
@@ -254,7 +254,7 @@ def _rank(rank, pattern, classes, cache, out):
     dist.destroy_process_group()
 
 
-def test_distributed_features_read_whole_shards(tmp_path):
+def test_distributed_features_read_whole_shards(tmp_path, free_port):
     """Under two processes each reads the samples of its own shards; gathered, they equal one process's."""
     import torch.multiprocessing as mp
 
@@ -265,7 +265,7 @@ def test_distributed_features_read_whole_shards(tmp_path):
     (tmp_path / "names.txt").write_text("\n".join(names))
     single = extract_features(MeanColour(), load_dataset(f"wds:{pattern},classes={tmp_path / 'names.txt'}"),
                               use_cache=False, progress=False)
-    mp.spawn(_rank, args=(pattern, str(tmp_path / "names.txt"), str(tmp_path / "cache"), str(tmp_path / "out")),
+    mp.spawn(_rank, args=(pattern, str(tmp_path / "names.txt"), str(tmp_path / "cache"), str(tmp_path / "out"), free_port),
              nprocs=2)
     parts = [np.load(tmp_path / f"out-{r}.npz") for r in (0, 1)]
     assert sorted(parts[0]["seen"].tolist()) == [0, 1, 2, 6] and sorted(parts[1]["seen"].tolist()) == [3, 4, 5]

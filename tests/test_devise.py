@@ -113,3 +113,25 @@ def test_devise_split_without_validation_classes_is_refused():
     with pytest.raises(LabelspaceError, match="no validation classes"):
         fit_on_split("devise", features, np.arange(8) % 4, ["a", "b", "c", "d"], split, TrainConfig(epochs=1),
                      {"lr": [0.01], "margin": [0.1]}, load_text_encoder("random:8"))
+
+
+def test_devise_temperature_is_fitted_on_the_validation_classes_and_loaded_back(tmp_path):
+    from labelspace.data.splits import make_split
+    from labelspace.methods import COSINE_TEMPERATURE, create_classifier
+    from labelspace.methods.trained import fit_on_split
+    from labelspace.metrics.calibration import fit_temperature
+
+    rng = np.random.default_rng(0)
+    names = ["a", "b", "c", "d", "e", "f"]
+    targets = np.repeat(np.arange(6), 30)
+    text = load_text_encoder("random:8")
+    # images near a linear image of their label's vector, so the map transfers to held-out labels
+    features = (text.encode(names) @ rng.normal(size=(8, 12)))[targets] + 0.5 * rng.normal(size=(180, 12))
+    split = make_split("six", names[:5], names[5:], validation=["d", "e"])
+    fit_on_split("devise", features.astype(np.float32), targets, names, split, TrainConfig(epochs=5, seed=0),
+                 {"lr": [0.01], "margin": [0.1]}, text, checkpoint=tmp_path / "ck")
+    model = create_classifier(f"devise:{tmp_path / 'ck'}")
+    held = np.isin(targets, [3, 4])
+    expected = fit_temperature(model.validation_model.scores(features[held], ["d", "e"]), targets[held] - 3)
+    assert model.temperature == pytest.approx(expected, rel=1e-4) and model.temperature != COSINE_TEMPERATURE
+    np.testing.assert_allclose(model.probabilities(features[:3], names).sum(axis=1), 1.0, rtol=1e-6)

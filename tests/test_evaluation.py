@@ -185,11 +185,11 @@ def test_eval_refuses_options_the_task_ignores(args, message, cli_main):
 
 
 @pytest.mark.slow  # two torchrun processes start torch: ~25 s on 2 cores
-def test_distributed_two_processes_equal_one(tmp_path, tiny_file):
+def test_distributed_two_processes_equal_one(tmp_path, tiny_file, free_port):
     single = evaluate("zeroshot_classification", tiny_file, "synthetic", templates="photo")
     env = {**os.environ, "LABELSPACE_CACHE": str(tmp_path / "cache2"), "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port),
                "-m", "labelspace.cli", "eval", "--task", "zeroshot_classification", "--model", tiny_file, "--dataset", "synthetic",
                "--templates", "photo", "--distributed", "--out", str(tmp_path / "runs")]
     run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

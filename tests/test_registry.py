@@ -181,15 +181,20 @@ def test_every_entry_meets_its_contract(registry, entry, files):
     elif registry in (DATASETS, CAPTION_SOURCES):
         check_data(registry, spec)
     elif registry is METHODS:
-        from labelspace.methods import create_classifier, shown_scores
+        from labelspace.methods import create_classifier
 
         classifier = create_classifier(spec)
         labels = getattr(classifier, "labels", LABELS)  # a softmax knows only its seen labels (others score -inf)
         features = cat_features(classifier.image_encoder).numpy()
         scores = classifier.scores(features, labels)
         assert scores.shape == (1, len(labels)) and np.isfinite(scores).all()
-        shown = shown_scores(classifier, features, labels)
-        assert np.array_equal(np.argsort(-shown[0], kind="stable"), np.argsort(-scores[0], kind="stable"))
+        probabilities = classifier.probabilities(features, labels)
+        assert probabilities.shape == scores.shape and classifier.exclusive
+        np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+        assert np.array_equal(np.argsort(-probabilities[0], kind="stable"), np.argsort(-scores[0], kind="stable"))
+        kept = list(np.argsort(-scores[0], kind="stable")[:-1])  # fewer candidates: the same shares, renormalised
+        np.testing.assert_allclose(classifier.probabilities(features, [labels[i] for i in kept])[0],
+                                   probabilities[0, kept] / probabilities[0, kept].sum(), rtol=1e-5)
     else:
         assert registry is EVAL_TASKS and callable(entry.factory)
 
@@ -269,8 +274,7 @@ def test_every_method_gives_one_result_through_classify_eval_and_serve(entry, fi
     labels = sorted(getattr(create_classifier(spec), "labels", LABELS))
     [ranked] = labelspace.classify([CAT], labels, method=spec, top=len(labels))
     assert sorted(r["label"] for r in ranked) == labels
-    if not hasattr(create_classifier(spec), "labels"):  # open-vocabulary methods give probabilities or cosines
-        assert all(np.isfinite(r["score"]) for r in ranked)
+    assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-6)  # probabilities over the candidates
 
     with TestClient(create_app({spec: create_classifier(spec)})) as client:
         response = client.post("/classify", files={"image": ("cat.png", CAT.read_bytes(), "image/png")},

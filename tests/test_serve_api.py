@@ -4,6 +4,7 @@ Most tests use a tiny colour model (an image's feature is its mean colour, a lab
 colour it names) so they run in milliseconds; one slow test checks the real ConSE model against
 ``labelspace.classify``.
 """
+import contextlib
 import io
 import re
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.special
 import skimage
 import torch
 from fastapi.testclient import TestClient
@@ -18,6 +20,7 @@ from PIL import Image
 from starlette import formparsers
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods import Classifier
 from labelspace.serve import DEFAULT_MODEL, Limits, create_app, load_model
 from labelspace.serve.app import STATIC, predict
 from labelspace.serve.models import CachedTextEncoder
@@ -56,7 +59,7 @@ class ColourImages:
         return batch
 
 
-class ColourModel:
+class ColourModel(Classifier):
     def __init__(self):
         self.image_encoder, self.text_encoder = ColourImages(), ColourText()
 
@@ -99,20 +102,22 @@ def test_classify_ranks_labels_by_score(client):
     assert [r["label"] for r in body["labels"]][0] == "blue"
     scores = [r["score"] for r in body["labels"]]
     assert scores == sorted(scores, reverse=True)
-    colour = np.array([20, 40, 220]) / np.linalg.norm([20, 40, 220])
-    assert scores[0] == pytest.approx(colour[2], abs=1e-4)  # cosine of the mean colour with pure blue
+    cosines = np.array([20, 40, 220]) / np.linalg.norm([20, 40, 220])  # of the mean colour with red, green, blue
+    expected = dict(zip(["red", "green", "blue"], scipy.special.softmax(cosines)))  # the model's temperature is 1
+    assert {r["label"]: r["score"] for r in body["labels"]} == pytest.approx(expected, abs=1e-4)
 
 
 def test_templates_ensemble_unit_prompt_vectors_like_a_plain_loop(model):
     data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
     ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())}
     feature = np.asarray(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB")), dtype=np.float64)
+    cosines = []
     for label in labels:
         prompts = [np.sum([COLOURS[w] for w in t.replace("{}", label).split() if w in COLOURS], axis=0)
                    for t in templates]
         mean = np.mean([p / np.linalg.norm(p) for p in prompts], axis=0)
-        expected = feature @ mean / np.linalg.norm(feature) / np.linalg.norm(mean)
-        assert ranked[label] == pytest.approx(expected, abs=1e-6)
+        cosines.append(feature @ mean / np.linalg.norm(feature) / np.linalg.norm(mean))
+    assert [ranked[label] for label in labels] == pytest.approx(scipy.special.softmax(cosines), abs=1e-6)
 
 
 def test_label_vectors_are_cached_across_requests(client, model):
@@ -136,7 +141,10 @@ def test_cached_text_encoder_is_an_lru_with_the_inner_rows():
     assert "purple" not in cached.rows
 
 
-def test_full_queue_answers_503_and_recovers(model):
+@contextlib.contextmanager
+def only_worker_held(model):
+    """A server with one worker and no queue, whose worker a first request holds in inference until
+    ``release()``; yields (client, [the first response, once released], release)."""
     model.image_encoder.release = threading.Event()
     with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
         first = []
@@ -146,9 +154,20 @@ def test_full_queue_answers_503_and_recovers(model):
             if client.get("/healthz").json()["in_flight"] == 1:
                 break
             threading.Event().wait(0.01)
+
+        def release():
+            model.image_encoder.release.set()
+            worker.join(10)
+        try:
+            yield client, first, release
+        finally:
+            release()
+
+
+def test_full_queue_answers_503_and_recovers(model):
+    with only_worker_held(model) as (client, first, release):
         busy = post(client)
-        model.image_encoder.release.set()
-        worker.join(10)
+        release()
         assert busy.status_code == 503 and "busy" in busy.json()["error"]
         assert first[0].status_code == 200
         assert post(client).status_code == 200
@@ -288,18 +307,9 @@ def test_a_busy_server_refuses_before_reading_the_upload(model, monkeypatch):
         return await real_parse(self)
 
     monkeypatch.setattr(app_module.MultiPartParser, "parse", counting)
-    model.image_encoder.release = threading.Event()
-    with TestClient(create_app({"colour": model}, workers=1, queue=0)) as client:
-        first = []
-        worker = threading.Thread(target=lambda: first.append(post(client)))
-        worker.start()
-        for _ in range(200):
-            if client.get("/healthz").json()["in_flight"] == 1:
-                break
-            threading.Event().wait(0.01)
+    with only_worker_held(model) as (client, first, release):
         busy = post(client, image=png(size=(300, 300), noise=True))
-        model.image_encoder.release.set()
-        worker.join(10)
+        release()
     assert busy.status_code == 503 and len(parsed) == 1 and first[0].status_code == 200
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from labelspace.data.images import open_image
 from labelspace.encoders.text import check_labels
-from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier, rank_labels, shown_scores
+from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 from labelspace.methods.clip import CLIPClassifier
 
 
@@ -32,15 +32,15 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
              checkpoint: str | None = None, device="cpu", precision: str = "fp32") -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
 
-    Scores are cosines for ConSE and label probabilities for CLIP. ``checkpoint`` holds local weights
-    for a ``timm:<name>`` image model.
+    Each score is the label's probability among ``labels`` (``Classifier.probabilities``: they sum to 1 over all
+    the labels, except for SigLIP's independent per-label ones). ``checkpoint`` holds local weights for a
+    ``timm:<name>`` image model.
     """
     labels = check_labels(labels)
     pictures = [open_image(image) for image in images]  # bad files fail before any model loads
     model = classifier(method, image_model, text_model, top_t, templates, checkpoint, device, precision)
     features = _encode_images(model, pictures)
-    scores = shown_scores(model, features, labels)
-    return rank_labels(scores, labels, top)
+    return model.rank(features, labels, top=top)
 
 
 def __getattr__(name: str):
@@ -62,7 +62,7 @@ class ZeroShotPipeline:
         single = isinstance(images, (str, os.PathLike, Image.Image))
         labels = check_labels(candidate_labels)
         features = _encode_images(self.classifier, [open_image(i) for i in ([images] if single else images)])
-        ranked = rank_labels(self.classifier.label_probabilities(features, labels), labels, top_k)
+        ranked = self.classifier.rank(features, labels, top=top_k)
         return ranked[0] if single else ranked
 
 

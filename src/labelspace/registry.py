@@ -14,7 +14,9 @@ Adding an entry: decorate its factory in the module that implements it, and make
     def voc(argument: str, root: str | None = None):
         ...
 
-The factory receives the argument ('' when none was given) and the kind's keyword options.
+The factory receives the argument ('' when none was given) and the kind's keyword options; an entry registered
+with ``options=()`` (or a tuple of names) receives only those, so a plain reader ``def image_folder(path)`` can
+be registered as it is.
 ``labelspace list`` prints every entry with its description; ``tests/test_registry.py`` checks every entry.
 """
 from __future__ import annotations
@@ -34,6 +36,7 @@ class Entry:
     argument: str | None = None  # placeholder shown to users, e.g. "<dir>"; None: the entry takes none
     optional: bool = False  # the argument may be left out
     offline: bool = True  # works without a network
+    options: tuple[str, ...] | None = None  # the kind's keyword options the factory takes; None: all
 
     @property
     def spec(self) -> str:
@@ -51,10 +54,10 @@ class Registry:
         self.fallback: Entry | None = None
 
     def register(self, name: str, *, description: str, argument: str | None = None, optional: bool = False,
-                 offline: bool = True, fallback: bool = False):
+                 offline: bool = True, fallback: bool = False, options: tuple[str, ...] | None = None):
         """Decorator adding ``factory`` under ``name``; ``fallback`` makes it take any spec no name matches."""
         def add(factory):
-            entry = Entry(name, factory, description, argument, optional, offline)
+            entry = Entry(name, factory, description, argument, optional, offline, options)
             if fallback:
                 self.fallback = entry
             else:
@@ -89,6 +92,8 @@ class Registry:
 
     def create(self, spec: str, **options):
         entry, argument = self.parse(spec)
+        if entry.options is not None:
+            options = {k: v for k, v in options.items() if k in entry.options}
         return entry.factory(argument, **options)
 
 

@@ -44,7 +44,7 @@ def classify(
         table = Table(title=path.name, title_justify="left")
         table.add_column("rank", justify="right")
         table.add_column("label")
-        table.add_column("score", justify="right")
+        table.add_column("probability", justify="right")
         for rank, item in enumerate(ranked, 1):
             table.add_row(str(rank), item["label"], f"{item['score']:.3f}")
         out.print(table)

@@ -1,6 +1,7 @@
 """``labelspace train devise|softmax``: fit on a split's seen classes from cached image features."""
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from typing import Optional
@@ -26,10 +27,10 @@ def floats(text: str, name: str) -> list[float]:
     return values
 
 
-def _train(method: str, dataset: str, split: str, image_model: str, text_model: Optional[str], out_dir: Path,
-           lr: str, margin: str, epochs: int, patience: int, batch_size: int, optimizer: str, seed: int,
-           first_violation: bool, resume: bool, root: Optional[str], checkpoint: Optional[str], device: str,
-           precision: str, workers: Optional[int]) -> None:
+def _train(method: str, out_dir: Path, dataset: str, split: str, image_model: str, lr: str, epochs: int,
+           patience: int, batch_size: int, optimizer: str, seed: int, resume: bool, root: Optional[str],
+           checkpoint: Optional[str], device: str, precision: str, workers: Optional[int],
+           text_model: Optional[str] = None, margin: str = "1", first_violation: bool = False) -> None:
     import numpy as np
 
     from labelspace.data import extract_features, load_dataset
@@ -62,51 +63,43 @@ def _train(method: str, dataset: str, split: str, image_model: str, text_model: 
               f"checkpoint in {out_dir}")
 
 
-COMMON = {
-    "dataset": typer.Option("fashion-mnist:train@100", help="Dataset spec with training images (see eval)."),
-    "split": typer.Option("fashion-mnist-zsl", help="Packaged split name or a JSON file (seen/unseen/validation)."),
-    "image_model": typer.Option("efficientnet-lite0", help="Image encoder whose cached features are used."),
-    "lr": typer.Option("1e-3,1e-2", help="Learning rates to try (comma-separated)."),
-    "epochs": typer.Option(30, min=1, help="Most epochs; early stopping on validation picks the count."),
-    "patience": typer.Option(5, min=0, help="Stop after this many epochs without a better validation score."),
-    "batch_size": typer.Option(64, min=1),
-    "optimizer": typer.Option("adamw", help="adamw or sgd."),
-    "seed": typer.Option(0),
-    "resume": typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint."),
-    "root": typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
-    "checkpoint": typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint)."),
-    "device": DEVICE, "precision": PRECISION, "workers": WORKERS,
-}
+def _parameter(name: str, annotation, option) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation)
 
 
-@train_app.command()
-def devise(
-    out_dir: Path = typer.Option(..., "--out", help="Checkpoint folder (checkpoint.safetensors + config.json)."),
-    text_model: str = typer.Option("glove-6b-50d", help="Label space: glove-6b-50d, minilm, random:<dim>, ..."),
-    margin: str = typer.Option("0.1,0.5", help="Hinge margins to try (comma-separated)."),
-    first_violation: bool = typer.Option(False, help="Keep only the first violating wrong label (random order)."),
-    dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
-    lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
-    batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
-    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
-    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
-):
-    """DeViSE: a linear map from image features to label vectors, hinge rank loss."""
-    _train("devise", dataset, split, image_model, text_model, out_dir, lr, margin, epochs, patience, batch_size,
-           optimizer, seed, first_violation, resume, root, checkpoint, device, precision, workers)
+SHARED = [_parameter(*p) for p in (
+    ("out_dir", Path, typer.Option(..., "--out", help="Checkpoint folder (checkpoint.safetensors + config.json).")),
+    ("dataset", str, typer.Option("fashion-mnist:train@100", help="Dataset spec with training images (see eval).")),
+    ("split", str, typer.Option("fashion-mnist-zsl", help="Packaged split name or a JSON file (seen/unseen/validation).")),
+    ("image_model", str, typer.Option("efficientnet-lite0", help="Image encoder whose cached features are used.")),
+    ("lr", str, typer.Option("1e-3,1e-2", help="Learning rates to try (comma-separated).")),
+    ("epochs", int, typer.Option(30, min=1, help="Most epochs; early stopping on validation picks the count.")),
+    ("patience", int, typer.Option(5, min=0, help="Stop after this many epochs without a better validation score.")),
+    ("batch_size", int, typer.Option(64, min=1)),
+    ("optimizer", str, typer.Option("adamw", help="adamw or sgd.")),
+    ("seed", int, typer.Option(0)),
+    ("resume", bool, typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint.")),
+    ("root", Optional[str], typer.Option(None, help="Folder with the Fashion-MNIST IDX files.")),
+    ("checkpoint", Optional[str],
+     typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint).")),
+    ("device", str, DEVICE), ("precision", str, PRECISION), ("workers", Optional[int], WORKERS),
+)]
+DEVISE_ONLY = [_parameter(*p) for p in (
+    ("text_model", str, typer.Option("glove-6b-50d", help="Label space: glove-6b-50d, minilm, random:<dim>, ...")),
+    ("margin", str, typer.Option("0.1,0.5", help="Hinge margins to try (comma-separated).")),
+    ("first_violation", bool,
+     typer.Option(False, help="Keep only the first violating wrong label (random order).")),
+)]
 
 
-@train_app.command()
-def softmax(
-    out_dir: Path = typer.Option(..., "--out", help="Checkpoint folder (checkpoint.safetensors + config.json)."),
-    dataset: str = COMMON["dataset"], split: str = COMMON["split"], image_model: str = COMMON["image_model"],
-    lr: str = COMMON["lr"], epochs: int = COMMON["epochs"], patience: int = COMMON["patience"],
-    batch_size: int = COMMON["batch_size"], optimizer: str = COMMON["optimizer"], seed: int = COMMON["seed"],
-    resume: bool = COMMON["resume"], root: Optional[str] = COMMON["root"],
-    checkpoint: Optional[str] = COMMON["checkpoint"], device: str = COMMON["device"],
-    precision: str = COMMON["precision"], workers: Optional[int] = COMMON["workers"],
-):
-    """The softmax baseline over the seen labels (also the seen classifier under ConSE)."""
-    _train("softmax", dataset, split, image_model, None, out_dir, lr, "1", epochs, patience, batch_size,
-           optimizer, seed, False, resume, root, checkpoint, device, precision, workers)
+def _train_command(method: str, description: str, own: list[inspect.Parameter]) -> None:
+    """Register ``train <method>``: its own options, then the ones every head shares (Typer reads the signature)."""
+    def command(**options) -> None:
+        _train(method, **options)
+
+    command.__signature__ = inspect.Signature([*own, *SHARED])
+    train_app.command(method, help=description)(command)
+
+
+_train_command("devise", "DeViSE: a linear map from image features to label vectors, hinge rank loss.", DEVISE_ONLY)
+_train_command("softmax", "The softmax baseline over the seen labels (also the seen classifier under ConSE).", [])

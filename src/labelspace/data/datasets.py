@@ -150,6 +150,7 @@ class FileImages(ImageDataset):
         return digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
 
 
+@DATASETS.register("folder", argument="<dir>", description="one sub-folder of images per class", options=())
 def image_folder(root: str | os.PathLike) -> FileImages:
     """One sub-folder per class, class names from the folder names (sorted)."""
     root = Path(root)
@@ -179,6 +180,8 @@ def csv_rows(path: Path, what: str) -> list[list[str]]:
     return rows
 
 
+@DATASETS.register("csv", argument="<file>", description="rows path,label (relative paths from the CSV's folder)",
+                   options=())
 def csv_images(path: str | os.PathLike) -> FileImages:
     """A CSV with columns ``path,label`` (header optional); relative paths are read from the CSV's folder."""
     path = Path(path)
@@ -276,16 +279,6 @@ def synthetic(n_classes: int = 4, per_class: int = 8, size: int = 32, seed: int 
                    description="Fashion-MNIST (Debian's dataset-fashion-mnist, or --root / LABELSPACE_FASHION_MNIST)")
 def _fashion_mnist(argument: str, root: str | None = None) -> ArrayImages:
     return fashion_mnist(argument or "test", root)
-
-
-@DATASETS.register("folder", argument="<dir>", description="one sub-folder of images per class")
-def _folder(argument: str, root: str | None = None) -> FileImages:
-    return image_folder(argument)
-
-
-@DATASETS.register("csv", argument="<file>", description="rows path,label (relative paths from the CSV's folder)")
-def _csv(argument: str, root: str | None = None) -> FileImages:
-    return csv_images(argument)
 
 
 @DATASETS.register("photos", description="real photos shipped by scikit-image, scikit-learn and matplotlib, labelled by what they show")

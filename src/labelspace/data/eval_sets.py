@@ -41,16 +41,8 @@ class MultiLabelSet:
         return f"multilabel:{self.images.name}"
 
 
-@DATASETS.register("captions", argument="<file>", description="captioned images for retrieval: rows path,caption")
-def _captions(argument: str, root: str | None = None) -> CaptionSet:
-    return captions_csv(argument)
-
-
-@DATASETS.register("multilabel", argument="<file>", description="multi-label images: rows path,label1;label2;...")
-def _multilabel(argument: str, root: str | None = None) -> MultiLabelSet:
-    return multilabel_csv(argument)
-
-
+@DATASETS.register("captions", argument="<file>", description="captioned images for retrieval: rows path,caption",
+                   options=())
 def captions_csv(path) -> CaptionSet:
     path = Path(path)
     rows = csv_rows(path, "caption")
@@ -60,6 +52,8 @@ def captions_csv(path) -> CaptionSet:
     return CaptionSet(images, [r[1] for r in rows], np.array([position[r[0]] for r in rows]))
 
 
+@DATASETS.register("multilabel", argument="<file>", description="multi-label images: rows path,label1;label2;...",
+                   options=())
 def multilabel_csv(path) -> MultiLabelSet:
     path = Path(path)
     rows = csv_rows(path, "labels")

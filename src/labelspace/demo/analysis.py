@@ -68,7 +68,7 @@ def findings(analysis) -> list[str]:
         f"below every vision-vision r): vision-language r from "
         f"{min(vl_clean):.3f} to {max(vl_clean):.3f} against vision-vision "
         f"r >= {min_vv:.3f}.",
-        f"4. *Domain shift changes the vision representations* "
+        "4. *Domain shift changes the vision representations* "
         + fmt(f"{_verdict(holds)} for {kind}" for kind, holds in moved.items())
         + " (rule: the upper end of the interval of Lite0's clean-vs-shifted r lies below every vision-vision r on "
         "the clean domain, i.e. the shift moves the class relations more than changing the network does): "

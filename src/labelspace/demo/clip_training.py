@@ -18,6 +18,7 @@ from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, CaptionData, compo
 from labelspace.data.splits import class_rows, load_split
 from labelspace.demo import devise
 from labelspace.evaluation.curves import plot_seen_unseen
+from labelspace.methods import Classifier
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.models.trainable import EvalView, ModelSpec, TrainableCLIP
 from labelspace.evaluation.clip_training import clip_evaluator
@@ -49,7 +50,7 @@ class FeaturePairs(CaptionData):
         return self.images[index], self.prompts[self.targets[index], self.choice[index]], int(self.targets[index])
 
 
-class LiTClassifier:
+class LiTClassifier(Classifier):
     """A trained LiT as a ``Classifier`` over cached image-trunk features: the trained image projection, then
     CLIP zero-shot scoring against prompt-ensembled label embeddings."""
 
@@ -58,8 +59,9 @@ class LiTClassifier:
         self.clip = CLIPClassifier(self.view, templates, cache_dir=cache_dir)
         self.validation_model = validation_model
 
-    def scores(self, features, labels) -> np.ndarray:
-        return self.clip.scores(self.view.encode_image(torch.from_numpy(np.array(features))).numpy(), labels)
+    def scores(self, features, labels, templates=None) -> np.ndarray:
+        return self.clip.scores(self.view.encode_image(torch.from_numpy(np.array(features))).numpy(), labels,
+                                templates)
 
 
 def from_scratch(root) -> tuple[list[str], dict]:
@@ -126,7 +128,7 @@ def lit(root, per_class: int) -> tuple[list[str], dict[str, dict]]:
                          f"{time.perf_counter() - began:.1f} s for both fits")
             classifier = LiTClassifier(model, templates, cache, LiTClassifier(held_out, templates, cache))
             results[title] = devise.evaluations(classifier, test, split)
-    lines = [f"### (b) LiT: locked EfficientNet-Lite0 + MiniLM, trained projections, against DeViSE and ConSE\n",
+    lines = ["### (b) LiT: locked EfficientNet-Lite0 + MiniLM, trained projections, against DeViSE and ConSE\n",
              f"Both towers frozen; linear projections (1280->{LIT_SPEC.embed_dim}, 384->{LIT_SPEC.embed_dim}) and the "
              f"logit scale trained on the {len(train.targets)} seen-class images of "
              f"`fashion_mnist('train').per_class({devise.TRAIN_PER_CLASS})` (cached tower outputs), captions from "

@@ -26,7 +26,7 @@ def section(context) -> str:
     ranked = classify(photos.paths, PHOTO_LABELS, top=3)
     lines = ["## ConSE zero-shot (EfficientNet-Lite0 ImageNet head + GloVe 6B-50d, T=10)\n",
              f"### Bundled photos against {len(PHOTO_LABELS)} labels\n",
-             f"Labels: {', '.join(PHOTO_LABELS)}.\n", "| photo | truth | top-3 (cosine) |", "|---|---|---|"]
+             f"Labels: {', '.join(PHOTO_LABELS)}.\n", f"| photo | truth | top-3 (probability among the {len(PHOTO_LABELS)} labels) |", "|---|---|---|"]
     lines += photo_rows(photos, ranked)
 
     test = fashion_mnist("test", context.root).per_class(context.per_class)

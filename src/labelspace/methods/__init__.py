@@ -3,7 +3,15 @@
 Importing this package registers every method in ``labelspace.registry.METHODS``.
 """
 from labelspace.methods import clip, trained  # noqa: F401  (they register their methods)
-from labelspace.methods.base import DEFAULT_IMAGE_MODEL, Classifier, create_classifier, rank_labels, shown_scores
+from labelspace.methods.base import (COSINE_TEMPERATURE, DEFAULT_IMAGE_MODEL, Classifier, MethodOptions,
+                                     create_classifier, rank_labels)
 from labelspace.methods.conse import ConSE
 
-__all__ = ["DEFAULT_IMAGE_MODEL", "Classifier", "ConSE", "create_classifier", "rank_labels", "shown_scores"]
+__all__ = ["COSINE_TEMPERATURE", "DEFAULT_IMAGE_MODEL", "Classifier", "ConSE", "MethodOptions", "create_classifier",
+           "rank_labels"]
+
+
+def __getattr__(name: str):
+    if name == "shown_scores":
+        raise AttributeError("labelspace.methods.shown_scores is now Classifier.probabilities (rows sum to 1)")
+    raise AttributeError(f"module 'labelspace.methods' has no attribute {name!r}")

@@ -1,10 +1,16 @@
 """The one contract every zero-shot method meets, so one evaluation path serves them all.
 
-A classifier owns the image encoder whose (cached) features it scores, and scores those
-features against any candidate label set: ``scores(features, labels) -> (images, labels)``.
-Methods are entries of ``labelspace.registry.METHODS``; ``create_classifier`` builds any of them from
-one spec (``conse:efficientnet-lite0+minilm``, ``clip:open_clip:ViT-B-32/openai``, ``devise:runs/x``,
-or a checkpoint folder).
+A classifier owns the image encoder whose (cached) features it scores, and scores those features against any
+candidate label set: ``scores(features, labels) -> (images, labels)``, higher is more likely, used for ranking
+and every metric. ``probabilities(features, labels)`` is what ``classify`` and ``serve`` show: a softmax over
+the candidates of ``scores / temperature``, so each row sums to 1 (CLIP: its logits, T = 1; the softmax
+baseline: its log-probabilities, T = 1, renormalised over the candidates it knows; DeViSE: cosines, T fitted
+by temperature scaling on the validation classes; ConSE: cosines at ``COSINE_TEMPERATURE``, uncalibrated).
+The one exception is ``exclusive = False`` (SigLIP): independent per-label probabilities, as the model was trained.
+
+Methods are entries of ``labelspace.registry.METHODS``; ``create_classifier`` builds any of them from one spec
+(``conse:efficientnet-lite0+minilm``, ``clip:open_clip:ViT-B-32/openai``, ``devise:runs/x``, a checkpoint folder)
+and ``MethodOptions`` (what the spec leaves out).
 
 A classifier trained on a split's seen classes may also carry ``validation_model``: the same method fitted
 without the split's validation classes, on which GZSL calibration and CSLS choose their settings
@@ -13,40 +19,76 @@ without the split's validation classes, on which GZSL calibration and CSLS choos
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from dataclasses import dataclass
 
 import numpy as np
 
+from labelspace.metrics.calibration import fit_temperature, label_softmax
 from labelspace.registry import METHODS
 
 DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-32/openai"}
+COSINE_TEMPERATURE = 0.05  # for cosine scores without a fitted temperature: a 0.1 cosine gap is a factor e^2
 
 
-class Classifier(Protocol):
-    image_encoder: object
+class Classifier:
+    """Base of every method: subclasses set ``image_encoder`` and implement ``scores``."""
+
+    image_encoder: object = None
+    temperature: float = 1.0
+    exclusive: bool = True  # one label per image: probabilities sum to 1 over the candidates
+    validation_model: Classifier | None = None
 
     def scores(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
         """Higher is more likely; one row per image, one column per label; ``templates`` (optional) ensemble
         each label's prompts (``zeroshot.ensemble``)."""
-        ...
+        raise NotImplementedError
 
-    # optional: label_probabilities(features, labels, templates=None), shown by classify and serve
+    def probabilities(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
+        """Softmax over ``labels`` of ``scores / temperature``: each row sums to 1."""
+        return self.as_probabilities(self.scores(features, labels, templates))
+
+    def as_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        return label_softmax(scores, self.temperature)
+
+    def rank(self, features: np.ndarray, labels: Sequence[str], templates=None, top: int | None = None):
+        """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best first; the score shown is the
+        label's probability (one scoring pass)."""
+        scores = self.scores(features, labels, templates)
+        return rank_labels(scores, labels, top, shown=self.as_probabilities(scores))
+
+    def label_probabilities(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
+        """The former name of ``probabilities``."""
+        return self.probabilities(features, labels, templates)
+
+    def calibrate(self, features: np.ndarray, targets, labels: Sequence[str]) -> float:
+        """Fit ``temperature`` on held-out images whose ``targets`` index ``labels``; rankings do not change."""
+        self.temperature = fit_temperature(self.scores(features, labels), targets)
+        return self.temperature
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """What a method spec may leave out, filled from the caller's options (CLI flags, API arguments)."""
+
+    image_model: str | None = None
+    text_model: str | None = None
+    top_t: int | None = None
+    checkpoint: str | None = None  # local weights of a timm:<name> image model
+    templates: str | Sequence[str] | None = None
+    device: object = "cpu"
+    precision: str = "fp32"
 
 
 def create_classifier(spec: str, **options) -> Classifier:
-    """The classifier a ``METHODS`` spec names; ``options`` (image_model, text_model, top_t, templates,
-    checkpoint, device, precision) fill what the spec leaves out."""
-    return METHODS.create(spec, **options)
+    """The classifier a ``METHODS`` spec names; ``options`` (the ``MethodOptions`` fields) fill what the spec
+    leaves out."""
+    return METHODS.create(spec, options=MethodOptions(**options))
 
 
-def shown_scores(classifier, features, labels: Sequence[str], templates=None) -> np.ndarray:
-    """What a user sees: label probabilities where the method has them (CLIP), its scores otherwise (cosines);
-    with ``templates``, label vectors are prompt-ensembled (``zeroshot.ensemble``)."""
-    score = getattr(classifier, "label_probabilities", classifier.scores)
-    return score(features, labels) if templates is None else score(features, labels, templates=templates)
-
-
-def rank_labels(scores: np.ndarray, labels: Sequence[str], top: int | None = None) -> list[list[dict]]:
-    """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best first (ties keep label order)."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :top]
-    return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(scores, order)]
+def rank_labels(scores: np.ndarray, labels: Sequence[str], top: int | None = None,
+                shown: np.ndarray | None = None) -> list[list[dict]]:
+    """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best ``scores`` first (ties keep label
+    order); the score given is ``shown`` (e.g. probabilities) where passed."""
+    shown = scores if shown is None else shown
+    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :top]
+    return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(shown, order)]

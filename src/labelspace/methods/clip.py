@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods.base import Classifier, MethodOptions
+from labelspace.metrics.calibration import checked_scores
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
 from labelspace.zeroshot.classifier import build_classifier
 
 
-class CLIPClassifier:
+class CLIPClassifier(Classifier):
+    """Scores are the model's logits (T = 1); a sigmoid-trained model (SigLIP) gives independent per-label
+    probabilities, as it was trained (``exclusive`` False)."""
+
     def __init__(self, model, templates="openai", cache_dir=None, device="cpu", precision: str = "fp32"):
         if isinstance(model, str):
             from labelspace.models import load_clip
@@ -25,6 +30,7 @@ class CLIPClassifier:
             model = load_clip(model, device, precision)
         self.model = self.image_encoder = model
         self.templates, self.cache_dir = templates, cache_dir
+        self.exclusive = model.logit_bias is None
 
     def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
         return build_classifier(self.model, list(labels), templates or self.templates, cache_dir=self.cache_dir)
@@ -34,21 +40,19 @@ class CLIPClassifier:
         logits = self.model.logit_scale * (unit_rows(features) @ self.label_weights(labels, templates).T)
         return logits + self.model.logit_bias if self.model.logit_bias is not None else logits
 
-    def label_probabilities(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
+    def as_probabilities(self, scores: np.ndarray) -> np.ndarray:
         """Softmax over the labels; sigmoid per label for sigmoid-trained models (SigLIP)."""
-        logits = self.scores(features, labels, templates)
-        return expit(logits) if self.model.logit_bias is not None else softmax(logits, axis=1)
+        return super().as_probabilities(scores) if self.exclusive else expit(checked_scores(scores))
 
 
 @METHODS.register("clip", argument="<CLIP model spec>", optional=True,
                   description="CLIP zero-shot: prompt-ensembled label embeddings of any CLIP model "
                   "(default open_clip:ViT-B-32/openai)")
-def _clip(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-          checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> CLIPClassifier:
-    if checkpoint is not None:
+def _clip(argument: str, options: MethodOptions = MethodOptions()) -> CLIPClassifier:
+    if options.checkpoint is not None:
         raise LabelspaceError("--checkpoint applies to timm:<name> image models; for CLIP pass the file as "
                               "--image-model")
-    if text_model is not None:
+    if options.text_model is not None:
         raise LabelspaceError("--text-model does not apply to --method clip (the CLIP model encodes the label text)")
-    return CLIPClassifier(argument or image_model or "open_clip:ViT-B-32/openai", templates or "openai",
-                          device=device, precision=precision)
+    return CLIPClassifier(argument or options.image_model or "open_clip:ViT-B-32/openai", options.templates or "openai",
+                          device=options.device, precision=options.precision)

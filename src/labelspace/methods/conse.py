@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods.base import COSINE_TEMPERATURE, Classifier, MethodOptions
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
 from labelspace.zeroshot import label_vectors
@@ -50,12 +51,15 @@ class ConSE:
         return unit_rows(self.embed(probs)) @ unit_rows(candidate_vectors).T
 
 
-class ConSEClassifier:
+class ConSEClassifier(Classifier):
     """ConSE from a classifier of seen labels and a label-text encoder.
 
-    ``seen`` is any object with ``labels`` and ``probabilities(features)`` (e.g. a softmax trained on
-    a split's seen classes); by default it is the image model's own ImageNet head.
+    ``seen`` is any object with ``labels`` and ``seen_probabilities(features)`` (e.g. a softmax trained on
+    a split's seen classes); by default it is the image model's own ImageNet head. Scores are cosines, shown
+    as probabilities at ``COSINE_TEMPERATURE`` unless ``calibrate`` fits one.
     """
+
+    temperature = COSINE_TEMPERATURE
 
     def __init__(self, image_encoder, text_encoder, top_t: int = 10, seen=None):
         if seen is None and (image_encoder.head is None or image_encoder.head_labels is None):
@@ -65,31 +69,32 @@ class ConSEClassifier:
         seen_labels = image_encoder.head_labels if seen is None else seen.labels
         self.conse = ConSE(seen_labels, text_encoder.encode(seen_labels, on_unknown="zero"), top_t)
 
-    def probabilities(self, features) -> np.ndarray:
+    def seen_probabilities(self, features) -> np.ndarray:
+        """p(y|x) over the seen labels, which ConSE combines."""
         if self.seen is not None:
-            return self.seen.probabilities(features)
+            return self.seen.seen_probabilities(features)
         return torch.softmax(self.image_encoder.head_logits(features), dim=1).numpy()
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) cosine scores for any candidate label set (label vectors prompt-ensembled over
         ``templates`` when given)."""
-        return self.conse.scores(self.probabilities(features), label_vectors(self.text_encoder, labels, templates))
+        return self.conse.scores(self.seen_probabilities(features), label_vectors(self.text_encoder, labels, templates))
 
 
 @METHODS.register("conse", argument="<image>+<text>", optional=True,
                   description="ConSE: the image model's ImageNet head, top-T label vectors, cosine to any labels "
                   "(default efficientnet-lite0+glove-6b-50d)")
-def _conse(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-           checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32") -> ConSEClassifier:
+def _conse(argument: str, options: MethodOptions = MethodOptions()) -> ConSEClassifier:
     from labelspace.encoders import load_image_encoder, load_text_encoder
 
-    if templates is not None:
+    if options.templates is not None:
         raise LabelspaceError("--templates does not apply to --method conse (it encodes the bare class names)")
+    image_model, text_model = options.image_model, options.text_model
     if argument:
         image_model, plus, text_model = argument.partition("+")
         if not (image_model and plus and text_model):
             raise LabelspaceError(f"conse spec needs IMAGE+TEXT encoders, got {argument!r} "
                                   "(e.g. 'conse:efficientnet-lite0+glove-6b-50d')")
-    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", checkpoint, device=device,
-                                              precision=precision),
-                           load_text_encoder(text_model or "glove-6b-50d", device), top_t or 10)
+    return ConSEClassifier(load_image_encoder(image_model or "efficientnet-lite0", options.checkpoint,
+                                              device=options.device, precision=options.precision),
+                           load_text_encoder(text_model or "glove-6b-50d", options.device), options.top_t or 10)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods.base import COSINE_TEMPERATURE, Classifier
 from labelspace.numeric import unit_rows
 from labelspace.zeroshot import label_vectors
 from labelspace.training import TrainConfig, fit
@@ -85,8 +86,11 @@ def train_devise(features, targets, label_vectors, config: TrainConfig, margin: 
     return model, fit(model, loss_fn, (features, targets), config, **fit_options)
 
 
-class DeViSEClassifier:
-    """A trained DeViSE head as a ``Classifier``: cosine between mapped features and label vectors."""
+class DeViSEClassifier(Classifier):
+    """A trained DeViSE head as a ``Classifier``: cosine between mapped features and label vectors; its
+    ``temperature`` is fitted on the validation classes by ``fit_on_split`` (``COSINE_TEMPERATURE`` before)."""
+
+    temperature = COSINE_TEMPERATURE
 
     def __init__(self, head: DeViSE, text_encoder, image_encoder=None):
         if text_encoder.dim != head.proj.out_features:

@@ -1,7 +1,8 @@
 """The DeViSE paper's baseline: a softmax classifier over the seen labels, on the same cached features.
 
 It knows only the labels it was trained on: as a ``Classifier`` it gives log-probabilities to those
-and -inf to any other candidate, so it never predicts an unseen label (GZSL u = 0 by construction).
+and -inf to any other candidate, so it never predicts an unseen label (GZSL u = 0 by construction); its
+``probabilities`` over candidates are its own, renormalised over the candidates it knows.
 ConSE turns its probabilities into a zero-shot model (``ConSEClassifier(..., seen=softmax)``).
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from labelspace.errors import LabelspaceError
+from labelspace.methods.base import Classifier
 from labelspace.methods.devise import as_tensor
 from labelspace.training import TrainConfig, fit
 
@@ -31,7 +33,7 @@ def train_softmax(features, targets, n_labels: int, config: TrainConfig, **fit_o
     return model, fit(model, loss_fn, (features, targets), config, **fit_options)
 
 
-class SoftmaxClassifier:
+class SoftmaxClassifier(Classifier):
     """A trained softmax layer over ``labels`` as a ``Classifier``."""
 
     def __init__(self, head: nn.Linear, labels: Sequence[str], image_encoder=None):
@@ -47,7 +49,7 @@ class SoftmaxClassifier:
                                   "use the image model the softmax was trained on")
         return F.log_softmax(self.head(features.to(self.head.weight.device)), dim=1).cpu().numpy()
 
-    def probabilities(self, features) -> np.ndarray:
+    def seen_probabilities(self, features) -> np.ndarray:
         return np.exp(self.log_probabilities(features))
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:

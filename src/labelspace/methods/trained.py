@@ -23,6 +23,7 @@ from labelspace.data.splits import ClassSplit, class_rows
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.io import atomic_write_bytes
+from labelspace.methods.base import MethodOptions, create_classifier
 from labelspace.methods.conse import ConSEClassifier
 from labelspace.methods.devise import DeViSE, DeViSEClassifier, train_devise
 from labelspace.methods.softmax import SoftmaxClassifier, train_softmax
@@ -61,6 +62,7 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
                                 first_violation, validate=validate, device=device, **fit_options)
         return train_softmax(features[mask], y, len(labels), cfg, validate=validate, device=device, **fit_options)
 
+    val_mask, val_y = class_rows(targets, class_names, split.validation)
     settings = {**(meta or {}), "method": method, "labels": list(split.seen), "split": split.to_json(),
                 "feature_dim": int(features.shape[1]), "first_violation": first_violation, **grid,
                 **({"text_model": text_encoder.name, "label_dim": int(text_encoder.dim)} if method == "devise" else {})}
@@ -70,8 +72,6 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
                         resumable=("train.lr", "train.epochs"))
         chosen, rows = previous["chosen"], previous["selection"]
     elif method == "devise":
-        val_mask, val_y = class_rows(targets, class_names, split.validation)
-
         def run(params):
             def validate(head):
                 scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask], split.validation)
@@ -90,24 +90,32 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
             return train_softmax(seen_x[~held], seen_y[~held], len(split.seen), replace(config, lr=params["lr"]),
                                  validate=validate, device=device)[1]
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
-    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
-                   "validation_labels": list(split.train)}
     held_head = train(split.train, chosen)[0] if split.validation else None  # the same setting, without them
+    held_out = build(method, held_head, split.train, text_encoder) if held_head is not None else None
+    if method == "devise" and len(split.validation) > 1:  # temperature scaling where the labels are new to it
+        held_out.calibrate(features[val_mask], val_y, split.validation)
+    config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
+                   "validation_labels": list(split.train),
+                   "temperature": held_out.temperature if held_out is not None else 1.0}
     if checkpoint is not None and held_head is not None:
         from safetensors.torch import save
 
         atomic_write_bytes(Path(checkpoint) / VALIDATION_WEIGHTS, save(held_head.state_dict()))
     head, result = train(split.seen, chosen, checkpoint=checkpoint, model_config=config_json, resume=resume)
     report = {"chosen": chosen, "selection": rows, "history": result.history}
-    held_out = build(method, held_head, split.train, text_encoder) if held_head is not None else None
-    return build(method, head, split.seen, text_encoder, validation_model=held_out), report
+    return build(method, head, split.seen, text_encoder, validation_model=held_out,
+                 temperature=config_json["temperature"]), report
 
 
-def build(method: str, head, labels, text_encoder=None, image_encoder=None, validation_model=None):
-    """The ``Classifier`` around a trained head, with its ``validation_model`` (None: not known)."""
+def build(method: str, head, labels, text_encoder=None, image_encoder=None, validation_model=None,
+          temperature: float | None = None):
+    """The ``Classifier`` around a trained head, with its ``validation_model`` (None: not known) and the
+    ``temperature`` fitted for it (None: the method's default)."""
     model = DeViSEClassifier(head, text_encoder, image_encoder) if method == "devise" \
         else SoftmaxClassifier(head, labels, image_encoder)
     model.validation_model = validation_model
+    if temperature is not None:
+        model.temperature = temperature
     return model
 
 
@@ -135,8 +143,9 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     if (Path(folder) / VALIDATION_WEIGHTS).is_file() and "validation_labels" in config:
         held_head = _head(method, config, config["validation_labels"])
         held_head.load_state_dict(_validation_weights(Path(folder) / VALIDATION_WEIGHTS))
-        held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder)
-    return build(method, head, config["labels"], text_encoder, image_encoder, held_out)
+        held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder,
+                         temperature=config.get("temperature"))
+    return build(method, head, config["labels"], text_encoder, image_encoder, held_out, config.get("temperature"))
 
 
 def _validation_weights(path: Path) -> dict:
@@ -152,8 +161,7 @@ def _validation_weights(path: Path) -> dict:
 
 
 def _from_folder(method: str | None):
-    def load(argument: str, image_model: str | None = None, text_model: str | None = None, top_t: int | None = None,
-             checkpoint: str | None = None, templates=None, device="cpu", precision: str = "fp32"):
+    def load(argument: str, options: MethodOptions = MethodOptions()):
         folder = Path(argument)
         if not (folder / CONFIG).is_file():
             what = f"unknown method {argument!r}" if method is None else f"{argument!r} is no checkpoint folder"
@@ -161,8 +169,7 @@ def _from_folder(method: str | None):
         if method is not None and read_config(folder).get("method") != method:
             raise LabelspaceError(f"checkpoint {argument!r} holds method {read_config(folder).get('method')!r}, "
                                   f"not {method!r}")
-        return load_classifier(argument, image_model, text_model, top_t, checkpoint=checkpoint, templates=templates,
-                               device=device, precision=precision)[0]
+        return load_classifier(argument, **asdict(options))[0]
     return load
 
 
@@ -199,15 +206,14 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     if model == "conse":
         info = {"method": "conse", "image_model": image_model or "efficientnet-lite0",
                 "text_model": text_model or "glove-6b-50d", "top_t": top_t or 10}
-        return METHOD_REGISTRY.create("conse", image_model=info["image_model"], text_model=info["text_model"],
-                                      top_t=info["top_t"], checkpoint=checkpoint, device=device,
-                                      precision=precision), info
+        return create_classifier("conse", image_model=info["image_model"], text_model=info["text_model"],
+                                 top_t=info["top_t"], checkpoint=checkpoint, device=device, precision=precision), info
     if clip:
         if image_model or text_model or top_t:
             raise LabelspaceError("--image-model, --text-model and --conse-top-t do not apply to a CLIP model")
         info = {"method": "clip", "templates": templates or "openai"}
-        return METHOD_REGISTRY.create(f"clip:{model}", templates=info["templates"], checkpoint=checkpoint,
-                                      device=device, precision=precision), info
+        return create_classifier(f"clip:{model}", templates=info["templates"], checkpoint=checkpoint,
+                                 device=device, precision=precision), info
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
                               "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
@@ -28,7 +27,6 @@ from starlette.requests import ClientDisconnect
 
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
 from labelspace.errors import LabelspaceError
-from labelspace.methods import rank_labels, shown_scores
 from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
                                      parse_templates)
 from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
@@ -58,8 +56,7 @@ def predict(model, data: bytes, labels: list[str], templates: list[str], limits:
     the bare label are prompt-ensembled (``zeroshot.ensemble``: the mean of unit prompt vectors)."""
     image = decode_image(data, limits)
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
-    scores = shown_scores(model, features, labels, None if templates == ["{}"] else templates)
-    return rank_labels(np.asarray(scores, dtype=np.float64), labels, None)[0]
+    return model.rank(features, labels, None if templates == ["{}"] else templates)[0]
 
 
 class Gate:
