@@ -231,7 +231,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
-    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) ``workers`` (input
+    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU), ``workers`` (input
     processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
@@ -337,24 +337,24 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                     model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
                 seconds = time.perf_counter() - began
                 state.step += 1
-                if not stepped:
+                if stepped:
+                    record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
+                              "samples_per_s": config.batch_size / seconds,
+                              "samples_per_s_per_process": config.batch_size / world / seconds}
+                    state.history.append(record)
+                    if log_every and state.step % log_every == 0:
+                        log(f"step {state.step}/{config.steps}: loss {loss:.4f}, logit scale {record['logit_scale']:.2f}, "
+                            f"lr {lr:.2e}, {record['samples_per_s']:.0f} samples/s")
+                    bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
+                                                      f"{record['samples_per_s']:.0f} samples/s "
+                                                      f"({record['samples_per_s_per_process']:.0f}/process)")
+                    if writer:
+                        for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
+                            writer.add_scalar(f"train/{k}", record[k], state.step)
+                else:  # fp16: the scaler skipped a step with a non-finite loss; it is not recorded
                     log(f"step {state.step}: fp16 loss {loss}, step skipped by the gradient scaler "
                         f"({state.skipped} in a row; {FP16_SKIPS} stop training)")
                     bar.update(task, advance=1)
-                    continue
-                record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
-                          "samples_per_s": config.batch_size / seconds,
-                          "samples_per_s_per_process": config.batch_size / world / seconds}
-                state.history.append(record)
-                if log_every and state.step % log_every == 0:
-                    log(f"step {state.step}/{config.steps}: loss {loss:.4f}, logit scale {record['logit_scale']:.2f}, "
-                        f"lr {lr:.2e}, {record['samples_per_s']:.0f} samples/s")
-                bar.update(task, advance=1, info=f"loss {loss:.3f} scale {record['logit_scale']:.1f} "
-                                                  f"{record['samples_per_s']:.0f} samples/s "
-                                                  f"({record['samples_per_s_per_process']:.0f}/process)")
-                if writer:
-                    for k in ("loss", "logit_scale", "lr", "samples_per_s", "samples_per_s_per_process"):
-                        writer.add_scalar(f"train/{k}", record[k], state.step)
                 if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
                     run_eval()
                 if state.step % config.checkpoint_every == 0 or state.step == last:
