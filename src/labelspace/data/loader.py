@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from labelspace.data.datasets import FileImages, Subset
 from labelspace.data.images import BadImage, jpeg_bytes
 from labelspace.devices import resolve_workers
 from labelspace.errors import LabelspaceError
@@ -69,11 +70,11 @@ class _Encoded(_Preprocessed):
 
 
 def file_path(dataset, index: int):
-    """The file behind image ``index`` of ``dataset`` (through subsets), or None for images held in memory."""
-    while hasattr(dataset, "parent"):
+    """The file whose whole image is image ``index`` of ``dataset`` (through subsets), or None (images in memory,
+    crops of files, sets that change what they load)."""
+    while isinstance(dataset, Subset):
         dataset, index = dataset.parent, int(dataset.indices[index])
-    paths = getattr(dataset, "paths", None)
-    return paths[index] if paths is not None else None
+    return dataset.paths[index] if isinstance(dataset, FileImages) and type(dataset).load is FileImages.load else None
 
 
 def _collate(items: list, stack: bool = True) -> tuple[list[int], torch.Tensor | list | None, list[str]]:
