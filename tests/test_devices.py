@@ -189,7 +189,7 @@ def test_jpeg_decoded_by_torchvision_equals_pil_and_corrupt_files_are_counted(tm
 
     runs = {d: extract_features(Pixels(), data, batch_size=b, use_cache=False, progress=False, workers=w,
                                 preprocess="device", decode=d)  # PIL decoding stacks uint8: one image a batch
-            for d, b, w in (("cpu", 1, 0), ("device", 8, 2))}
+            for d, b, w in (("cpu", 1, 0), ("device", 4, 2))}
     for run in runs.values():
         assert run.skipped == 2 and sorted(data.paths[i].name for i in run.indices) == ["0.jpg", "0.jpg", "1.jpg",
                                                                                         "1.png", "2.jpg"]

@@ -85,7 +85,9 @@ def _collate(items: list, stack: bool = True) -> tuple[list[int], torch.Tensor |
 
 def _loader(items: torch.utils.data.Dataset, batch_size: int, workers: int | None, pin_memory: bool,
             stack: bool = True) -> Iterator:
-    workers = resolve_workers(workers)
+    """Batches of ``items`` in order. One batch has nothing to overlap with: it is made here, with no worker to
+    start and stop (about 0.3 s on the 2-core machine, a tenth of encoding 40 images)."""
+    workers = min(resolve_workers(workers), max(0, -(-len(items) // batch_size) - 1))
     return _fetched(torch.utils.data.DataLoader(
         items, batch_size=batch_size, shuffle=False, num_workers=workers, multiprocessing_context=_CONTEXT if workers else None,
         collate_fn=functools.partial(_collate, stack=stack), pin_memory=pin_memory, prefetch_factor=4 if workers else None))
