@@ -12,7 +12,6 @@ our matrices of the centred means equal its RDMs. Mantel and bootstrap are timed
 """
 from __future__ import annotations
 
-import time
 import warnings
 
 import numpy as np
@@ -25,6 +24,7 @@ from labelspace.analysis.similarity import (
     bootstrap_triangles, compare, cosine_matrix, cosine_similarity, mantel, pearson, rdm_cosine, spearman,
 )
 from labelspace.data import Features
+from timing import best_of, timed
 
 N_IMAGES, DIM, N_CLASSES, TEXT_DIM = 100_000, 2048, 1000, 300
 
@@ -53,15 +53,6 @@ def theirs(images, class_vectors):
             for i, a in enumerate(rdms) for b in rdms[i + 1:]], rdms
 
 
-def timed(fn, *args, repeats=3):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn(*args)
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
 def main():
     warnings.filterwarnings("ignore", "invalid value encountered in cast", RuntimeWarning)  # rsatoolbox's averaging
     images = data(0)
@@ -69,8 +60,8 @@ def main():
     class_vectors = [rng.standard_normal((N_CLASSES, d)).astype(np.float32) for d in (DIM, TEXT_DIM)]
     print(f"{N_IMAGES} images x {DIM}-d, {N_CLASSES} classes, plus {N_CLASSES} x {DIM} and {N_CLASSES} x {TEXT_DIM} "
           "class vectors; 3 pairs x 3 comparisons")
-    t_ours, (_, reps) = timed(ours, images, class_vectors, images.class_names)
-    t_theirs, (rsa, rdms) = timed(theirs, images, class_vectors, repeats=1)
+    (_, reps), t_ours = best_of(lambda: ours(images, class_vectors, images.class_names), 3)
+    (rsa, rdms), t_theirs = timed(lambda: theirs(images, class_vectors))
     print(f"labelspace (class means + cosine matrices + comparisons): {t_ours:.3f} s")
     print(f"rsatoolbox (calc_rdm correlation by class + compare):     {t_theirs:.3f} s")
     print(f"ratio rsatoolbox / labelspace: {t_theirs / t_ours:.1f}x")
@@ -84,9 +75,9 @@ def main():
               for m, f in (("corr", pearson), ("spearman", spearman), ("cosine", rdm_cosine)))
     print(f"same data, centred class means: max |RDM difference| {rdm_gap:.1e}, max |comparison difference| {gap:.1e}")
     a, b = (cosine_similarity(r) for r in reps[:2])
-    t_mantel, _ = timed(mantel, a, b, 99, 0, repeats=1)
+    _, t_mantel = timed(lambda: mantel(a, b, 99, 0))
     print(f"Mantel test, 99 permutations of 1000 classes: {t_mantel:.2f} s")
-    t_boot, _ = timed(bootstrap_triangles, reps[0], 10, 0, repeats=1)
+    _, t_boot = timed(lambda: bootstrap_triangles(reps[0], 10, 0))
     print(f"bootstrap, 10 resamples of 100k images within classes: {t_boot:.2f} s")
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import torch
+from timing import interleaved, timed
 
 from labelspace.data import extract_features, fashion_mnist
 from labelspace.encoders import load_image_encoder
@@ -33,28 +33,18 @@ def main() -> None:
                for s in range(0, n, args.batch_size)]
     encoder.encode(decoded[0][:8])  # warm-up
 
-    def timed(fn) -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
     def run_bare():
         for batch in decoded:
             encoder.encode(batch)
 
-    # Alternate the two so load from other processes hits both alike; keep each one's best round.
-    bare_times, our_times = [], []
-    for _ in range(args.rounds):
-        bare_times.append(timed(run_bare))
-        our_times.append(timed(lambda: extract_features(encoder, dataset, args.batch_size, use_cache=False, progress=False)))
-    bare, ours = n / min(bare_times), n / min(our_times)
+    best = interleaved({"bare": run_bare, "ours": lambda: extract_features(encoder, dataset, args.batch_size,
+                                                                           use_cache=False, progress=False)}, args.rounds)
+    bare, ours = n / best["bare"], n / best["ours"]
 
     with tempfile.TemporaryDirectory() as cache:
         extract_features(encoder, dataset, args.batch_size, cache_dir=cache, progress=False)
-        start = time.perf_counter()
-        cached = extract_features(encoder, dataset, args.batch_size, cache_dir=cache, progress=False)
-        cached.features.sum()  # touch every row
-        reread = n / (time.perf_counter() - start)
+        reread = n / timed(lambda: extract_features(encoder, dataset, args.batch_size, cache_dir=cache,
+                                                    progress=False).features.sum())[1]  # touch every row
 
     print(f"model {args.model}, {n} Fashion-MNIST images, batch {args.batch_size}, {torch.get_num_threads()} threads, "
           f"best of {args.rounds} alternating rounds")

@@ -11,6 +11,10 @@ open_clip ViT-B-32 with random weights (training: ``--train-model``), on ``--dev
    vs open_clip's ``build_zero_shot_classifier`` on the same device (run on ``--reference-classes`` classes
    and extrapolated per prompt when fewer than ``--classes``), the largest fp32 weight difference, and
    tokenizing all the prompts with labelspace's ``FastTokenizer`` vs open_clip's tokenizer.
+2b. JPEG folders (Fashion-MNIST images upscaled to 500 x 375 and saved as JPEG, ``--jpeg-images``), images/s of
+   ``extract_features``: decoded and preprocessed by PIL in the DataLoader workers (the default) vs read in the
+   workers and decoded on the device by ``torchvision.io.decode_jpeg`` (``decode="device"``, nvJPEG on CUDA),
+   resized there; and the embedding cosine between the two. The faster should be the default on that device.
 3. CLIP training samples/s: ``train_clip`` vs open_clip's forward + ``ClipLoss`` + backward + AdamW step on
    ready tensors on the device (median step), and peak device memory (CUDA only).
 With ``--device cpu`` it then runs ``benchmarks/zeroshot.py`` and ``benchmarks/train_clip.py`` and prints
@@ -25,31 +29,20 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import class_weights, clip_benchmark_style, interleaved, timed
 
 from labelspace.devices import autocast, resolve_device, resolve_workers
 
 GPU_SIZES = {"images": 2000, "classes": 1000, "reference_classes": 1000, "train_model": "open_clip:ViT-B-32",
-             "train_batch": 256, "train_precision": "bf16", "batch_size": 256, "cosine_images": 256}
+             "train_batch": 256, "train_precision": "bf16", "batch_size": 256, "cosine_images": 256,
+             "jpeg_images": 2000}
 CPU_SIZES = {"images": 96, "classes": 4, "reference_classes": 1, "train_model": "open_clip:ls-clip-tiny",
-             "train_batch": 128, "train_precision": "fp32", "batch_size": 32, "cosine_images": 256}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device) -> tuple[object, float]:
-    sync(device)
-    start = time.perf_counter()
-    out = fn()
-    sync(device)
-    return out, time.perf_counter() - start
+             "train_batch": 128, "train_precision": "fp32", "batch_size": 32, "cosine_images": 256,
+             "jpeg_images": 64}
 
 
 def evaluation(args, device: torch.device) -> None:
@@ -61,7 +54,7 @@ def evaluation(args, device: torch.device) -> None:
     model = load_clip("open_clip:ViT-B-32", device, args.precision)
     data = fashion_mnist("test").subset(np.arange(args.images), f"fashion-mnist:test[:{args.images}]")
     clf = CLIPClassifier(model, templates=["a photo of a {}."], cache_dir=args.cache)
-    weights = torch.from_numpy(np.array(clf.label_weights(data.class_names))).T.to(device)
+    weights = class_weights(clf, data.class_names)
     ready = torch.stack([model.preprocess(data.load(i)) for i in range(len(data))]).to(device)
 
     def bare():
@@ -73,32 +66,12 @@ def evaluation(args, device: torch.device) -> None:
         return lambda: zeroshot_classification(clf, data, batch_size=args.batch_size, use_cache=False, progress=False,
                                                workers=args.workers, preprocess=preprocess)
 
-    def clip_benchmark_style():
-        class Wrapped(torch.utils.data.Dataset):
-            def __len__(self):
-                return len(data)
-
-            def __getitem__(self, i):
-                return model.preprocess(data.load(i)), int(data.targets[i])
-
-        correct = 0
-        loader = torch.utils.data.DataLoader(Wrapped(), batch_size=args.batch_size, num_workers=args.workers,
-                                             pin_memory=device.type == "cuda")
-        with torch.inference_mode(), model.autocast():
-            for images, targets in loader:
-                features = torch.nn.functional.normalize(model.net.encode_image(images.to(device)), dim=-1)
-                correct += int(((100.0 * features @ weights.to(features.dtype)).argmax(1).cpu() == targets).sum())
-        return correct / len(data)
-
-    runs = {"bare encode_image on ready tensors": bare, "labelspace, PIL preprocessing in workers": ours("pil"),
+    runs = {"bare encode_image on ready tensors": bare, "labelspace, PIL preprocessing in workers": ours("cpu"),
             "labelspace, uint8 preprocessed on the device": ours("device"),
-            f"CLIP_benchmark-style loop ({args.workers} workers)": clip_benchmark_style}
+            f"CLIP_benchmark-style loop ({args.workers} workers)":
+                lambda: clip_benchmark_style(model, data, weights, args.batch_size, args.workers)}
     bare()  # warm-up
-    best = {name: float("inf") for name in runs}
-    for _ in range(args.rounds):  # interleaved rounds, best of each
-        for name, fn in runs.items():
-            best[name] = min(best[name], timed(fn, device)[1])
-    rates = {name: len(data) / s for name, s in best.items()}
+    rates = {name: len(data) / s for name, s in interleaved(runs, args.rounds, device).items()}
     print(f"\n1. zero-shot evaluation, {len(data)} Fashion-MNIST test images, batch {args.batch_size}, {args.precision}, "
           f"best of {args.rounds}")
     for name, rate in rates.items():
@@ -108,11 +81,42 @@ def evaluation(args, device: torch.device) -> None:
         print(f"   {ours_name}: {rates[ours_name] / rates[names[0]]:.2f}x the bare forward, "
               f"{rates[ours_name] / rates[names[3]]:.2f}x the CLIP_benchmark-style loop")
     sample = fashion_mnist("test").subset(np.arange(args.cosine_images), f"fashion-mnist:test[:{args.cosine_images}]")
-    pil, dev = (extract_features(model, sample, batch_size=args.batch_size, use_cache=False, progress=False,
-                                 workers=args.workers, preprocess=p).features for p in ("pil", "device"))
-    cosine = (pil * dev).sum(1) / np.linalg.norm(pil, axis=1) / np.linalg.norm(dev, axis=1)
+    cpu, dev = (extract_features(model, sample, batch_size=args.batch_size, use_cache=False, progress=False,
+                                 workers=args.workers, preprocess=p).features for p in ("cpu", "device"))
+    cosine = (cpu * dev).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(dev, axis=1)
     print(f"   on-device vs PIL preprocessing, {len(sample)} images: embedding cosine min {cosine.min():.6f}, "
           f"mean {cosine.mean():.6f}")
+
+
+def jpeg_decoding(args, device: torch.device) -> None:
+    from PIL import Image
+
+    from labelspace.data import extract_features, fashion_mnist, image_folder
+    from labelspace.models import load_clip
+
+    model = load_clip("open_clip:ViT-B-32", device, args.precision)
+    source, folder = fashion_mnist("test"), Path(tempfile.mkdtemp(prefix="ls-jpeg-bench-"))
+    for i in range(args.jpeg_images):
+        path = folder / f"class{source.targets[i]}" / f"{i}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        source.load(i).resize((500, 375), Image.BICUBIC).save(path, quality=90)  # an ImageNet-like size
+    data = image_folder(folder)
+
+    def run(decode):
+        return lambda: extract_features(model, data, batch_size=args.batch_size, use_cache=False, progress=False,
+                                        workers=args.workers, preprocess="cpu" if decode == "cpu" else "device",
+                                        decode=decode)
+
+    runs = {f"PIL decode + transform in {args.workers} workers": run("cpu"),
+            f"decode_jpeg + resize on {device}": run("device")}
+    rates = {name: len(data) / s for name, s in interleaved(runs, args.rounds, device).items()}
+    print(f"\n2b. {len(data)} JPEG files (500 x 375), extract_features, batch {args.batch_size}, best of {args.rounds}")
+    for name, rate in rates.items():
+        print(f"   {name:46s} {rate:8.1f} images/s")
+    cpu_rate, device_rate = rates.values()
+    cpu, dev = run("cpu")().features, run("device")().features
+    cosine = (cpu * dev).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(dev, axis=1)
+    print(f"   device decoding / CPU workers: {device_rate / cpu_rate:.2f}x; embedding cosine min {cosine.min():.6f}")
 
 
 def classifier(args, device: torch.device) -> None:
@@ -221,7 +225,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--train-steps", type=int, default=30)
-    parser.add_argument("--skip", action="append", default=[], help="eval, classifier, training or cpu")
+    parser.add_argument("--skip", action="append", default=[], help="eval, jpeg, classifier, training or cpu")
     for key in GPU_SIZES:
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(GPU_SIZES[key]), default=None)
     args = parser.parse_args()
@@ -237,6 +241,8 @@ def main() -> None:
     torch.manual_seed(0)
     if "eval" not in args.skip:
         evaluation(args, device)
+    if "jpeg" not in args.skip:
+        jpeg_decoding(args, device)
     if "classifier" not in args.skip:
         classifier(args, device)
     if "training" not in args.skip:

@@ -16,17 +16,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
 import torch
-
-
-def timed(fn):
-    """(result, seconds)."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+from timing import class_weights, clip_benchmark_style, interleaved, timed
 
 
 def main() -> None:
@@ -80,29 +73,11 @@ def main() -> None:
     def ours_eval():
         return zeroshot_classification(clf, data, batch_size=args.batch_size, use_cache=False, progress=False)
 
-    def clip_benchmark_style():
-        class Wrapped(torch.utils.data.Dataset):
-            def __len__(self):
-                return len(data)
-
-            def __getitem__(self, i):
-                return model.preprocess(data.load(i)), int(data.targets[i])
-
-        weights = torch.from_numpy(np.array(clf.label_weights(data.class_names))).T
-        correct = 0
-        for images, targets in torch.utils.data.DataLoader(Wrapped(), batch_size=args.batch_size):
-            features = torch.nn.functional.normalize(model.net.encode_image(images), dim=-1)
-            correct += int(((100.0 * features @ weights).argmax(1) == targets).sum())
-        return correct / len(data)
-
+    weights = class_weights(clf, data.class_names)
     bare()  # warm-up
     runs = {"bare encode_image on pre-decoded tensors": bare, "labelspace zeroshot_classification": ours_eval,
-            "CLIP_benchmark-style DataLoader loop": clip_benchmark_style}
-    best = {name: float("inf") for name in runs}
-    for _ in range(args.rounds):  # interleaved rounds, best of each: fair on a shared machine
-        for name, fn in runs.items():
-            best[name] = min(best[name], timed(fn)[1])
-    rates = {name: len(data) / seconds for name, seconds in best.items()}
+            "CLIP_benchmark-style DataLoader loop": lambda: clip_benchmark_style(model, data, weights, args.batch_size)}
+    rates = {name: len(data) / seconds for name, seconds in interleaved(runs, args.rounds).items()}
     for name, rate in rates.items():
         print(f"   {name:42s}: {rate:6.1f} images/s (best of {args.rounds})")
     names = list(rates)

@@ -274,3 +274,99 @@ def test_label_aware_training_needs_labelled_data_and_uses_the_labels(scenes, tm
         config = ClipTrainConfig(steps=1, batch_size=8, warmup=0, label_aware=label_aware)
         losses[label_aware] = train_clip(TrainableCLIP(TINY), data, config, progress=False, log=lambda _: None).history[0]["loss"]
     assert losses[True] != losses[False]  # the labels reach the loss: 4 positives per row instead of 1
+
+
+def test_fp32_training_is_plain_fused_adamw_steps(scenes):
+    """The gradient scaler is disabled outside fp16: two trainer steps equal a plain open_clip-style loop
+    (forward, loss, backward, fused AdamW, logit-scale clamp) on the same batches, bit for bit."""
+    from labelspace.data.loader import caption_batches
+    from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
+
+    config = ClipTrainConfig(steps=2, batch_size=16, warmup=0, lr=1e-2, weight_decay=0.0)
+    trained = TrainableCLIP(TINY)
+    train_clip(trained, scenes, config, progress=False, log=lambda _: None, workers=0)
+    plain = TrainableCLIP(TINY).train()
+    optimizer = torch.optim.AdamW([p for p in plain.parameters() if p.requires_grad], weight_decay=0.0, fused=True)
+    batches = caption_batches(scenes, plain.transform, plain.tokenizer, config.batch_size, config.seed, workers=0)
+    loss_fn = LOSSES[TINY.loss]()
+    for step in range(config.steps):
+        images, texts, *_ = next(batches)
+        optimizer.param_groups[0]["lr"] = learning_rate(step, config)
+        optimizer.zero_grad()
+        loss_fn(*plain(images, texts), None).backward()
+        optimizer.step()
+        with torch.no_grad():
+            plain.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+    expected = _weights(plain)
+    assert all(torch.equal(v, expected[k]) for k, v in _weights(trained).items())
+
+
+@pytest.fixture
+def fp16_on_cpu(monkeypatch):
+    """CPU autocast runs float16 in this torch, though labelspace refuses it there (slow, for the GPU):
+    let the trainer take it, to run the gradient-scaler path without a GPU."""
+    from labelspace.training import clip_trainer
+
+    monkeypatch.setattr(clip_trainer, "resolve_precision", lambda precision, device: precision)
+
+
+@pytest.mark.slow
+def test_fp16_scaler_state_is_checkpointed_and_resume_is_exact(scenes, tmp_path, fp16_on_cpu):
+    config = ClipTrainConfig(steps=4, batch_size=16, warmup=1, checkpoint_every=2, precision="fp16")
+    whole = TrainableCLIP(TINY)
+    state = train_clip(whole, scenes, config, tmp_path / "whole", progress=False, log=lambda _: None, workers=0)
+    assert [h["step"] for h in state.history] == [1, 2, 3, 4] and all(np.isfinite([h["loss"] for h in state.history]))
+    train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(**{**config.__dict__, "stop_at": 2}), tmp_path / "cut",
+               progress=False, log=lambda _: None, workers=0)
+    assert load_checkpoint(tmp_path / "cut")[1]["scaler"]["scale"] > 0
+    resumed = TrainableCLIP(TINY)
+    train_clip(resumed, scenes, config, tmp_path / "cut", resume=True, progress=False, log=lambda _: None, workers=0)
+    expected = _weights(whole)
+    assert all(torch.equal(v, expected[k]) for k, v in _weights(resumed).items())
+    assert load_checkpoint(tmp_path / "cut")[1]["scaler"] == load_checkpoint(tmp_path / "whole")[1]["scaler"]
+
+
+def test_fp16_skips_a_nan_step_but_a_persistent_nan_loss_is_an_error(scenes, tmp_path, fp16_on_cpu, monkeypatch):
+    from labelspace.training import clip_losses
+
+    calls, clip_loss = [], clip_losses.LOSSES[TINY.loss]
+
+    class NanOnLastStep(torch.nn.Module):
+        def forward(self, *args):
+            calls.append(1)
+            loss = clip_loss()(*args)
+            return loss * float("nan") if len(calls) == 3 else loss
+
+    monkeypatch.setitem(clip_losses.LOSSES, TINY.loss, NanOnLastStep)
+    config = ClipTrainConfig(steps=3, batch_size=16, warmup=0, precision="fp16")
+    model = TrainableCLIP(TINY)
+    state = train_clip(model, scenes, config, tmp_path / "once", progress=False, log=lambda _: None, workers=0)
+    assert [h["step"] for h in state.history] == [1, 2]  # step 3 was skipped, not recorded
+    progress = load_checkpoint(tmp_path / "once")[1]
+    assert progress["step"] == 3 and progress["scaler"]["scale"] < 65536  # saved at the end; the scaler backed off
+    assert all(bool(torch.isfinite(v).all()) for v in _weights(model).values())
+    monkeypatch.setitem(clip_losses.LOSSES, TINY.loss, clip_loss)
+    broken = TrainableCLIP(TINY)
+    with torch.no_grad():
+        broken.net.visual.conv1.weight.fill_(float("nan"))
+    with pytest.raises(LabelspaceError, match="loss is nan at step 4"):  # FP16_SKIPS (5) in a row
+        train_clip(broken, scenes, ClipTrainConfig(steps=8, batch_size=16, warmup=0, precision="fp16"), tmp_path / "nan",
+                   progress=False, log=lambda _: None, workers=0)
+
+
+def test_fp16_is_refused_where_the_device_cannot_run_it(scenes):
+    with pytest.raises(LabelspaceError, match="--precision fp16"):
+        train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=1, batch_size=16, precision="fp16"),
+                   progress=False, log=lambda _: None, device="cpu")
+
+
+def test_device_preprocessing_trains_like_the_pil_transform(scenes):
+    """--preprocess device on the CPU: uint8 scenes resized and normalised in the trainer give the first
+    step's loss of the PIL transform within resize rounding, and the run trains."""
+    losses = {}
+    for preprocess in ("cpu", "device"):
+        state = train_clip(TrainableCLIP(TINY), scenes, ClipTrainConfig(steps=2, batch_size=32, warmup=0),
+                           progress=False, log=lambda _: None, workers=0, preprocess=preprocess)
+        losses[preprocess] = [h["loss"] for h in state.history]
+    assert losses["device"][0] == pytest.approx(losses["cpu"][0], rel=1e-3)
+    assert losses["device"][1] != losses["device"][0]

@@ -142,3 +142,62 @@ def test_tokens_counted_once_equal_open_clip_and_its_truncation():
     tokens, truncated = tokenize_counted(fast_tokenizer(reference), texts)
     assert torch.equal(tokens, reference(texts))
     assert truncated == sum(len(reference.encode(t)) + 2 > 8 for t in texts) == 1
+
+
+@pytest.mark.parametrize("command", [["eval", "--task", "zeroshot_classification"], ["analyze"], ["train", "clip"]])
+def test_a_bad_preprocess_is_one_line_naming_the_choices(command, cli_main):
+    code, _, err = cli_main(*command, "--preprocess", "gpu")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--preprocess 'gpu'" in err and "auto, cpu, device" in err
+
+
+def _jpeg_folder(root):
+    """Two classes of JPEGs of different sizes (one greyscale), a PNG, a truncated JPEG and a non-image .jpg."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name, size in (("a/0.jpg", (40, 30)), ("a/1.jpg", (33, 47)), ("b/0.jpg", (64, 64)), ("b/1.png", (20, 28))):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        pixels = (rng.random((size[1] // 4, size[0] // 4, 3)) * 255).astype(np.uint8)  # smooth, as photos are
+        Image.fromarray(pixels).resize(size, Image.BICUBIC).save(root / name, quality=90)
+    Image.open(root / "a/1.jpg").convert("L").save(root / "a/2.jpg")
+    whole = (root / "b/0.jpg").read_bytes()
+    (root / "b/2.jpg").write_bytes(whole[:len(whole) // 2])
+    (root / "b/3.jpg").write_bytes(b"not a jpeg at all")
+    from labelspace.data import image_folder
+
+    return image_folder(root)
+
+
+def test_jpeg_decoded_by_torchvision_equals_pil_and_corrupt_files_are_counted(tmp_path):
+    """``decode="device"`` on the CPU (``torchvision.io.decode_jpeg``): pixels within one uint8 step of PIL's,
+    so the features equal those of PIL decoding with the same on-device preprocessing to 1/255; the
+    truncated and the non-image file are counted and skipped, the PNG decoded by PIL."""
+    from torchvision import transforms as T
+
+    from labelspace.data.loader import decoded_batches
+
+    data = _jpeg_folder(tmp_path)
+
+    class Pixels:  # features: the preprocessed pixels themselves
+        name, cache_key, feature_dim = "pixels", "pixels", 3 * 16 * 16
+        transform = T.Compose([T.Resize(16, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(16),
+                               T.ToTensor()])
+
+        def encode(self, batch):
+            return batch.flatten(1)
+
+    runs = {d: extract_features(Pixels(), data, batch_size=b, use_cache=False, progress=False, workers=w,
+                                preprocess="device", decode=d)  # PIL decoding stacks uint8: one image a batch
+            for d, b, w in (("cpu", 1, 0), ("device", 4, 2))}
+    for run in runs.values():
+        assert run.skipped == 2 and sorted(data.paths[i].name for i in run.indices) == ["0.jpg", "0.jpg", "1.jpg",
+                                                                                        "1.png", "2.jpg"]
+    assert any("truncated" in m for m in runs["device"].skipped_images)
+    assert float(np.abs(runs["cpu"].features - runs["device"].features).max()) <= 1 / 255 + 1e-6
+    jpegs = data.subset(np.flatnonzero([p.suffix == ".jpg" and p.parent.name == "a" for p in data.paths]))
+    for positions, batch, _ in decoded_batches(jpegs, lambda x: x.flatten(1), 1, torch.device("cpu"), workers=0):
+        pil = torch.from_numpy(np.array(jpegs.load(positions[0]))).permute(2, 0, 1).flatten()
+        assert int((batch[0].int() - pil.int()).abs().max()) <= 1
+    with pytest.raises(LabelspaceError, match="decoding on the device preprocesses there too"):
+        extract_features(Pixels(), data, use_cache=False, progress=False, preprocess="cpu", decode="device")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import clip_helpers as h
 from labelspace.data import synthetic
@@ -225,3 +226,22 @@ def test_zsl_task_scores_a_clip_model_with_calibration_and_csls(tmp_path, tiny_f
                             calibrate=True, csls=True)
     assert result["metrics"]["calibrated"] == pytest.approx(direct["calibrated"])
     assert result["metrics"]["gzsl"] == pytest.approx(direct["gzsl"])
+
+
+def test_device_preprocessing_reaches_the_encoder_and_agrees_with_cpu(tmp_path, tiny_file, monkeypatch):
+    """--preprocess device on the CPU: the same accuracy as the PIL transform on in-memory images, and the
+    one-line error for images of different sizes (which only the device path stacks as uint8). Each
+    mode has its own cache: the feature cache does not tell them apart (they agree within its tolerance)."""
+    def run(dataset, preprocess, **options):
+        monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / f"cache-{preprocess}"))
+        return evaluate("zeroshot_classification", tiny_file, dataset, preprocess=preprocess, **options)
+
+    results = {p: run("synthetic", p, templates="photo") for p in ("cpu", "device")}
+    assert results["cpu"]["metrics"]["acc1"] == results["device"]["metrics"]["acc1"]
+    for name, size in (("cat", 20), ("dog", 28)):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        Image.new("RGB", (size, size), (size * 8, 90, 200)).save(tmp_path / "set" / name / "0.png")
+    folder = f"folder:{tmp_path / 'set'}"
+    assert run(folder, "cpu")["metrics"]["images"] == 2
+    with pytest.raises(LabelspaceError, match="differ in size: preprocess them on the CPU"):
+        run(folder, "device")

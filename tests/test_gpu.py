@@ -92,7 +92,7 @@ def test_exported_model_gives_cpu_embeddings_weights_and_metrics(trained, tmp_pa
 
     data = fashion_mnist("test").per_class(3)
     models = {d: load_clip(str(trained), d) for d in ("cpu", DEVICE)}
-    feats = {d: extract_features(m, data, use_cache=False, progress=False, preprocess="pil") for d, m in models.items()}
+    feats = {d: extract_features(m, data, use_cache=False, progress=False, preprocess="cpu") for d, m in models.items()}
     assert _cosine_min(feats["cpu"].features, feats[DEVICE].features) >= 0.9999
     weights = {d: build_classifier(m, data.class_names, "simple", use_cache=False) for d, m in models.items()}
     assert np.abs(weights["cpu"] - weights[DEVICE]).max() < 1e-4
@@ -120,3 +120,33 @@ def test_analyze_and_classify_on_the_device(wordvec, tmp_path, cli_main):
     for a, b in zip(ranked["cpu"], ranked[DEVICE]):
         scores = {x["label"]: x["score"] for x in a}
         assert all(abs(scores[x["label"]] - x["score"]) < 1e-3 for x in b)
+
+
+def test_fp16_training_loss_falls_and_resume_is_exact(tmp_path):
+    """fp16 with the gradient scaler on the device: the loss falls (the CPU test's 120 steps), and a run stopped
+    at step 60 and resumed (scaler state from the checkpoint) ends with the uninterrupted run's weights, bit for bit."""
+    from labelspace.data.captions import synthetic_captions
+    from labelspace.devices import resolve_device, resolve_precision
+    from labelspace.models.trainable import ModelSpec, TrainableCLIP
+    from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
+
+    try:
+        resolve_precision("fp16", resolve_device(DEVICE))
+    except LabelspaceError as e:
+        pytest.skip(str(e))
+    data = synthetic_captions(1500, seed=0)
+    config = ClipTrainConfig(steps=120, batch_size=64, lr=2e-3, warmup=10, checkpoint_every=60, precision="fp16")
+
+    def run(folder, stop_at=None, resume=False):
+        model = TrainableCLIP(ModelSpec())
+        state = train_clip(model, data, ClipTrainConfig(**{**config.__dict__, "stop_at": stop_at}), folder,
+                           resume=resume, progress=False, log=lambda _: None, device=DEVICE, workers=1)
+        return model, state
+
+    whole, state = run(tmp_path / "whole")
+    losses = [h["loss"] for h in state.history]
+    assert len(losses) >= 110 and np.mean(losses[-10:]) < 0.8 * np.mean(losses[:10])
+    run(tmp_path / "cut", stop_at=60)
+    resumed, _ = run(tmp_path / "cut", resume=True)
+    expected = whole.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in resumed.state_dict().items())

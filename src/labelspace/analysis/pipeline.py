@@ -89,14 +89,16 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
             preset: str | None = None, shifts: Sequence[str] = (), normalize: bool = False,
             templates: Sequence[str] | None = None, permutations: int = 999, bootstrap: int = 200, seed: int = 0,
             out_dir: str | Path | None = None, root: str | None = None, progress: bool = True,
-            checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> Analysis:
+            checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None,
+            preprocess: str = "auto") -> Analysis:
     """Run every image model on every dataset (and on ``shifts`` of the first), every text model on the
     class names, and compare them all; write ``out_dir/report.md`` with figures when ``out_dir`` is given.
 
     Datasets and models are spec strings or objects (an image encoder; anything with
     ``.encode(labels)`` as a text model). Datasets must share class names (after ``preset``). ``checkpoint``
     holds local weights for the one image model (a ``timm:<name>`` spec). Models given as specs load on
-    ``device`` in ``precision``; ``workers`` decode images.
+    ``device`` in ``precision``; ``workers`` decode images, resized and
+    normalised where ``preprocess`` says (auto, cpu, device).
     """
     if not datasets or not (image_models or text_models):
         raise LabelspaceError("analyze needs at least one dataset and at least one image or text model")
@@ -120,7 +122,7 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
         encoder = load_image_encoder(spec, checkpoint, device=device, precision=precision) \
             if isinstance(spec, str) else spec
         for name, dataset in domains.items():
-            features = extract_features(encoder, dataset, progress=progress, workers=workers)
+            features = extract_features(encoder, dataset, progress=progress, workers=workers, preprocess=preprocess)
             if features.skipped:  # the same files fail for every image model
                 used[name] = (f"{dataset.name} ({len(features.targets)} images used, {features.skipped} unreadable "
                               f"skipped: {'; '.join(features.skipped_images)})")

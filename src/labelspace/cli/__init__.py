@@ -33,6 +33,18 @@ WORKERS = typer.Option(None, callback=_workers,
                        help="DataLoader processes decoding images (default: spare CPUs, at most 8; "
                        "0: in the main process).")
 
+
+def _preprocess(mode: str) -> str:
+    from labelspace.data.loader import check_preprocess
+
+    return check_preprocess(mode)
+
+
+PREPROCESS = typer.Option("auto", callback=_preprocess,
+                          help="Where images are resized and normalised: cpu (the model's PIL transform, in the "
+                          "workers), device (uint8 pixels to the model's device, resized there) or auto (device on "
+                          "CUDA for in-memory sets, else cpu).")
+
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
 from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401
 from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)

@@ -7,7 +7,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
+from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
 from labelspace.io import check_output_dir
 
 
@@ -34,6 +34,7 @@ def analyze(
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for the one timm:<name> image model "
                                              "(.safetensors, or a weights-only torch file)."),
     device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
+    preprocess: str = PREPROCESS,
 ):
     """Are class relations alike across vision and language models, and across domains?"""
     from labelspace.analysis.pipeline import analyze as run
@@ -43,7 +44,7 @@ def analyze(
     result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
                  templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
                  out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
-                 workers=workers)
+                 workers=workers, preprocess=preprocess)
     table = Table(title="comparisons", title_justify="left")
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)

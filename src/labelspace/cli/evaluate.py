@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
+from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -83,6 +83,7 @@ def evaluate_command(
     csls: bool = typer.Option(False, help="zsl: hubness-corrected (CSLS) nearest-label inference, k chosen on the "
                               "split's validation classes; hubness reported with and without it."),
     device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
+    preprocess: str = PREPROCESS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
     from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
@@ -102,7 +103,7 @@ def evaluate_command(
     if task == "zsl":
         result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
                               wordnet_overrides, root, checkpoint, calibrate=calibrate, csls=csls, templates=templates,
-                              device=device, precision=precision, workers=workers)
+                              device=device, precision=precision, workers=workers, preprocess=preprocess)
         path = write_result(out_dir, result)
         print_result(result, path)
         if calibrate:
@@ -113,6 +114,7 @@ def evaluate_command(
     rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
                       train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
-                      checkpoint=checkpoint, device=device, precision=precision, workers=workers)
+                      checkpoint=checkpoint, device=device, precision=precision, workers=workers,
+                      preprocess=preprocess)
     if rank == 0:
         print_result(result, result["path"])

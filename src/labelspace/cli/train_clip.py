@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from labelspace.cli import DEVICE, WORKERS
+from labelspace.cli import DEVICE, PREPROCESS, WORKERS
 from labelspace.cli.train import train_app
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
@@ -32,7 +32,8 @@ def clip(
     steps: int = typer.Option(300), batch_size: int = typer.Option(128, help="Global batch over all processes."),
     lr: float = typer.Option(2e-3), weight_decay: float = typer.Option(0.1), warmup: int = typer.Option(20),
     accum: int = typer.Option(1, help="Micro-batches per step (features cached, whole-batch negatives)."),
-    precision: str = typer.Option("fp32", help="fp32 or bf16 (autocast, CPU and CUDA)."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 (autocast, CPU and CUDA) or fp16 (autocast with a "
+                                   "gradient scaler; CUDA)."),
     grad_checkpointing: bool = typer.Option(False), seed: int = typer.Option(0),
     checkpoint_every: int = typer.Option(100), eval_every: int = typer.Option(0, help="0: at the end only."),
     eval_retrieval: Optional[str] = typer.Option(None, help="Caption CSV (path,caption) for recall@k."),
@@ -46,7 +47,7 @@ def clip(
     stop_at: Optional[int] = typer.Option(None, help="Leave after this step with a checkpoint (time-sliced jobs)."),
     log_every: int = typer.Option(50, min=0, help="Print loss, logit scale and samples/s every N steps (0: never)."),
     root: Optional[str] = typer.Option(None, help="Fashion-MNIST folder for the synthetic sets."),
-    device: str = DEVICE, workers: Optional[int] = WORKERS,
+    device: str = DEVICE, workers: Optional[int] = WORKERS, preprocess: str = PREPROCESS,
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import caption_data
@@ -69,11 +70,12 @@ def clip(
                                  checkpoint_every=checkpoint_every, eval_every=eval_every, stop_at=stop_at,
                                  label_aware=label_aware)
         pairs = caption_data(data, templates, seed, root)
-        evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root)
+        evaluate = held_out_evaluator(data, eval_retrieval, eval_zeroshot, templates, seed, root, preprocess)
         net = TrainableCLIP(spec)
         log = print if rank == 0 else (lambda _: None)
         state = train_clip(net, pairs, config, out, resume=resume is not None, evaluate=evaluate, tensorboard=tensorboard,
-                           log=log, log_every=log_every, device=device, workers=workers)
+                           log=log, log_every=log_every, device=device, workers=workers,
+                           preprocess=preprocess)
         if rank == 0 and state.step < config.steps:
             log(f"stopped at step {state.step} of {config.steps} (--stop-at); the checkpoint is "
                 f"{out / 'checkpoint.safetensors'}; continue with the same command plus --resume latest")
@@ -81,7 +83,8 @@ def clip(
             report_end(net, state, pairs, out, log)
 
 
-def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str, seed: int, root):
+def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str, seed: int, root,
+                       preprocess: str = "auto"):
     """Retrieval recall@k and zero-shot accuracy on held-out sets: the synthetic set's own, or the given ones."""
     from labelspace.data import load_dataset
     from labelspace.data.captions import COMPOSITIONAL_TEMPLATES, compositional_set, synthetic_captions
@@ -97,7 +100,8 @@ def held_out_evaluator(data: str, eval_retrieval, eval_zeroshot, templates: str,
         retrieval = captions_csv(eval_retrieval)
     if eval_zeroshot:
         zeroshot, zs_templates = load_dataset(eval_zeroshot, root), templates
-    return clip_evaluator(retrieval, zeroshot, templates=zs_templates) if retrieval or zeroshot else None
+    return clip_evaluator(retrieval, zeroshot, templates=zs_templates, preprocess=preprocess) \
+        if retrieval or zeroshot else None
 
 
 def report_end(net, state, pairs, out: Path, log) -> None:

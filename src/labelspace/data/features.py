@@ -23,8 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from labelspace.cache import default_cache_dir, digest
 from labelspace.data.datasets import ImageDataset
-from labelspace.data.loader import choose_preprocess, device_transform, image_batches, uint8_pixels
+from labelspace.data.loader import choose_preprocess, decoded_batches, device_transform, image_batches, uint8_pixels
 from labelspace.devices import out_of_memory
+from labelspace.errors import LabelspaceError
 
 log = logging.getLogger("labelspace")
 
@@ -51,8 +52,6 @@ class Features:
         counts = np.bincount(self.targets, minlength=len(self.class_names))
         empty = [self.class_names[c] for c in np.flatnonzero(counts == 0)]
         if empty:
-            from labelspace.errors import LabelspaceError
-
             raise LabelspaceError(f"classes with no images: {', '.join(empty)} (every class needs at least one image)")
         sums = group_sums(self.features, self.targets, np.arange(len(self.targets)), len(self.class_names),
                           normalize=normalize)
@@ -115,13 +114,17 @@ def report_skipped(features: Features, dataset_name: str) -> None:
 @torch.inference_mode()
 def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
                      use_cache: bool = True, progress: bool = True, workers: int | None = None,
-                     preprocess: str = "auto") -> Features:
+                     preprocess: str = "auto", decode: str = "cpu") -> Features:
     """Encode every image of ``dataset`` with ``encoder`` (batched), reading or filling the cache.
 
     ``workers``: DataLoader processes decoding ahead (None: one per spare CPU, up to 8); ``preprocess``:
-    ``pil`` (the encoder's own transform, in the workers), ``device`` (uint8 pixels resized and
-    normalised on the encoder's device) or ``auto`` (``device`` on CUDA for in-memory sets).
+    ``cpu`` (the encoder's own PIL transform, in the workers), ``device`` (uint8 pixels resized and
+    normalised on the encoder's device) or ``auto`` (``device`` on CUDA for in-memory sets). ``decode="device"``
+    decodes JPEG files on the encoder's device too (``data.loader.decoded_batches``; preprocessing there).
     """
+    if decode not in ("cpu", "device") or (decode == "device" and preprocess == "cpu"):
+        raise LabelspaceError(f"decode={decode!r} with preprocess={preprocess!r}: decode is 'cpu' or 'device', and "
+                              "decoding on the device preprocesses there too (preprocess 'auto' or 'device')")
     key = digest(encoder.cache_key, dataset.fingerprint)
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
@@ -139,10 +142,14 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
                                         shape=(len(dataset), encoder.feature_dim))
         kept, skipped = [], []
         device = getattr(encoder, "device", torch.device("cpu"))
-        on_device = choose_preprocess(preprocess, dataset, device, getattr(encoder, "transform", None)) == "device"
+        mode = "device" if decode == "device" else preprocess
+        on_device = choose_preprocess(mode, dataset, device, getattr(encoder, "transform", None)) == "device"
         to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
-        batches = image_batches(dataset, uint8_pixels if on_device else encoder.preprocess, batch_size, workers,
-                                pin_memory=device.type == "cuda")
+        if decode == "device":  # batches come decoded and preprocessed on the device
+            batches, to_input = decoded_batches(dataset, to_input, batch_size, device, workers), (lambda batch: batch)
+        else:
+            batches = image_batches(dataset, uint8_pixels if on_device else encoder.preprocess, batch_size, workers,
+                                    pin_memory=device.type == "cuda")
         with _progress(not progress) as bar:
             task = bar.add_task(f"{encoder.name} on {dataset.name}", total=len(dataset), rate="")
             for positions, batch, batch_skipped in batches:

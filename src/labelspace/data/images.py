@@ -64,6 +64,30 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def jpeg_bytes(path: str | os.PathLike, limits: ImageLimits = LIMITS) -> bytes | None:
+    """The bytes of a baseline RGB or greyscale JPEG file for decoding elsewhere (on a GPU), after the guards
+    ``open_image`` applies before decoding (file size, header size and aspect ratio); None for any other
+    file (CMYK, not a JPEG, missing, empty: ``open_image`` decodes or refuses it)."""
+    path = Path(os.fspath(path))
+    if not path.is_file() or not 0 < path.stat().st_size <= limits.max_file_bytes:
+        return None
+    data = path.read_bytes()
+    if not data.startswith(JPEG_MAGIC):
+        return None
+    try:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as image:
+            warnings.simplefilter("ignore", UserWarning)
+            if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+                return None
+            _check_size(*image.size, repr(str(path)), limits)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return None
+    return data
+
+
 def open_image(source, name: str | None = None, limits: ImageLimits = LIMITS) -> Image.Image:
     """An 8-bit RGB PIL image from a path, bytes or a PIL image, or a one-line ``BadImage`` (see the module)."""
     if isinstance(source, Image.Image):

@@ -16,10 +16,11 @@ from labelspace.prompts import class_prompts
 
 
 def clip_evaluator(retrieval=None, zeroshot=None, class_names: Sequence[str] | None = None,
-                   templates="simple", ks: Sequence[int] = (1, 5)) -> Callable[[object], dict]:
+                   templates="simple", ks: Sequence[int] = (1, 5), preprocess: str = "auto") -> Callable[[object], dict]:
     """``evaluate(model) -> dict``: retrieval recall@k on ``retrieval`` (a ``CaptionSet``) and zero-shot
-    accuracy on ``zeroshot`` (an ``ImageDataset``, scored against ``class_names`` with ``templates``)."""
-    options = {"use_cache": False, "progress": False}
+    accuracy on ``zeroshot`` (an ``ImageDataset``, scored against ``class_names`` with ``templates``); images
+    resized and normalised where ``preprocess`` says."""
+    options = {"use_cache": False, "progress": False, "preprocess": preprocess}
     if zeroshot is not None:
         class_prompts(list(class_names or zeroshot.class_names), templates)  # bad templates fail now
 

@@ -19,12 +19,14 @@ from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", templates=None,
              text_model: str | None = None, train_dataset: str | None = None, shots: int | None = None,
              root: str | None = None, out_dir: str | os.PathLike | None = None, batch_size: int = 64,
-             checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None) -> dict:
+             checkpoint: str | None = None, device="cpu", precision: str = "fp32", workers: int | None = None,
+             preprocess: str = "auto") -> dict:
     """Run ``task`` and return ``{task, method, model, dataset, ..., metrics}``; with ``out_dir`` also write it.
 
     ``templates=None``: for methods with templates, the dataset's own set as CLIP reported it (``cifar10:...``
     -> cifar10's), else the method's default.
-    Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images.
+    Models run on ``device`` in ``precision`` (``labelspace.devices``); ``workers`` decode images; ``preprocess``: where
+    they are resized and normalised (``data.loader.PREPROCESS``: auto, cpu, device).
 
     ``method`` is any method spec (``labelspace list``); ``model`` its image or CLIP model where the spec leaves
     it out. The result names the label text the classifier used (its templates, its text model)."""
@@ -35,7 +37,7 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     data = load_dataset(dataset, root)
     scorer = create_classifier(method, image_model=model, text_model=text_model, templates=templates,
                                checkpoint=checkpoint, device=device, precision=precision)
-    options = {"batch_size": batch_size, "workers": workers}
+    options = {"batch_size": batch_size, "workers": workers, "preprocess": preprocess}
     if templates is None and getattr(scorer, "templates", None) is not None:  # a method that fills templates
         scorer.templates = spec_templates(dataset) or scorer.templates  # the set's own, as CLIP reported them
     if task == "zeroshot_retrieval":

@@ -115,7 +115,7 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
                  text_model: str | None = None, top_t: int | None = None, hierarchy: bool = True,
                  wordnet_overrides=None, root: str | None = None, checkpoint: str | None = None,
                  calibrate: bool = False, csls: bool = False, templates: str | None = None, device="cpu",
-                 precision: str = "fp32", workers: int | None = None) -> dict:
+                 precision: str = "fp32", workers: int | None = None, preprocess: str = "auto") -> dict:
     """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
     model, as one result dict (the layout of ``evaluate``'s)."""
     from pathlib import Path
@@ -136,7 +136,7 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
         overrides.update(zip(data.class_names, data.wnids))
     classifier, info = load_classifier(model, image_model, text_model, top_t, checkpoint=checkpoint,
                                        templates=templates, device=device, precision=precision)
-    feats = extract_features(classifier.image_encoder, data, workers=workers)
+    feats = extract_features(classifier.image_encoder, data, workers=workers, preprocess=preprocess)
     if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
         raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
                               "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")

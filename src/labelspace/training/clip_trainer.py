@@ -1,4 +1,4 @@
-"""CLIP training: AdamW with warmup + cosine, gradient accumulation, bf16 autocast, DDP, exact resume.
+"""CLIP training: AdamW with warmup + cosine, gradient accumulation, bf16/fp16 autocast, DDP, exact resume.
 
 - The learning rate is a function of the step (linear warmup, then cosine to zero), so the schedule's
   state is the step itself. ``logit_scale`` is clamped to [0, log 100] after every update.
@@ -11,10 +11,15 @@
   holds the model spec, the training config and the data name, and resuming with any of them changed
   (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
+- fp16 (where the device runs it) scales the loss with ``torch.amp.GradScaler``, saved in the checkpoint so a
+  resumed run equals an uninterrupted one. A step whose gradients (or loss) are non-finite is skipped by the
+  scaler (weights and AdamW state untouched, the scale halves) and left out of the history; ``FP16_SKIPS``
+  such steps in a row are the non-finite-loss error. Other precisions run with the scaler disabled (a no-op).
 - ``label_aware``: the data's class labels (a third item per pair, e.g. ``folder:`` captions made from class
   names) make same-class pairs positives of one another in the loss (UniCL; ``training.clip_losses``).
 - Input: DataLoader workers (``data.loader.caption_batches``) read, transform and tokenize each step's
-  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA.
+  pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA. ``preprocess``
+  ``device`` sends uint8 pixels and resizes and normalises them on the device (``data.loader``).
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
   (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
 """
@@ -31,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from labelspace.data.loader import caption_batches
+from labelspace.data.loader import caption_batches, choose_preprocess, device_transform, uint8_pixels
 from labelspace.devices import autocast as device_autocast
-from labelspace.devices import out_of_memory, resolve_device, resolve_precision
+from labelspace.devices import PRECISIONS, out_of_memory, resolve_device, resolve_precision
 from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
@@ -42,7 +47,7 @@ from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_check
                                            restore_optimizer, save_checkpoint)
 from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
 
-PRECISIONS = ("fp32", "bf16")
+FP16_SKIPS = 5  # consecutive steps the fp16 scaler may skip before the non-finite loss is an error
 
 
 @dataclass
@@ -80,6 +85,7 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
     evaluations: list[dict] = field(default_factory=list)
     truncated: int = 0
+    skipped: int = 0  # fp16: steps skipped in a row by the gradient scaler
 
 
 def learning_rate(step: int, config: ClipTrainConfig) -> float:
@@ -111,14 +117,16 @@ def _labels_for(labels, label_aware: bool, device) -> torch.Tensor | None:
     return labels.to(device, non_blocking=True)
 
 
-def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None) -> float:
+def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=None, scaler=None) -> float:
     """Forward and backward of one step (accumulated as open_clip does); returns the loss value.
-    ``labels``: the local batch's class labels for label-aware targets, or None."""
+    ``labels``: the local batch's class labels for label-aware targets, or None; ``scaler``: the fp16
+    ``GradScaler`` (disabled: backward of the loss itself)."""
+    scaled = scaler.scale if scaler is not None else (lambda loss: loss)
     if accum == 1:
         with autocast():
             image, text, scale, bias = ddp(images, texts)
             loss = loss_fn(image.float(), text.float(), scale, bias, labels)
-        loss.backward()
+        scaled(loss).backward()
         return loss.detach()
     chunks = list(zip(torch.chunk(images, accum), _chunks(texts, accum)))
     with torch.no_grad(), autocast():
@@ -133,9 +141,25 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=
             if j:  # the scale and bias take their gradient once, not once per micro-batch
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
             loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
-            loss.backward()
+            scaled(loss).backward()
         value = loss.detach() if value is None else value
     return value
+
+
+def _optimizer_step(optimizer, scaler, loss: float, state: TrainState, hint: str) -> bool:
+    """The optimiser step, through ``scaler`` (fp16). False when the loss was non-finite and the scaler
+    skipped the step; a non-finite loss is the error (raised before the weights change) without fp16,
+    after ``FP16_SKIPS`` in a row, or when the scaler did not skip it."""
+    finite = math.isfinite(loss)
+    state.skipped = 0 if finite else state.skipped + 1
+    if not finite and not (scaler.is_enabled() and state.skipped < FP16_SKIPS):
+        require_finite(loss, "loss", hint)
+    scale = scaler.get_scale()
+    scaler.step(optimizer)
+    scaler.update()
+    if not finite and scaler.get_scale() >= scale:  # the scaler found finite gradients under a non-finite loss
+        require_finite(loss, "loss", hint)
+    return finite
 
 
 def _chunks(texts, n: int):
@@ -176,7 +200,7 @@ def _gathered_rng_states(world: int) -> list[dict]:
 RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 
 
-def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: str, rank: int,
+def _resume(folder: Path, model, optimizer, scaler, config: ClipTrainConfig, data_name: str, rank: int,
             log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
     train = asdict(config)
@@ -187,6 +211,9 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
     groups, progress, optim_plain = load_checkpoint(folder)
     model.load_state_dict(groups["model"])
     restore_optimizer(optimizer, groups["optim"], optim_plain)
+    scaler_state = progress.pop("scaler", {})
+    if scaler_state:  # fp16 only (precision cannot change on resume)
+        scaler.load_state_dict(scaler_state)
     states = progress.pop("rng")
     if rank < len(states):
         _set_rng_state(states[rank])
@@ -198,21 +225,24 @@ def _resume(folder: Path, model, optimizer, config: ClipTrainConfig, data_name: 
 def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None = None, resume: bool = False,
                evaluate: Callable | None = None, progress: bool = True, tensorboard: str | None = None,
                log: Callable[[str], None] = print, log_every: int = 0, device="auto",
-               workers: int | None = None) -> TrainState:
+               workers: int | None = None, preprocess: str = "auto") -> TrainState:
     """Train ``model`` (a ``TrainableCLIP``) on ``data`` (``data.captions``); returns the state with its history.
 
     Every ``log_every`` steps (0: never) ``log`` gets one line: loss, logit scale and samples/s.
     ``evaluate(model) -> dict`` runs every ``eval_every`` steps and at the end (on every process, so
     sharded evaluation works). ``out_dir`` holds the checkpoint; ``resume`` continues from it. ``device``
-    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU) and ``workers`` (input
-    processes) may change on resume.
+    (``labelspace.devices``; under torchrun ``cuda`` is each process's LOCAL_RANK GPU), ``workers`` (input
+    processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
         rank, world = stack.enter_context(process_group())
         run = _set_up(model, data, config, out_dir, resume, device, rank, world, log, evaluate)
         run.writer = _tensorboard_writer(stack, tensorboard, rank)
-        batches = caption_batches(data, model.transform, model.tokenizer, config.batch_size, config.seed,
-                                  run.state.step, rank, world, workers, pin_memory=run.device.type == "cuda")
+        on_device = choose_preprocess(preprocess, data, run.device, model.transform) == "device"
+        run.to_input = device_transform(model.transform) if on_device else (lambda batch: batch)
+        batches = caption_batches(data, uint8_pixels if on_device else model.transform, model.tokenizer,
+                                  config.batch_size, config.seed, run.state.step, rank, world, workers,
+                                  pin_memory=run.device.type == "cuda")
         stack.callback(batches.close)  # stops the input workers, errors included
         _step_loop(run, batches, progress, log_every)
         if world > 1:
@@ -229,6 +259,7 @@ class _Run:
     model: torch.nn.Module
     ddp: torch.nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
     optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler  # fp16 loss scaling (disabled: a no-op)
     loss_fn: Callable
     config: ClipTrainConfig
     data: object
@@ -240,6 +271,7 @@ class _Run:
     log: Callable[[str], None]
     evaluate: Callable | None
     writer: object = None
+    to_input: Callable | None = None  # the image batch on the device -> the model's input (train_clip sets it)
     counted: set[int] = field(default_factory=set)  # unreadable pairs already in data.skipped
 
     def autocast(self):
@@ -252,8 +284,8 @@ class _Run:
         if self.rank == 0:
             self.state.truncated = self.model.truncated
             config_json = {"model": self.model.spec.to_json(), "train": asdict(self.config), "data": self.data.name}
-            save_checkpoint(self.folder, self.model, self.optimizer, progress={**asdict(self.state), "rng": rng},
-                            config=config_json)
+            save_checkpoint(self.folder, self.model, self.optimizer, config=config_json,
+                            progress={**asdict(self.state), "rng": rng, "scaler": self.scaler.state_dict()})
 
     def run_eval(self) -> None:
         if self.evaluate is None:
@@ -280,6 +312,7 @@ def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device,
         model.set_grad_checkpointing(True)
     loss_fn = LOSSES[model.spec.loss]()
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, fused=True)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
     folder = Path(out_dir) if out_dir is not None else None
     if folder is not None and rank == 0:
         prepare_folder(folder)
@@ -288,7 +321,7 @@ def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device,
     if resume:
         if folder is None or not (folder / WEIGHTS).is_file():
             raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
-        state = _resume(folder, model, optimizer, config, data.name, rank, log)
+        state = _resume(folder, model, optimizer, scaler, config, data.name, rank, log)
         log(f"resumed at step {state.step} from {folder}")
     model.truncated = state.truncated
     ddp = model
@@ -296,7 +329,7 @@ def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device,
         from torch.nn.parallel import DistributedDataParallel
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    return _Run(model, ddp, optimizer, loss_fn, config, data, state, folder, rank, world, device, log, evaluate)
+    return _Run(model, ddp, optimizer, scaler, loss_fn, config, data, state, folder, rank, world, device, log, evaluate)
 
 
 def _tensorboard_writer(stack: ExitStack, tensorboard: str | None, rank: int):
@@ -323,7 +356,10 @@ def _step_loop(run: _Run, batches, progress: bool, log_every: int) -> None:
         task = bar.add_task("train", total=config.steps, completed=state.step, info="")
         while state.step < last:
             record = _train_step(run, batches)
-            _log_step(run, record, log_every, bar, task)
+            if record is None:  # fp16: the scaler skipped the step; it is not recorded, the schedule holds
+                bar.update(task, advance=1)
+            else:
+                _log_step(run, record, log_every, bar, task)
             if config.eval_every and state.step % config.eval_every == 0 and state.step < config.steps:
                 run.run_eval()
             if state.step % config.checkpoint_every == 0 or state.step == last:
@@ -332,8 +368,9 @@ def _step_loop(run: _Run, batches, progress: bool, log_every: int) -> None:
                     run.run_eval()
 
 
-def _train_step(run: _Run, batches) -> dict:
-    """One optimizer step on the next batch; returns (and appends to the history) its record."""
+def _train_step(run: _Run, batches) -> dict | None:
+    """One optimizer step on the next batch; returns (and appends to the history) its record, or None when the
+    fp16 scaler skipped it."""
     config, state, model, data = run.config, run.state, run.model, run.data
     began = time.perf_counter()
     lr = learning_rate(state.step, config)
@@ -343,24 +380,29 @@ def _train_step(run: _Run, batches) -> dict:
     model.truncated += truncated
     data.skipped += len(unreadable.keys() - run.counted)  # found in any worker, counted once
     run.counted.update(unreadable)
-    images = images.to(run.device, non_blocking=True)  # tokens move after trimming, in the text tower
+    images = run.to_input(images.to(run.device, non_blocking=True))  # tokens move after trimming, in the text tower
     labels = _labels_for(labels, config.label_aware, run.device)
     run.optimizer.zero_grad(set_to_none=True)
     try:
-        loss = _step_loss(run.ddp, model, run.loss_fn, images, texts, config.accum, run.autocast, labels)
+        loss = _step_loss(run.ddp, model, run.loss_fn, images, texts, config.accum, run.autocast, labels,
+                          run.scaler)
     except torch.OutOfMemoryError as e:
         raise out_of_memory(e, config.batch_size, accum=True) from e
     if run.world > 1:
         torch.distributed.all_reduce(loss)
         loss /= run.world
-    loss = require_finite(float(loss), "loss",
-                          f"at step {state.step}: training stopped; the last good checkpoint is kept"
-                          f"{' in ' + str(run.folder) if run.folder else ''} (lower --lr, or use fp32)")
-    run.optimizer.step()
+    loss = float(loss)
+    stepped = _optimizer_step(run.optimizer, run.scaler, loss, state,
+                              f"at step {state.step}: training stopped; the last good checkpoint is kept"
+                              f"{' in ' + str(run.folder) if run.folder else ''} (lower --lr, or use fp32)")
     with torch.no_grad():
         model.net.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
     seconds = time.perf_counter() - began
     state.step += 1
+    if not stepped:
+        run.log(f"step {state.step}: fp16 loss {loss}, step skipped by the gradient scaler "
+                f"({state.skipped} in a row; {FP16_SKIPS} stop training)")
+        return None
     record = {"step": state.step, "loss": loss, "logit_scale": model.net.logit_scale.detach().exp().item(), "lr": lr,
               "samples_per_s": config.batch_size / seconds,
               "samples_per_s_per_process": config.batch_size / run.world / seconds}
