@@ -121,6 +121,32 @@ def test_device_preprocessing_matches_the_pil_transform():
     assert float((ours - pil).abs().max()) < 4 * 4 / 255  # a few uint8 steps, scaled by 1/std
 
 
+def test_features_resized_on_the_device_are_cached_apart_from_the_pil_transforms(tmp_path):
+    """The cache never hands PIL-preprocessed features to a device-preprocessing run, or the other way round."""
+    from labelspace.encoders.image import _eval_transform
+
+    class Pixels:
+        name, cache_key, feature_dim = "pixels", "pixels", 3 * 24 * 24
+        transform = _eval_transform(24, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+
+        def preprocess(self, image):
+            return self.transform(image)
+
+        def encode(self, batch):
+            return batch.flatten(1)
+
+    images = synthetic(2, 3, size=32)
+    runs = {mode: extract_features(Pixels(), images, cache_dir=tmp_path, progress=False, workers=0, preprocess=mode)
+            for mode in ("cpu", "device")}
+    assert not runs["device"].cached
+    again = {mode: extract_features(Pixels(), images, cache_dir=tmp_path, progress=False, workers=0, preprocess=mode)
+             for mode in ("cpu", "device")}
+    for mode in runs:
+        assert again[mode].cached
+        np.testing.assert_array_equal(again[mode].features, runs[mode].features)
+    assert float(np.abs(runs["cpu"].features - runs["device"].features).max()) > 0
+
+
 def test_fast_tokenizer_gives_open_clips_ids_on_all_imagenet_prompts_and_odd_texts():
     """1,000 ImageNet classes x 80 OpenAI templates, plus texts that need ftfy, HTML unescaping or special tokens."""
     import open_clip

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, WORKERS, app, out
+from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -29,7 +29,7 @@ def floats(text: str, name: str) -> list[float]:
 
 def _train(method: str, out_dir: Path, dataset: str, split: str, image_model: str, lr: str, epochs: int,
            patience: int, batch_size: int, optimizer: str, seed: int, resume: bool, root: Optional[str],
-           checkpoint: Optional[str], device: str, precision: str, workers: Optional[int],
+           checkpoint: Optional[str], device: str, precision: str, workers: Optional[int], preprocess: str,
            text_model: Optional[str] = None, margin: str = "1", first_violation: bool = False) -> None:
     import numpy as np
 
@@ -47,7 +47,7 @@ def _train(method: str, out_dir: Path, dataset: str, split: str, image_model: st
     the_split.check(data.class_names)
     text = load_text_encoder(text_model, device) if method == "devise" else None
     encoder = load_image_encoder(image_model, checkpoint, device=device, precision=precision)
-    feats = extract_features(encoder, data, workers=workers)
+    feats = extract_features(encoder, data, workers=workers, preprocess=preprocess)
     meta = {"image_model": image_model, "image_checkpoint": checkpoint, "dataset": dataset}
     _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta, device=device)
@@ -83,6 +83,7 @@ SHARED = [_parameter(*p) for p in (
     ("checkpoint", Optional[str],
      typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint).")),
     ("device", str, DEVICE), ("precision", str, PRECISION), ("workers", Optional[int], WORKERS),
+    ("preprocess", str, PREPROCESS),
 )]
 DEVISE_ONLY = [_parameter(*p) for p in (
     ("text_model", str, typer.Option("glove-6b-50d", help="Label space: glove-6b-50d, minilm, random:<dim>, ...")),

@@ -5,7 +5,8 @@ dataset's fingerprint, so a second run reads them back and any change to either 
 Files are written into a temporary folder and renamed into place: an interrupted run never
 leaves a half-written cache entry behind. Images are decoded in DataLoader workers (``data.loader``)
 and encoded on the encoder's device; the key never names the device (features agree across devices
-within the precision's tolerance, see the README).
+within the precision's tolerance, see the README), but features resized on the device are kept apart from
+those of the PIL transform.
 """
 from __future__ import annotations
 
@@ -125,7 +126,11 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     if decode not in ("cpu", "device") or (decode == "device" and preprocess == "cpu"):
         raise LabelspaceError(f"decode={decode!r} with preprocess={preprocess!r}: decode is 'cpu' or 'device', and "
                               "decoding on the device preprocesses there too (preprocess 'auto' or 'device')")
-    key = digest(encoder.cache_key, dataset.fingerprint)
+    device = getattr(encoder, "device", torch.device("cpu"))
+    mode = "device" if decode == "device" else preprocess
+    on_device = choose_preprocess(mode, dataset, device, getattr(encoder, "transform", None)) == "device"
+    # resizing on the device differs from the PIL transform (about 1e-3): its features are their own entry
+    key = digest(encoder.cache_key, dataset.fingerprint, *(["preprocess=device"] if on_device else []))
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
         try:
@@ -141,9 +146,6 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
         out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
                                         shape=(len(dataset), encoder.feature_dim))
         kept, skipped = [], []
-        device = getattr(encoder, "device", torch.device("cpu"))
-        mode = "device" if decode == "device" else preprocess
-        on_device = choose_preprocess(mode, dataset, device, getattr(encoder, "transform", None)) == "device"
         to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
         if decode == "device":  # batches come decoded and preprocessed on the device
             batches, to_input = decoded_batches(dataset, to_input, batch_size, device, workers), (lambda batch: batch)
