@@ -59,12 +59,18 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     precision = (precision or "fp32").strip().lower()
     if precision not in PRECISIONS:
         raise LabelspaceError(f"unknown precision {precision!r} (accepted: {', '.join(PRECISIONS)})")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if precision == "bf16" and device.type == "cuda" and not _native_bf16(device):
         raise LabelspaceError(f"--precision bf16: {torch.cuda.get_device_name(device)} cannot run bfloat16 "
                               "(use fp16 or fp32)")
     if precision == "fp16" and device.type == "cpu":
-        raise LabelspaceError("--precision fp16: autocast on the CPU runs bf16 only (use bf16 or fp32 on the CPU)")
+        raise LabelspaceError("--precision fp16 is for GPUs (on the CPU use bf16 or fp32)")
     return precision
+
+
+def _native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 itself (Ampere or later), not by slow emulation."""
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def autocast(device: torch.device, precision: str):

@@ -125,8 +125,9 @@ def _head(method: str, config: dict, labels) -> torch.nn.Module:
     return torch.nn.Linear(config["feature_dim"], len(labels))
 
 
-def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
-    """A ``Classifier`` from a checkpoint folder written by ``fit_on_split`` (best weights)."""
+def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, device="cpu"):
+    """A ``Classifier`` from a checkpoint folder written by ``fit_on_split`` (best weights). The label-space
+    text encoder it names runs on ``device``; the heads stay on the CPU, where encoders hand their features."""
     from labelspace.encoders import load_text_encoder
 
     config = read_config(folder)
@@ -136,7 +137,7 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None):
     if method not in METHODS:
         raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {method!r} (accepted: {', '.join(METHODS)})")
     if method == "devise":
-        text_encoder = text_encoder or load_text_encoder(config["text_model"])
+        text_encoder = text_encoder or load_text_encoder(config["text_model"], device)
     head = _head(method, config, config["labels"])
     head.load_state_dict(weights)
     held_out = None
@@ -224,7 +225,7 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     if not image_model:  # the image model the head was trained on, with its local weights
         checkpoint = checkpoint or config.get("image_checkpoint")
     image_encoder = load_image_encoder(info["image_model"], checkpoint, device=device, precision=precision)
-    trained = load_trained(model, image_encoder, text)
+    trained = load_trained(model, image_encoder, text, device)
     info["text_model"] = trained.text_encoder.name if info["method"] == "devise" else text_model
     if top_t is None:
         return trained, info

@@ -362,7 +362,7 @@ def _hf(source: str) -> HFModel:
         offline_unless_reachable()
     try:
         with quiet(transformers=True):
-            net = AutoModel.from_pretrained(source)
+            net = AutoModel.from_pretrained(source, dtype=torch.float32)  # precision is autocast's, not the file's
             tokenizer = AutoTokenizer.from_pretrained(source)
             image_processor = AutoImageProcessor.from_pretrained(source)
     except Exception as e:  # missing files, no hub, or weights refused (a pickle where safetensors belong)

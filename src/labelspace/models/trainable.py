@@ -28,6 +28,7 @@ from torch import nn
 
 from labelspace.cache import file_digest
 from labelspace.data.loader import fast_tokenizer, tokenize_counted
+from labelspace.devices import module_device
 from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable
@@ -254,7 +255,7 @@ class TrainableCLIP(nn.Module):
     def tower_features(self, images: torch.Tensor | None = None, texts: list[str] | None = None) -> torch.Tensor:
         """What a locked tower feeds its projection: image trunk features or pooled text features."""
         if images is not None:
-            visual = self.net.visual
+            visual, images = self.net.visual, images.to(self.net.logit_scale.device, non_blocking=True)
             return visual.features(images) if hasattr(visual, "features") else visual.trunk(images)
         text = self.net.text
         tokens = self.tokenizer(list(texts)).to(self.net.logit_scale.device)
@@ -278,6 +279,7 @@ class EvalView(ImageTextModel):
 
     def __init__(self, model: TrainableCLIP, name: str, cache_key: str | None = None):
         self.model, self.name, self.transform = model, name, model.transform
+        self.device = module_device(model)  # a model in training is evaluated where it trains
         self.cache_key = cache_key or f"{name}|in-training|view{next(_VIEWS)}"
         self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
