@@ -56,3 +56,15 @@ def test_minilm_loads_offline():
 def test_unknown_spec_lists_known():
     with pytest.raises(LabelspaceError, match="glove-6b-50d"):
         load_text_encoder("word2vec-google")
+
+
+def test_hugging_face_loads_print_nothing_of_their_own(capfd):
+    """transformers' "Loading weights" bars and load reports stay out of the terminal: the sentence encoder and
+    a CLIP text tower built from the same MiniLM folder write nothing to stdout or stderr."""
+    from labelspace.models.trainable import ModelSpec, TrainableCLIP
+
+    capfd.readouterr()
+    load_text_encoder("minilm")
+    TrainableCLIP(ModelSpec(model="towers", image="efficientnet-lite0", text="minilm", lock_image=True))
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")

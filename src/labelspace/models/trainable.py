@@ -166,7 +166,7 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
     if spec.pretrained_image:
         offline_unless_reachable()
     try:
-        with quiet():
+        with quiet(transformers="hf_model_name" in text_cfg):  # transformers' "Loading weights" bar
             net = open_clip.CustomTextCLIP(spec.embed_dim, vision, text_cfg, **bias_kwargs)
     except Exception as e:  # hub unreachable for pretrained timm weights
         raise LabelspaceError(f"could not build towers {image} + {spec.text} ({type(e).__name__}: "
