@@ -150,6 +150,31 @@ def test_accumulation_trains_like_the_whole_batch(scenes):
     assert abs(runs[0][2] - runs[0][1]) > 1e-3  # the model did learn between the compared steps
 
 
+def _ddp_rank(rank, port, accum, out):
+    """One of two gloo processes, as torchrun starts them: train 3 steps and save the losses (rank 0)."""
+    import os
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = ClipTrainConfig(steps=3, batch_size=16, lr=1e-2, warmup=1, accum=accum)
+    state = train_clip(TrainableCLIP(TINY), synthetic_captions(512, seed=3), config, progress=False,
+                       log=lambda _: None, device="cpu", workers=0)
+    if rank == 0:
+        torch.save([h["loss"] for h in state.history], out)
+
+
+@pytest.mark.slow  # two processes start torch
+def test_two_process_accumulation_trains_like_one_process(scenes, tmp_path, free_port):
+    """DDP with accum 2 (the syncing micro-batch reduces every parameter's gradient, the logit scale's
+    included) gives the losses of one process on the whole batch, step after step."""
+    torch.multiprocessing.spawn(_ddp_rank, args=(free_port, 2, str(tmp_path / "losses.pt")), nprocs=2, join=True)
+    config = ClipTrainConfig(steps=3, batch_size=16, lr=1e-2, warmup=1)
+    single = [h["loss"] for h in train_clip(TrainableCLIP(TINY), scenes, config, progress=False, log=lambda _: None,
+                                             workers=0).history]
+    np.testing.assert_allclose(torch.load(tmp_path / "losses.pt"), single, rtol=1e-4)
+
+
 @pytest.mark.slow
 def test_training_loss_falls_and_held_out_recall_beats_chance():
     torch.set_num_threads(1)

@@ -138,7 +138,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=
             image, text, scale, bias = ddp(i, t)
             images_all = torch.cat([c[0] if k != j else image for k, c in enumerate(cached)])
             texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
-            if j:  # the scale and bias take their gradient once, not once per micro-batch
+            if j < accum - 1:  # their gradient once, in the syncing last micro-batch, so DDP reduces every parameter
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
             loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
             scaled(loss).backward()
