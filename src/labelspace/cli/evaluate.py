@@ -86,6 +86,7 @@ def evaluate_command(
     preprocess: str = PREPROCESS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
+    from labelspace.devices import resolve_device
     from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
@@ -111,7 +112,7 @@ def evaluate_command(
 
             out.print(f"seen-unseen curve written to {plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}")
         return
-    rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
+    rank = init_distributed(resolve_device(device))[0] if distributed else 0  # a CUDA rank on its LOCAL_RANK GPU
     result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
                       train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
                       checkpoint=checkpoint, device=device, precision=precision, workers=workers,

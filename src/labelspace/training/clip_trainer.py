@@ -21,7 +21,7 @@
   pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA. ``preprocess``
   ``device`` sends uint8 pixels and resizes and normalises them on the device (``data.loader``).
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
-  (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
+  (``labelspace.distributed``: gloo for CPU tensors, NCCL for CUDA ones, one GPU per LOCAL_RANK); only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
-        rank, world = stack.enter_context(process_group())
+        rank, world = stack.enter_context(process_group(resolve_device(device)))
         run = _set_up(model, data, config, out_dir, resume, device, rank, world, log, evaluate)
         run.writer = _tensorboard_writer(stack, tensorboard, rank)
         on_device = choose_preprocess(preprocess, data, run.device, model.transform) == "device"
