@@ -54,6 +54,21 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(scenes, tmp_path):
     assert (tmp_path / "cut" / "metrics.json").is_file()
 
 
+def test_the_saved_cuda_rng_state_is_the_training_gpus(monkeypatch):
+    """The CUDA RNG state saved and restored is the training GPU's, not the current device's; a CPU run saves
+    the CPU's only. Faked: this runs without a GPU."""
+    from labelspace.training.clip_trainer import _rng_state, _set_rng_state
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state",
+                        lambda device: seen.append(("get", device)) or torch.zeros(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: seen.append(("set", device)))
+    gpu = torch.device("cuda", 1)
+    _set_rng_state(_rng_state(gpu), gpu)
+    assert seen == [("get", gpu), ("set", gpu)]
+    assert set(_rng_state(torch.device("cpu"))) == {"cpu"}
+
+
 def test_resume_with_another_model_training_or_data_config_is_refused(scenes, tmp_path):
     config = ClipTrainConfig(steps=1, batch_size=32, warmup=0)
     train_clip(TrainableCLIP(TINY), scenes, config, tmp_path, progress=False, log=lambda _: None)
