@@ -69,6 +69,21 @@ def test_the_saved_cuda_rng_state_is_the_training_gpus(monkeypatch):
     assert set(_rng_state(torch.device("cpu"))) == {"cpu"}
 
 
+def test_building_a_model_leaves_every_gpus_rng_alone(monkeypatch):
+    """Seeded construction on the CPU forks and seeds the CPU RNG only: no GPU is initialised or reseeded.
+    Faked: this runs without a GPU."""
+    from labelspace.models.clip import load_clip
+
+    touched = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for name in ("get_rng_state", "set_rng_state", "manual_seed_all"):
+        monkeypatch.setattr(torch.cuda, name, lambda *args, name=name: touched.append(name))
+    TrainableCLIP(TINY)
+    load_clip("open_clip:ls-clip-tiny")
+    assert touched == []
+
+
 def test_resume_with_another_model_training_or_data_config_is_refused(scenes, tmp_path):
     config = ClipTrainConfig(steps=1, batch_size=32, warmup=0)
     train_clip(TrainableCLIP(TINY), scenes, config, tmp_path, progress=False, log=lambda _: None)
