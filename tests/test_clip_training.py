@@ -54,6 +54,36 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(scenes, tmp_path):
     assert (tmp_path / "cut" / "metrics.json").is_file()
 
 
+def test_the_saved_cuda_rng_state_is_the_training_gpus(monkeypatch):
+    """The CUDA RNG state saved and restored is the training GPU's, not the current device's; a CPU run saves
+    the CPU's only. Faked: this runs without a GPU."""
+    from labelspace.training.clip_trainer import _rng_state, _set_rng_state
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state",
+                        lambda device: seen.append(("get", device)) or torch.zeros(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: seen.append(("set", device)))
+    gpu = torch.device("cuda", 1)
+    _set_rng_state(_rng_state(gpu), gpu)
+    assert seen == [("get", gpu), ("set", gpu)]
+    assert set(_rng_state(torch.device("cpu"))) == {"cpu"}
+
+
+def test_building_a_model_leaves_every_gpus_rng_alone(monkeypatch):
+    """Seeded construction on the CPU forks and seeds the CPU RNG only: no GPU is initialised or reseeded.
+    Faked: this runs without a GPU."""
+    from labelspace.models.clip import load_clip
+
+    touched = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for name in ("get_rng_state", "set_rng_state", "manual_seed_all"):
+        monkeypatch.setattr(torch.cuda, name, lambda *args, name=name: touched.append(name))
+    TrainableCLIP(TINY)
+    load_clip("open_clip:ls-clip-tiny")
+    assert touched == []
+
+
 def test_resume_with_another_model_training_or_data_config_is_refused(scenes, tmp_path):
     config = ClipTrainConfig(steps=1, batch_size=32, warmup=0)
     train_clip(TrainableCLIP(TINY), scenes, config, tmp_path, progress=False, log=lambda _: None)
@@ -148,6 +178,31 @@ def test_accumulation_trains_like_the_whole_batch(scenes):
                                                    log=lambda _: None).history])
     np.testing.assert_allclose(runs[0], runs[1], rtol=1e-4)
     assert abs(runs[0][2] - runs[0][1]) > 1e-3  # the model did learn between the compared steps
+
+
+def _ddp_rank(rank, port, accum, out):
+    """One of two gloo processes, as torchrun starts them: train 3 steps and save the losses (rank 0)."""
+    import os
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    config = ClipTrainConfig(steps=3, batch_size=16, lr=1e-2, warmup=1, accum=accum)
+    state = train_clip(TrainableCLIP(TINY), synthetic_captions(512, seed=3), config, progress=False,
+                       log=lambda _: None, device="cpu", workers=0)
+    if rank == 0:
+        torch.save([h["loss"] for h in state.history], out)
+
+
+@pytest.mark.slow  # two processes start torch
+def test_two_process_accumulation_trains_like_one_process(scenes, tmp_path, free_port):
+    """DDP with accum 2 (the syncing micro-batch reduces every parameter's gradient, the logit scale's
+    included) gives the losses of one process on the whole batch, step after step."""
+    torch.multiprocessing.spawn(_ddp_rank, args=(free_port, 2, str(tmp_path / "losses.pt")), nprocs=2, join=True)
+    config = ClipTrainConfig(steps=3, batch_size=16, lr=1e-2, warmup=1)
+    single = [h["loss"] for h in train_clip(TrainableCLIP(TINY), scenes, config, progress=False, log=lambda _: None,
+                                             workers=0).history]
+    np.testing.assert_allclose(torch.load(tmp_path / "losses.pt"), single, rtol=1e-4)
 
 
 @pytest.mark.slow

@@ -30,6 +30,26 @@ def test_device_and_precision_resolve_or_name_what_is_there():
     assert resolve_workers(None) >= 0 and resolve_workers(3) == 3
 
 
+def test_torchrun_ranks_on_a_cuda_machine_join_gloo_for_cpu_tensors_and_bind_their_gpu(monkeypatch):
+    """Where CUDA exists the group has gloo for CPU tensors (``--device cpu`` works) and NCCL for CUDA ones;
+    only a CUDA rank is bound to its GPU, LOCAL_RANK modulo the GPUs it sees. Faked: this runs without a GPU."""
+    from labelspace import distributed
+
+    calls = []
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend, device_id: calls.append((backend, device_id)))
+    monkeypatch.setattr(distributed, "rank_and_world", lambda: (3, 4))
+    for spec in ("cpu", "cuda"):
+        distributed.init_distributed(resolve_device(spec))
+    gpu = torch.device("cuda", 1)
+    assert calls == [("cpu:gloo,cuda:nccl", None), ("set_device", gpu), ("cpu:gloo,cuda:nccl", gpu)]
+
+
 def test_cli_refuses_a_missing_device_and_negative_workers_in_one_line():
     cli = [sys.executable, "-m", "labelspace.cli"]
     missing = f"cuda:{torch.cuda.device_count() + 6}"

@@ -205,6 +205,27 @@ def test_distributed_two_processes_equal_one(tmp_path, tiny_file, free_port):
     assert result["metrics"] == single["metrics"]
 
 
+def test_distributed_eval_destroys_its_process_group_errors_included(tmp_path, tiny_file, free_port, monkeypatch,
+                                                                     cli_main):
+    """``eval --distributed`` in a one-process gloo group (torchrun's environment): the group is gone after a
+    failed run and after a finished one."""
+    import torch.distributed as dist
+
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path / "cache"))
+    for key, value in dict(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                           MASTER_PORT=str(free_port)).items():
+        monkeypatch.setenv(key, value)
+    try:
+        for dataset, expected in (("no-such-dataset", 2), ("synthetic", 0)):
+            code, _, err = cli_main("eval", "--task", "zeroshot_classification", "--model", tiny_file, "--dataset",
+                                    dataset, "--templates", "photo", "--distributed", "--out", str(tmp_path / "runs"))
+            assert code == expected, err
+            assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def test_zsl_task_scores_a_clip_model_with_calibration_and_csls(tmp_path, tiny_file, cli_main):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"name": "s", "seen": ["class0", "class1", "class2"], "unseen": ["class3"],

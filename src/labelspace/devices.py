@@ -30,7 +30,8 @@ def available() -> str:
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """The ``torch.device`` behind ``spec``; under ``torchrun`` plain ``cuda`` means this process's LOCAL_RANK GPU."""
+    """The ``torch.device`` behind ``spec``; under ``torchrun`` plain ``cuda`` means this process's LOCAL_RANK GPU
+    (modulo the GPUs it sees: a launcher that leaves each process one visible GPU gives cuda:0)."""
     if isinstance(spec, torch.device):
         spec = str(spec)
     spec = (spec or "auto").strip().lower()
@@ -47,8 +48,8 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         raise LabelspaceError(f"unknown device {spec!r} (accepted: {', '.join(DEVICES)})")
     if not torch.cuda.is_available():
         raise LabelspaceError(f"--device {spec}: CUDA is not available on this machine (available: {available()})")
-    n = int(index) if index else (int(os.environ.get("LOCAL_RANK", 0)) if "RANK" in os.environ
-                                  else torch.cuda.current_device())
+    n = int(index) if index else (int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()
+                                  if "RANK" in os.environ else torch.cuda.current_device())
     if n >= torch.cuda.device_count():
         raise LabelspaceError(f"--device {spec}: cuda:{n} does not exist (available: {available()})")
     return torch.device("cuda", n)

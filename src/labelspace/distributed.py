@@ -1,8 +1,9 @@
 """The one process-group setup under ``torchrun``, shared by training and evaluation.
 
-NCCL on CUDA (each process on the GPU ``LOCAL_RANK`` names, set before the group starts so
-ranks do not all land on cuda:0), gloo on CPU. Alone (no ``RANK`` in the environment) nothing
-is started and the rank is 0 of 1.
+Where CUDA exists the group has both backends, gloo for CPU tensors and NCCL for CUDA ones, so
+``--device cpu`` works on a GPU machine; a process training on CUDA is bound to its GPU (``device``,
+``LOCAL_RANK`` modulo the GPUs seen) before the group starts, so ranks do not all land on cuda:0.
+Without CUDA it is gloo. Alone (no ``RANK`` in the environment) nothing is started and the rank is 0 of 1.
 """
 from __future__ import annotations
 
@@ -21,20 +22,22 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-def init_distributed() -> tuple[int, int]:
-    """Join the process group that ``torchrun`` describes in the environment, if any; (rank, world size)."""
+def init_distributed(device: torch.device | None = None) -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes in the environment, if any; (rank, world size).
+    ``device``: this process's resolved device (``labelspace.devices.resolve_device``); a CUDA one is bound."""
     if "RANK" in os.environ and dist.is_available() and not dist.is_initialized():
-        if torch.cuda.is_available():
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        gpu = device if device is not None and device.type == "cuda" else None
+        if gpu is not None:
+            torch.cuda.set_device(gpu)
+        dist.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo", device_id=gpu)
     return rank_and_world()
 
 
 @contextmanager
-def process_group() -> Iterator[tuple[int, int]]:
+def process_group(device: torch.device | None = None) -> Iterator[tuple[int, int]]:
     """``init_distributed`` for a block; the group is destroyed at its end if this block started it."""
     started = not (dist.is_available() and dist.is_initialized())
-    rank, world = init_distributed()
+    rank, world = init_distributed(device)
     try:
         yield rank, world
     finally:

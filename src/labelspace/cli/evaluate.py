@@ -6,6 +6,7 @@ tasks are the CLIP_benchmark-style ones of ``evaluation.evaluate``. Both write t
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -86,7 +87,9 @@ def evaluate_command(
     preprocess: str = PREPROCESS,
 ):
     """Evaluate one model on one dataset and task; write one JSON result and print a table."""
-    from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, init_distributed, write_result
+    from labelspace.devices import resolve_device
+    from labelspace.distributed import process_group
+    from labelspace.evaluation import TASKS, evaluate, evaluate_zsl, write_result
     from labelspace.evaluation.tasks import LABEL_TASKS
 
     check_output_dir(out_dir)
@@ -111,10 +114,11 @@ def evaluate_command(
 
             out.print(f"seen-unseen curve written to {plot_seen_unseen(result_curves([result]), path.with_suffix('.png'))}")
         return
-    rank = init_distributed()[0] if distributed else 0  # NCCL with each rank on its LOCAL_RANK GPU, gloo on CPU
-    result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
-                      train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
-                      checkpoint=checkpoint, device=device, precision=precision, workers=workers,
-                      preprocess=preprocess)
-    if rank == 0:
-        print_result(result, result["path"])
+    # the group (a CUDA rank on its LOCAL_RANK GPU) is destroyed at the end, errors included
+    with process_group(resolve_device(device)) if distributed else nullcontext((0, 1)) as (rank, _):
+        result = evaluate(task, model, dataset, method=method, templates=templates, text_model=text_model,
+                          train_dataset=train_dataset, shots=shots, root=root, out_dir=out_dir, batch_size=batch_size,
+                          checkpoint=checkpoint, device=device, precision=precision, workers=workers,
+                          preprocess=preprocess)
+        if rank == 0:
+            print_result(result, result["path"])

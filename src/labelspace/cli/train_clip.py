@@ -51,11 +51,12 @@ def clip(
 ) -> None:
     """Train CLIP with AdamW, warmup + cosine, atomic checkpoints every N steps and exact --resume."""
     from labelspace.data.captions import caption_data
+    from labelspace.devices import resolve_device
     from labelspace.distributed import process_group
     from labelspace.models.trainable import ModelSpec, TrainableCLIP
     from labelspace.training.clip_trainer import ClipTrainConfig, train_clip
 
-    with process_group() as (rank, _):  # destroyed at the end, errors included
+    with process_group(resolve_device(device)) as (rank, _):  # destroyed at the end, errors included
         if resume not in (None, "latest"):
             out = Path(resume)
             if not out.is_dir():

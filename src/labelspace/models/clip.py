@@ -283,8 +283,8 @@ def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
                                   f"offline, pass a checkpoint file: open_clip:{arch}/<file>") from e
         name, weights = f"open_clip:{arch}" + (f"/{tag}" if tag else ""), tag or arch
     else:  # architecture only: weights random (seeded, so reproducible) or from the file
-        with torch.random.fork_rng(), quiet():
-            torch.manual_seed(RANDOM_SEED)
+        with torch.random.fork_rng(devices=[]), quiet():  # built on the CPU: no GPU's RNG touched
+            torch.default_generator.manual_seed(RANDOM_SEED)
             net = open_clip.create_model(arch, pretrained=None, pretrained_text=False)
         name, weights = f"open_clip:{arch}", f"random-init-seed{RANDOM_SEED}"
         if is_file:

@@ -216,8 +216,8 @@ class TrainableCLIP(nn.Module):
         super().__init__()
         bias_kwargs = {"init_logit_scale": SIGLIP_INIT[0], "init_logit_bias": SIGLIP_INIT[1]} \
             if spec.loss == "siglip" else {"init_logit_scale": INIT_LOGIT_SCALE}
-        with torch.random.fork_rng():
-            torch.manual_seed(spec.seed)
+        with torch.random.fork_rng(devices=[]):  # built on the CPU: no GPU's RNG touched
+            torch.default_generator.manual_seed(spec.seed)
             build = _build_towers if spec.model == "towers" else _build_named_open_clip
             self.net, self.transform, tokenizer = build(spec, bias_kwargs)
         self.tokenizer = fast_tokenizer(tokenizer)

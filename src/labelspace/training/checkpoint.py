@@ -20,13 +20,18 @@ from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporari
 WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
 
 
+def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
+    """A contiguous CPU copy: the save holds no second copy of the weights in GPU memory."""
+    return tensor.detach().to("cpu", copy=True).contiguous()
+
+
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
     """Optimiser state dict -> tensors named ``optim.<param>.<key>`` and the JSON-able rest."""
     tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
     for index, entries in state["state"].items():
         for key, value in entries.items():
             if isinstance(value, torch.Tensor):
-                tensors[f"optim.{index}.{key}"] = value.detach().clone()
+                tensors[f"optim.{index}.{key}"] = _cpu_copy(value)
             else:
                 plain["state"].setdefault(str(index), {})[key] = value
     return tensors, plain
@@ -53,8 +58,8 @@ def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch
                     best: dict[str, torch.Tensor] | None = None, progress: dict | None = None,
                     config: dict | None = None) -> Path:
     folder = Path(folder)
-    tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    tensors.update({f"best.{k}": v.contiguous().clone() for k, v in (best or {}).items()})
+    tensors = {f"model.{k}": _cpu_copy(v) for k, v in model.state_dict().items()}
+    tensors.update({f"best.{k}": _cpu_copy(v) for k, v in (best or {}).items()})
     meta = {"progress": json.dumps(progress or {})}
     if optimizer is not None:
         optim_tensors, optim_plain = _flatten_optimizer(optimizer.state_dict())

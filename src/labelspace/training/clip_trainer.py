@@ -21,7 +21,7 @@
   pairs ahead (truncated captions counted from those tokens), in pinned memory on CUDA. ``preprocess``
   ``device`` sends uint8 pixels and resizes and normalises them on the device (``data.loader``).
 - Under ``torchrun`` every process reads its slice of each global batch and DDP averages gradients
-  (``labelspace.distributed``: gloo on CPU, NCCL on CUDA, one GPU per LOCAL_RANK); only rank 0 writes.
+  (``labelspace.distributed``: gloo for CPU tensors, NCCL for CUDA ones, one GPU per LOCAL_RANK); only rank 0 writes.
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def _step_loss(ddp, model, loss_fn, images, texts, accum: int, autocast, labels=
             image, text, scale, bias = ddp(i, t)
             images_all = torch.cat([c[0] if k != j else image for k, c in enumerate(cached)])
             texts_all = torch.cat([c[1] if k != j else text for k, c in enumerate(cached)])
-            if j:  # the scale and bias take their gradient once, not once per micro-batch
+            if j < accum - 1:  # their gradient once, in the syncing last micro-batch, so DDP reduces every parameter
                 scale, bias = scale.detach(), (bias.detach() if bias is not None else None)
             loss = loss_fn(images_all.float(), texts_all.float(), scale, bias, labels)
             scaled(loss).backward()
@@ -170,29 +170,29 @@ def _chunks(texts, n: int):
 
 
 
-def _rng_state() -> dict:
-    """This process's torch RNG state (CPU, and the current CUDA device's when training on CUDA)."""
+def _rng_state(device: torch.device) -> dict:
+    """This process's torch RNG state: the CPU's, and the training GPU's (not the current one) on CUDA."""
     states = {"cpu": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state()
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
     return {k: base64.b64encode(v.numpy().tobytes()).decode() for k, v in states.items()}
 
 
-def _set_rng_state(states: dict) -> None:
+def _set_rng_state(states: dict, device: torch.device) -> None:
     def tensor(text: str) -> torch.Tensor:
         return torch.from_numpy(np.frombuffer(base64.b64decode(text), dtype=np.uint8).copy())
 
     torch.set_rng_state(tensor(states["cpu"]))
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensor(states["cuda"]))
+    if "cuda" in states and device.type == "cuda":
+        torch.cuda.set_rng_state(tensor(states["cuda"]), device)
 
 
-def _gathered_rng_states(world: int) -> list[dict]:
+def _gathered_rng_states(world: int, device: torch.device) -> list[dict]:
     """Every rank's RNG state in rank order (a collective: every rank calls it)."""
     if world == 1:
-        return [_rng_state()]
+        return [_rng_state(device)]
     states = [None] * world
-    torch.distributed.all_gather_object(states, _rng_state())
+    torch.distributed.all_gather_object(states, _rng_state(device))
     return states
 
 
@@ -201,7 +201,7 @@ RESUMABLE_CHANGES = ("stop_at", "eval_every", "checkpoint_every")
 
 
 def _resume(folder: Path, model, optimizer, scaler, config: ClipTrainConfig, data_name: str, rank: int,
-            log: Callable[[str], None]) -> TrainState:
+            device: torch.device, log: Callable[[str], None]) -> TrainState:
     """Restore a checkpoint, refusing one trained with another model, training or data config."""
     train = asdict(config)
     if not config.label_aware:  # checkpoints from before the option lack it; compared only when it is on
@@ -216,7 +216,7 @@ def _resume(folder: Path, model, optimizer, scaler, config: ClipTrainConfig, dat
         scaler.load_state_dict(scaler_state)
     states = progress.pop("rng")
     if rank < len(states):
-        _set_rng_state(states[rank])
+        _set_rng_state(states[rank], device)
     else:
         log(f"rank {rank}: no saved RNG state (the checkpoint has {len(states)} process(es)); seeded afresh")
     return TrainState(**progress)
@@ -235,7 +235,7 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
-        rank, world = stack.enter_context(process_group())
+        rank, world = stack.enter_context(process_group(resolve_device(device)))
         run = _set_up(model, data, config, out_dir, resume, device, rank, world, log, evaluate)
         run.writer = _tensorboard_writer(stack, tensorboard, rank)
         on_device = choose_preprocess(preprocess, data, run.device, model.transform) == "device"
@@ -280,7 +280,7 @@ class _Run:
     def save(self) -> None:
         if self.folder is None:
             return
-        rng = _gathered_rng_states(self.world)
+        rng = _gathered_rng_states(self.world, self.device)
         if self.rank == 0:
             self.state.truncated = self.model.truncated
             config_json = {"model": self.model.spec.to_json(), "train": asdict(self.config), "data": self.data.name}
@@ -321,7 +321,7 @@ def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device,
     if resume:
         if folder is None or not (folder / WEIGHTS).is_file():
             raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
-        state = _resume(folder, model, optimizer, scaler, config, data.name, rank, log)
+        state = _resume(folder, model, optimizer, scaler, config, data.name, rank, device, log)
         log(f"resumed at step {state.step} from {folder}")
     model.truncated = state.truncated
     ddp = model
