@@ -169,7 +169,6 @@ def _chunks(texts, n: int):
     return [texts[k * size:(k + 1) * size] for k in range(n)]
 
 
-
 def _rng_state(device: torch.device) -> dict:
     """This process's torch RNG state: the CPU's, and the training GPU's (not the current one) on CUDA."""
     states = {"cpu": torch.get_rng_state()}
@@ -235,7 +234,8 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
     processes) and ``preprocess`` (where images are resized: auto, cpu, device) may change on resume.
     """
     with ExitStack() as stack:  # the writer is closed and a group started here destroyed, errors included
-        rank, world = stack.enter_context(process_group(resolve_device(device)))
+        device = resolve_device(device)
+        rank, world = stack.enter_context(process_group(device))
         run = _set_up(model, data, config, out_dir, resume, device, rank, world, log, evaluate)
         run.writer = _tensorboard_writer(stack, tensorboard, rank)
         on_device = choose_preprocess(preprocess, data, run.device, model.transform) == "device"
@@ -301,11 +301,10 @@ class _Run:
                     self.writer.add_scalar(f"eval/{k}", v, self.state.step)
 
 
-def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device, rank: int, world: int,
-            log: Callable[[str], None], evaluate: Callable | None) -> _Run:
+def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device: torch.device, rank: int,
+            world: int, log: Callable[[str], None], evaluate: Callable | None) -> _Run:
     """Device, loss, optimizer, output folder and seeded RNG; with ``resume``, the checkpoint's weights and state."""
     config.check(world)
-    device = resolve_device(device)
     resolve_precision(config.precision, device)
     model.to(device)
     if config.grad_checkpointing:
