@@ -84,3 +84,20 @@ def test_a_moved_name_names_its_new_home(old, new):
     assert "\n" not in str(error.value)
     home, _, attr = new.rpartition(".")
     assert hasattr(importlib.import_module(home), attr)
+
+
+@pytest.mark.parametrize("old,says", [("labelspace.methods.shown_scores", "Classifier.probabilities"),
+                                      ("labelspace.serve.models.LOADERS", "labelspace.registry.METHODS"),
+                                      ("labelspace.analysis.similarity.average_ranks", "scipy.stats.rankdata"),
+                                      ("labelspace.api.METHODS", "labelspace.registry.METHODS.list()")])
+def test_a_renamed_name_says_what_to_use_and_others_stay_unknown(old, says):
+    import importlib
+    import re
+
+    home, _, name = old.rpartition(".")
+    module = importlib.import_module(home)
+    with pytest.raises(AttributeError, match=f"^{re.escape(old)} .*{re.escape(says)}") as error:
+        getattr(module, name)
+    assert "\n" not in str(error.value)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        getattr(module, "no_such_name")

@@ -9,6 +9,7 @@ from PIL import Image
 
 from labelspace.data.images import open_image
 from labelspace.encoders.text import check_labels
+from labelspace.errors import moved_names
 from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 from labelspace.methods.clip import CLIPClassifier
 
@@ -43,10 +44,7 @@ def classify(images: Sequence, labels: Sequence[str], method: str = "conse", ima
     return model.rank(features, labels, top=top)
 
 
-def __getattr__(name: str):
-    if name == "METHODS":
-        raise AttributeError("labelspace.api.METHODS moved: the methods are labelspace.registry.METHODS.list()")
-    raise AttributeError(f"module 'labelspace.api' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"METHODS": "moved: the methods are labelspace.registry.METHODS.list()"})
 
 
 class ZeroShotPipeline:

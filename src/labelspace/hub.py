@@ -13,6 +13,8 @@ import socket
 from functools import lru_cache
 from urllib.parse import urlparse
 
+from labelspace.errors import moved_names
+
 CONNECT_TIMEOUT_S = 2.0
 
 
@@ -40,7 +42,4 @@ def offline_unless_reachable() -> bool:
     return True
 
 
-def __getattr__(name: str):
-    if name == "quiet_downloads":
-        raise AttributeError("labelspace.hub.quiet_downloads moved: use labelspace.notes.quiet")
-    raise AttributeError(f"module 'labelspace.hub' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"quiet_downloads": "moved: use labelspace.notes.quiet"})

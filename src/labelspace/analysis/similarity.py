@@ -28,7 +28,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from labelspace.analysis.representations import ClassRepresentations, align_classes
-from labelspace.errors import LabelspaceError
+from labelspace.errors import LabelspaceError, moved_names
 
 
 @dataclass
@@ -98,10 +98,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(-1) / np.sqrt((x * x).sum(-1) * (y * y).sum(-1))
 
 
-def __getattr__(name: str):
-    if name == "average_ranks":
-        raise AttributeError("labelspace.analysis.similarity.average_ranks moved: use scipy.stats.rankdata")
-    raise AttributeError(f"module 'labelspace.analysis.similarity' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"average_ranks": "moved: use scipy.stats.rankdata"})
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from labelspace.data.datasets import ArrayImages, fashion_mnist, image_folder
 from labelspace.data.eval_sets import captions_csv
 from labelspace.data.images import BadImage, open_image
 from labelspace.data.pairs import CaptionData, CaptionSet
-from labelspace.errors import LabelspaceError
+from labelspace.errors import LabelspaceError, moved_names
 from labelspace.prompts import class_prompts
 from labelspace.registry import CAPTION_SOURCES
 
@@ -96,11 +96,8 @@ class SyntheticCaptions(CaptionData):
         return CaptionSet(images, list(self.captions), np.arange(len(self)))
 
 
-def __getattr__(name: str):
-    if name == "PairList":
-        raise AttributeError("labelspace.data.captions.PairList moved: use labelspace.data.pairs.CaptionSet "
-                             "(the one caption-pair type)")
-    raise AttributeError(f"module 'labelspace.data.captions' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"PairList": "moved: use labelspace.data.pairs.CaptionSet "
+                                                  "(the one caption-pair type)"})
 
 
 def held_out_pairs() -> set[tuple[str, str]]:

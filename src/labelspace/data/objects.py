@@ -19,7 +19,7 @@ from PIL import Image
 from labelspace.cache import digest, file_stats
 from labelspace.data.datasets import ImageDataset
 from labelspace.data.images import open_image
-from labelspace.errors import LabelspaceError
+from labelspace.errors import LabelspaceError, moved_names
 
 BOX_TOLERANCE = 1.0  # pixels a box may cross its image's border (rounding in COCO's float boxes)
 
@@ -80,8 +80,5 @@ class ObjectCrops(ImageDataset):
                        self.targets.tobytes(), self.class_names, self.margin)
 
 
-def __getattr__(name: str):
-    if name == "LabelSets":
-        raise AttributeError("labelspace.data.objects.LabelSets moved: use labelspace.data.eval_sets.MultiLabelSet "
-                             "(the one multi-label type)")
-    raise AttributeError(f"module 'labelspace.data.objects' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"LabelSets": "moved: use labelspace.data.eval_sets.MultiLabelSet "
+                                                   "(the one multi-label type)"})

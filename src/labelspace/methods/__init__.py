@@ -2,6 +2,7 @@
 
 Importing this package registers every method in ``labelspace.registry.METHODS``.
 """
+from labelspace.errors import moved_names
 from labelspace.methods import clip, trained  # noqa: F401  (they register their methods)
 from labelspace.methods.base import (COSINE_TEMPERATURE, DEFAULT_IMAGE_MODEL, Classifier, MethodOptions,
                                      create_classifier, rank_labels)
@@ -11,7 +12,4 @@ __all__ = ["COSINE_TEMPERATURE", "DEFAULT_IMAGE_MODEL", "Classifier", "ConSE", "
            "rank_labels"]
 
 
-def __getattr__(name: str):
-    if name == "shown_scores":
-        raise AttributeError("labelspace.methods.shown_scores is now Classifier.probabilities (rows sum to 1)")
-    raise AttributeError(f"module 'labelspace.methods' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"shown_scores": "is now Classifier.probabilities (rows sum to 1)"})

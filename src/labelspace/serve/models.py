@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from labelspace.errors import moved_names
 from labelspace.methods import create_classifier
 
 DEFAULT_MODEL = "conse:efficientnet-lite0+glove-6b-50d"
@@ -22,10 +23,7 @@ def load_model(spec: str, device="cpu", precision: str = "fp32"):
     return create_classifier(spec, device=device, precision=precision)
 
 
-def __getattr__(name: str):
-    if name == "LOADERS":
-        raise AttributeError("labelspace.serve.models.LOADERS moved: a method registers in labelspace.registry.METHODS")
-    raise AttributeError(f"module 'labelspace.serve.models' has no attribute {name!r}")
+__getattr__ = moved_names(__name__, {"LOADERS": "moved: a method registers in labelspace.registry.METHODS"})
 
 
 class CachedTextEncoder:
