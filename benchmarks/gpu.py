@@ -47,6 +47,7 @@ CPU_SIZES = {"images": 96, "classes": 4, "reference_classes": 1, "train_model": 
 
 def evaluation(args, device: torch.device) -> None:
     from labelspace.data import extract_features, fashion_mnist
+    from labelspace.encoders import load_image_encoder
     from labelspace.evaluation import zeroshot_classification
     from labelspace.methods.clip import CLIPClassifier
     from labelspace.models import load_clip
@@ -81,11 +82,13 @@ def evaluation(args, device: torch.device) -> None:
         print(f"   {ours_name}: {rates[ours_name] / rates[names[0]]:.2f}x the bare forward, "
               f"{rates[ours_name] / rates[names[3]]:.2f}x the CLIP_benchmark-style loop")
     sample = fashion_mnist("test").subset(np.arange(args.cosine_images), f"fashion-mnist:test[:{args.cosine_images}]")
-    cpu, dev = (extract_features(model, sample, batch_size=args.batch_size, use_cache=False, progress=False,
-                                 workers=args.workers, preprocess=p).features for p in ("cpu", "device"))
-    cosine = (cpu * dev).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(dev, axis=1)
-    print(f"   on-device vs PIL preprocessing, {len(sample)} images: embedding cosine min {cosine.min():.6f}, "
-          f"mean {cosine.mean():.6f}")
+    lite0 = load_image_encoder("efficientnet-lite0", device=device, precision=args.precision)
+    for name, encoder in (("ViT-B-32 embeddings", model), ("EfficientNet-Lite0 features", lite0)):
+        cpu, dev = (extract_features(encoder, sample, batch_size=args.batch_size, use_cache=False, progress=False,
+                                     workers=args.workers, preprocess=p).features for p in ("cpu", "device"))
+        cosine = (cpu * dev).sum(1) / np.linalg.norm(cpu, axis=1) / np.linalg.norm(dev, axis=1)
+        print(f"   on-device vs PIL preprocessing, {len(sample)} images, {name}: cosine min {cosine.min():.6f}, "
+              f"mean {cosine.mean():.6f}")
 
 
 def jpeg_decoding(args, device: torch.device) -> None:
