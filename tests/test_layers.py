@@ -12,6 +12,7 @@ LAYERS = [
     {"errors"},
     {"io", "numeric", "cache", "distributed", "devices", "registry", "prompts", "notes", "finite", "hub"},
     {"metrics"},
+    {"vocab"},
     {"data", "encoders"},
     {"training"},
     {"models"},

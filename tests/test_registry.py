@@ -18,8 +18,8 @@ import clip_helpers as h
 from dataset_fixtures import study_sets, write_cifar10
 from labelspace.data.vision_sets import TORCHVISION_SETS
 from labelspace.errors import LabelspaceError
-from labelspace.registry import (CAPTION_SOURCES, CLIP_MODELS, DATASETS, EVAL_TASKS, IMAGE_ENCODERS, METHODS,
-                                 REGISTRIES, TEXT_ENCODERS)
+from labelspace.registry import (CAPTION_SOURCES, CLIP_MODELS, DATASETS, EVAL_TASKS, IMAGE_ENCODERS, LABEL_SETS,
+                                 METHODS, REGISTRIES, TEXT_ENCODERS)
 
 CAT = Path(skimage.__file__).parent / "data" / "chelsea.png"
 LABELS = ["cat", "dog", "car"]
@@ -79,7 +79,8 @@ def native_sets(root: Path, patch: pytest.MonkeyPatch) -> dict:
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["red", "blue"])})
     images = [Image.new("RGB", (16, 16), c) for c in ((230, 20, 20), (20, 20, 230))]
     datasets.Dataset.from_dict({"image": images, "label": [0, 1]}, features=features).save_to_disk(root / "hfdata")
-    return {**sets, "hfdata": root / "hfdata"}
+    (root / "wnids.txt").write_text("# two synsets\nn02121808 domestic cat\nn02084071\n")
+    return {**sets, "hfdata": root / "hfdata", "wnids": root / "wnids.txt"}
 
 
 def towers_run(root: Path) -> Path:
@@ -148,6 +149,8 @@ def example(registry, name, files) -> str | None:
         (METHODS, "devise"): f"devise:{files['checkpoints']['devise']}",
         (METHODS, "softmax"): f"softmax:{files['checkpoints']['softmax']}",
         (METHODS, "<folder>"): str(files["checkpoints"]["devise"]),
+        (LABEL_SETS, "wordnet"): "wordnet:n02121808",
+        (LABEL_SETS, "file"): str(files["wnids"]),
     }.get((registry, name), name)
 
 
@@ -195,6 +198,13 @@ def test_every_entry_meets_its_contract(registry, entry, files):
         kept = list(np.argsort(-scores[0], kind="stable")[:-1])  # fewer candidates: the same shares, renormalised
         np.testing.assert_allclose(classifier.probabilities(features, [labels[i] for i in kept])[0],
                                    probabilities[0, kept] / probabilities[0, kept].sum(), rtol=1e-5)
+    elif registry is LABEL_SETS:
+        from labelspace.metrics.hierarchy import wordnet
+        from labelspace.vocab import label_set
+
+        labels = label_set(spec)
+        assert len(labels) > 0 and len(set(labels)) == len(labels) and len(labels.wnids) == len(set(labels.wnids))
+        assert set(labels.wnids) <= set(wordnet().lemmas)
     else:
         assert registry is EVAL_TASKS and callable(entry.factory)
 

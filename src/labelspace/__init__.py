@@ -9,6 +9,8 @@ from labelspace.errors import LabelspaceError
 __version__ = "0.1.0"
 _LAZY = {
     "classify": "labelspace.api",
+    "hedged": "labelspace.api",
+    "label_set": "labelspace.vocab",
     "pipeline": "labelspace.api",
     "list_encoders": "labelspace.encoders",
     "load_image_encoder": "labelspace.encoders",

@@ -9,9 +9,10 @@ from PIL import Image
 
 from labelspace.data.images import open_image
 from labelspace.encoders.text import check_labels
-from labelspace.errors import moved_names
+from labelspace.errors import LabelspaceError, moved_names
 from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
 from labelspace.methods.clip import CLIPClassifier
+from labelspace.vocab import LabelSet, as_labels, check_hedge, describe, hedger, synset_names
 
 
 def classifier(method: str = "conse", image_model: str | None = None, text_model: str | None = None,
@@ -28,20 +29,59 @@ def _encode_images(model, pictures: Sequence[Image.Image]) -> torch.Tensor:
     return model.image_encoder.encode(torch.stack([model.image_encoder.preprocess(p) for p in pictures]))
 
 
-def classify(images: Sequence, labels: Sequence[str], method: str = "conse", image_model: str | None = None,
+def resolve_labels(labels: str | Sequence[str]):
+    """Candidate labels as every verb takes them: a label-set spec (``imagenet-21k``, ``wordnet:<wnid>``, a file;
+    ``labelspace list``) or a list of label names (stripped, each once)."""
+    labels = as_labels(labels)
+    return labels if isinstance(labels, LabelSet) else check_labels(labels)
+
+
+def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
+            text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
+            checkpoint: str | None = None, device="cpu", precision: str = "fp32",
+            hedge: float | None = None) -> tuple[list[list[dict]], list[dict] | None, Sequence[str]]:
+    """``classify``'s ranked answers, the hedged answer per image where ``hedge`` is given (``hedged``), and the
+    candidate labels scored (a WordNet set without the synsets the text model has no word for)."""
+    labels = resolve_labels(labels)
+    if hedge is not None:
+        check_hedge(hedge)
+        if not isinstance(labels, LabelSet) or labels.wnids is None:
+            raise LabelspaceError("--hedge answers over WordNet: pass a WordNet label set (e.g. --labels imagenet-21k)")
+    pictures = [open_image(image) for image in images]  # bad files fail before any model loads
+    model = classifier(method, image_model, text_model, top_t, templates, checkpoint, device, precision)
+    labels = model.candidates(labels)
+    features = _encode_images(model, pictures)
+    ranked = model.rank(features, labels, top=top)
+    synsets = labels.wnids if isinstance(labels, LabelSet) else None
+    if synsets is not None:
+        index = {name: i for i, name in enumerate(labels.names)}
+        ranked = [[{**item, **describe(synsets[index[item["label"]]])} for item in row] for row in ranked]
+    hedged = None
+    if hedge is not None:
+        hedged = [{"label": synset_names([wnid])[0], "probability": mass, **describe(wnid)}
+                  for wnid, mass in hedger(synsets).answer(model.probabilities(features, labels), hedge)]
+    return ranked, hedged, labels
+
+
+def classify(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
              text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
              checkpoint: str | None = None, device="cpu", precision: str = "fp32") -> list[list[dict]]:
     """Rank ``labels`` for each image: one list of ``{"label", "score"}`` per image, best first.
 
+    ``labels``: a list of names, or a label-set spec (``"imagenet-21k"``, ``"wordnet:n02084071"``; ``labelspace
+    list``), whose answers also carry ``wnid``, ``gloss`` and ``path`` (hypernyms, "tabby < domestic cat < cat").
     Each score is the label's probability among ``labels`` (``Classifier.probabilities``: they sum to 1 over all
     the labels, except for SigLIP's independent per-label ones). ``checkpoint`` holds local weights for a
     ``timm:<name>`` image model.
     """
-    labels = check_labels(labels)
-    pictures = [open_image(image) for image in images]  # bad files fail before any model loads
-    model = classifier(method, image_model, text_model, top_t, templates, checkpoint, device, precision)
-    features = _encode_images(model, pictures)
-    return model.rank(features, labels, top=top)
+    return answers(images, labels, method, image_model, text_model, top, top_t, templates, checkpoint, device,
+                   precision)[0]
+
+
+def hedged(images: Sequence, labels: str | Sequence[str], p: float = 0.5, **options) -> list[dict]:
+    """Per image, the most specific WordNet synset whose subtree holds probability >= ``p`` (Deng et al. 2012,
+    ``vocab.hedging``): ``{"label", "probability", "wnid", "gloss", "path"}``; options as ``classify``'s."""
+    return answers(images, labels, hedge=p, **options)[1]
 
 
 __getattr__ = moved_names(__name__, {"METHODS": "moved: the methods are labelspace.registry.METHODS.list()"})
@@ -58,7 +98,7 @@ class ZeroShotPipeline:
 
     def __call__(self, images, candidate_labels: Sequence[str], top_k: int | None = None):
         single = isinstance(images, (str, os.PathLike, Image.Image))
-        labels = check_labels(candidate_labels)
+        labels = self.classifier.candidates(resolve_labels(candidate_labels))
         features = _encode_images(self.classifier, [open_image(i) for i in ([images] if single else images)])
         ranked = self.classifier.rank(features, labels, top=top_k)
         return ranked[0] if single else ranked

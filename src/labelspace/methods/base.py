@@ -25,6 +25,7 @@ import numpy as np
 
 from labelspace.metrics.calibration import fit_temperature, label_softmax
 from labelspace.registry import METHODS
+from labelspace.zeroshot import covered_labels
 
 DEFAULT_IMAGE_MODEL = {"conse": "efficientnet-lite0", "clip": "open_clip:ViT-B-32/openai"}
 COSINE_TEMPERATURE = 0.05  # for cosine scores without a fitted temperature: a 0.1 cosine gap is a factor e^2
@@ -55,6 +56,12 @@ class Classifier:
         label's probability (one scoring pass)."""
         scores = self.scores(features, labels, templates)
         return rank_labels(scores, labels, top, shown=self.as_probabilities(scores))
+
+    def candidates(self, labels: Sequence[str]) -> Sequence[str]:
+        """The labels this classifier can score: all of them, except the synsets of a WordNet ``LabelSet`` that
+        its text model has no word for, which are left out and counted (``LabelSet.excluded``)."""
+        text_encoder = getattr(self, "text_encoder", None)
+        return labels if text_encoder is None else covered_labels(text_encoder, labels)
 
     def label_probabilities(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
         """The former name of ``probabilities``."""

@@ -16,6 +16,7 @@ from labelspace.methods.base import Classifier, MethodOptions
 from labelspace.metrics.calibration import checked_scores
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
+from labelspace.vocab import LabelSet
 from labelspace.zeroshot.classifier import build_classifier
 
 
@@ -33,7 +34,8 @@ class CLIPClassifier(Classifier):
         self.exclusive = model.logit_bias is None
 
     def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
-        return build_classifier(self.model, list(labels), templates or self.templates, cache_dir=self.cache_dir)
+        texts = labels.texts if isinstance(labels, LabelSet) else list(labels)  # lemmas, never a wnid, in prompts
+        return build_classifier(self.model, texts, templates or self.templates, cache_dir=self.cache_dir)
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) logits: the model's logit scale times cosine similarity (plus SigLIP's bias)."""

@@ -18,7 +18,8 @@ from labelspace.errors import LabelspaceError
 from labelspace.methods.base import COSINE_TEMPERATURE, Classifier, MethodOptions
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
-from labelspace.zeroshot import label_vectors
+from labelspace.vocab.labelsets import synset_set
+from labelspace.zeroshot import label_vectors, synset_bank
 
 
 class ConSE:
@@ -55,7 +56,8 @@ class ConSEClassifier(Classifier):
     """ConSE from a classifier of seen labels and a label-text encoder.
 
     ``seen`` is any object with ``labels`` and ``seen_probabilities(features)`` (e.g. a softmax trained on
-    a split's seen classes); by default it is the image model's own ImageNet head. Scores are cosines, shown
+    a split's seen classes); by default it is the image model's own ImageNet head, whose 1,000 labels are
+    embedded by their synsets (``zeroshot.synsets``: the mean of their lemmas' vectors). Scores are cosines, shown
     as probabilities at ``COSINE_TEMPERATURE`` unless ``calibrate`` fits one.
     """
 
@@ -66,8 +68,13 @@ class ConSEClassifier(Classifier):
             raise LabelspaceError(f"ConSE needs an image model with a labelled classification head; "
                                   f"{image_encoder.name!r} has none (try efficientnet-lite0)")
         self.image_encoder, self.text_encoder, self.seen = image_encoder, text_encoder, seen
-        seen_labels = image_encoder.head_labels if seen is None else seen.labels
-        self.conse = ConSE(seen_labels, text_encoder.encode(seen_labels, on_unknown="zero"), top_t)
+        if seen is None and image_encoder.head_wnids is not None:  # ImageNet heads: their synsets, not display names
+            seen_labels = image_encoder.head_labels
+            seen_vectors = synset_bank(text_encoder, synset_set("head", image_encoder.head_wnids))[0]
+        else:
+            seen_labels = image_encoder.head_labels if seen is None else seen.labels
+            seen_vectors = text_encoder.encode(seen_labels, on_unknown="zero")
+        self.conse = ConSE(seen_labels, seen_vectors, top_t)
 
     def seen_probabilities(self, features) -> np.ndarray:
         """p(y|x) over the seen labels, which ConSE combines."""

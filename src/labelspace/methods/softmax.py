@@ -52,6 +52,13 @@ class SoftmaxClassifier(Classifier):
     def seen_probabilities(self, features) -> np.ndarray:
         return np.exp(self.log_probabilities(features))
 
+    def candidates(self, labels: Sequence[str]) -> Sequence[str]:
+        """Any labels, as long as the softmax knows some of them (it scores the others -inf)."""
+        if not set(labels) & set(self.labels):
+            raise LabelspaceError(f"a softmax over {len(self.labels)} trained labels cannot name any of the "
+                                  f"{len(labels)} candidates (e.g. {labels[0]!r}); use conse, devise or clip")
+        return labels
+
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """Log-probabilities of the seen labels; -inf for any other (a softmax cannot name them; no text, so
         ``templates`` change nothing)."""

@@ -102,21 +102,28 @@ class WordNet(Hierarchy):
 
     def __init__(self, root: str | Path | None = None):
         root = Path(root or wordnet_dir())
-        parents: dict[str, list[str]] = {}
+        self.parents: dict[str, list[str]] = {}
         self.lemmas: dict[str, list[str]] = {}
+        self.glosses: dict[str, str] = {}
         with open(root / "data.noun", encoding="latin-1") as f:
             for line in f:
                 if line.startswith(" "):
                     continue
-                head = line.split(" | ", 1)[0].split()
+                fields, _, gloss = line.partition(" | ")
+                head = fields.split()
                 wnid = "n" + head[0]
                 n_words = int(head[3], 16)
                 self.lemmas[wnid] = [w.lower() for w in head[4:4 + 2 * n_words:2]]
+                self.glosses[wnid] = gloss.strip()
                 at = 4 + 2 * n_words
                 pointers = head[at + 1: at + 1 + 4 * int(head[at])]
-                parents[wnid] = ["n" + pointers[i + 1] for i in range(0, len(pointers), 4)
-                                 if pointers[i] in ("@", "@i") and pointers[i + 2] == "n"]
-        super().__init__(parents)
+                self.parents[wnid] = ["n" + pointers[i + 1] for i in range(0, len(pointers), 4)
+                                      if pointers[i] in ("@", "@i") and pointers[i + 2] == "n"]
+        super().__init__(self.parents)
+        self.children: dict[str, list[str]] = {}
+        for wnid, ups in self.parents.items():
+            for up in ups:
+                self.children.setdefault(up, []).append(wnid)
         self.senses: dict[str, list[str]] = {}
         with open(root / "index.noun", encoding="latin-1") as f:
             for line in f:
@@ -182,6 +189,33 @@ class WordNet(Hierarchy):
 
     def name(self, wnid: str) -> str:
         return self.lemmas[wnid][0]
+
+    def path(self, wnid: str, length: int = 5) -> list[str]:
+        """``wnid`` and its first hypernyms upwards, ``length`` synsets at most ("tabby < domestic cat < cat ...")."""
+        chain = [wnid]
+        while len(chain) < length and self.parents.get(chain[-1]):
+            chain.append(self.parents[chain[-1]][0])
+        return chain
+
+    def descendants(self, wnid: str) -> list[str]:
+        """``wnid``, then every synset under it (hyponyms and instances, any depth) once each, in WordNet order."""
+        seen, stack = {wnid}, [wnid]
+        while stack:
+            for child in self.children.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        return [wnid] + [w for w in self.lemmas if w in seen and w != wnid]
+
+    def ancestors(self, wnid: str) -> set[str]:
+        """``wnid`` and every synset above it over all hypernym paths."""
+        seen, stack = {wnid}, [wnid]
+        while stack:
+            for up in self.parents.get(stack.pop(), ()):
+                if up not in seen:
+                    seen.add(up)
+                    stack.append(up)
+        return seen
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,7 @@ from labelspace.cache import default_cache_dir, digest
 from labelspace.io import atomic_write_bytes
 from labelspace.numeric import unit_rows
 from labelspace.prompts import class_prompts
+from labelspace.vocab import LabelSet
 
 _MEMORY: dict[str, np.ndarray] = {}
 log = logging.getLogger("labelspace")
@@ -65,7 +66,12 @@ def ensemble(encode, prompts: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def label_vectors(text_encoder, labels: Sequence[str], templates=None) -> np.ndarray:
-    """A text encoder's vectors of ``labels``: bare, or prompt-ensembled over ``templates`` (``class_prompts``)."""
+    """A text encoder's vectors of ``labels``: bare, or prompt-ensembled over ``templates`` (``class_prompts``);
+    a WordNet ``LabelSet``'s by the synset rule (``zeroshot.synsets``)."""
+    if isinstance(labels, LabelSet) and labels.wnids is not None:
+        from labelspace.zeroshot.synsets import synset_vectors
+
+        return synset_vectors(text_encoder, labels, templates)
     if templates is None:
         return text_encoder.encode(list(labels))
     return ensemble(text_encoder.encode, class_prompts(list(labels), templates))
