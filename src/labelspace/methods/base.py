@@ -96,6 +96,15 @@ def rank_labels(scores: np.ndarray, labels: Sequence[str], top: int | None = Non
                 shown: np.ndarray | None = None) -> list[list[dict]]:
     """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best ``scores`` first (ties keep label
     order); the score given is ``shown`` (e.g. probabilities) where passed."""
-    shown = scores if shown is None else shown
-    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :top]
+    shown, scores = scores if shown is None else shown, np.asarray(scores)
+    order = [top_columns(row, top) for row in scores]
     return [[{"label": labels[j], "score": float(row[j])} for j in idx] for row, idx in zip(shown, order)]
+
+
+def top_columns(row: np.ndarray, top: int | None) -> np.ndarray:
+    """The ``top`` columns of one score row, best first, ties in column order; only the values tied with or
+    above the top-th are sorted (a row of 82K labels is not sorted whole for 5 answers)."""
+    if top is None or top >= len(row) or not np.isfinite(row).all():
+        return np.argsort(-row, kind="stable")[:top]
+    contenders = np.flatnonzero(row >= np.partition(row, len(row) - top)[len(row) - top])
+    return contenders[np.argsort(-row[contenders], kind="stable")][:top]

@@ -49,7 +49,9 @@ class ConSE:
 
     def scores(self, probs, candidate_vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of each image's embedding to each candidate label vector, (images, candidates)."""
-        return unit_rows(self.embed(probs)) @ unit_rows(candidate_vectors).T
+        candidate_vectors = np.asarray(candidate_vectors, dtype=np.float32)
+        norms = np.sqrt(np.einsum("ij,ij->i", candidate_vectors, candidate_vectors))  # no normalised copy of a 82K bank
+        return (unit_rows(self.embed(probs)) @ candidate_vectors.T) / np.maximum(norms, 1e-12)
 
 
 class ConSEClassifier(Classifier):

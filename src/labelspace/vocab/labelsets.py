@@ -21,9 +21,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
+from labelspace.cache import digest
 from labelspace.errors import LabelspaceError
 from labelspace.registry import LABEL_SETS
 
@@ -49,6 +51,11 @@ class LabelSet(Sequence):
 
     def __repr__(self) -> str:
         return f"LabelSet({self.spec!r}, {len(self)} labels)"
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A key over the labels (wnids, else names): what caches of label vectors are keyed by."""
+        return digest(*(self.wnids if self.wnids is not None else ["names", *self.names]))
 
     @property
     def texts(self) -> list[str]:

@@ -7,8 +7,8 @@ is the mean of its lemmas' unit vectors (the rule GCNZ and DGP use). Glosses are
 no known word is dropped; a synset with none is *not covered*: it is excluded from the candidates and
 counted (``covered_labels``), never given a zero vector that would silently score 0.
 
-Banks are cached under ``<cache>/label-banks/`` keyed by the encoder's ``cache_key``, the wnids and the
-prompts, and in memory for the process (a 21K-synset GloVe bank is 4 MB).
+Banks are cached under ``<cache>/label-banks/`` keyed by the encoder's ``cache_key``, the wnids (their lemmas are fixed) and
+the prompts, and in memory for the process (a 21K-synset GloVe bank is 4 MB).
 """
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ def _encode_lemmas(text_encoder, lemmas: list[str], templates) -> np.ndarray:
 def synset_bank(text_encoder, labels: LabelSet, templates=None, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, covered): unit synset vectors (labels, dim) by the module's rule, and which synsets have one
     (an uncovered synset's row is zero)."""
-    lemma_lists = labels.lemmas()
-    key = digest(RULE, text_encoder.cache_key, labels.wnids if labels.wnids is not None else labels.names,
-                 lemma_lists, templates)
+    key = digest(RULE, text_encoder.cache_key, labels.fingerprint, templates)  # lemmas: WordNet 3.0's, fixed
     if key in _MEMORY:
         return _MEMORY[key]
     path = Path(cache_dir or default_cache_dir()) / "label-banks" / f"{key}.npz"
@@ -58,6 +56,7 @@ def synset_bank(text_encoder, labels: LabelSet, templates=None, cache_dir=None) 
             return vectors, covered
         except (OSError, ValueError, KeyError, EOFError) as e:
             log.warning(f"label bank {path} is unreadable ({type(e).__name__}: {str(e)[:120]}); recomputing it")
+    lemma_lists = labels.lemmas()
     unique = list(dict.fromkeys(lemma for lemmas in lemma_lists for lemma in lemmas))
     index = {lemma: i for i, lemma in enumerate(unique)}
     lemma_vectors = _encode_lemmas(text_encoder, unique, templates)
