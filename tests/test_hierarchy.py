@@ -1,10 +1,11 @@
-"""hP@k on a hand-built hierarchy with hand-computed values, and the WordNet label mapping."""
+"""hP@k on a hand-built hierarchy with hand-computed values, against the former dense implementation on a random
+DAG (block by block, with ties and NaN), and the WordNet label mapping."""
 import numpy as np
 import pytest
 
 from labelspace.errors import LabelspaceError
-from labelspace.metrics import flat_hits
-from labelspace.metrics.hierarchy import Hierarchy, hierarchical_precision
+from labelspace.metrics import classification, flat_hits
+from labelspace.metrics.hierarchy import Hierarchy, hierarchical_precision, hierarchical_precision_per_image
 
 #            entity
 #           /      \
@@ -53,6 +54,112 @@ def test_hierarchical_precision_hand_computed():
 def test_k_above_candidate_count_is_an_error():
     with pytest.raises(LabelspaceError, match="k=6"):
         hierarchical_precision(np.zeros((1, 5)), [0], LABELS, TREE, ks=(6,))
+
+
+def reference_correct_set(edges, start, candidates, k):
+    """The former ``Hierarchy.correct_set``: a plain breadth-first search over sets, one level at a time."""
+    where = {}
+    for i, node in enumerate(candidates):
+        where.setdefault(node, []).append(i)
+    found, seen, frontier = set(where.get(start, [])), {start}, [start]
+    while len(found) < k and frontier:
+        nxt = []
+        for node in frontier:
+            for other in edges.get(node, ()):
+                if other not in seen:
+                    seen.add(other)
+                    nxt.append(other)
+                    found.update(where.get(other, []))
+        frontier = nxt
+    return found
+
+
+def reference(scores, targets, label_nodes, edges, ks):
+    """Per-image hit@k and hP@k as the former dense implementation computed them: a labels x labels correct
+    matrix and a full sort of every row, NaN and ties against the model."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n = len(label_nodes)
+    true = scores[np.arange(len(targets)), targets]
+    wrong = np.where(np.isnan(scores), np.inf, scores)
+    above = (wrong >= np.where(np.isnan(true), -np.inf, true)[:, None]).sum(axis=1) - 1
+    hits, hp = {}, {}
+    for k in ks:
+        hits[k] = (above < k).astype(float)
+        correct = np.zeros((n, n), dtype=bool)
+        for c in np.unique(targets):
+            correct[c, list(reference_correct_set(edges, label_nodes[c], label_nodes, k))] = True
+        good = correct[targets]
+        effective = np.where(np.isnan(scores), np.where(good, -np.inf, np.inf), scores)
+        top = np.lexsort((good, -effective), axis=-1)[:, :k]
+        hp[k] = np.take_along_axis(good, top, axis=1).sum(axis=1) / k
+    return hits, hp
+
+
+def per_class(values, targets):
+    return np.mean([values[targets == c].mean() for c in np.unique(targets)])
+
+
+def random_dag(rng, n_nodes=3000, n_labels=2000):
+    """Nodes with 1-3 parents among the earlier ones; the labels: distinct nodes, two labels on one node and one
+    node outside the hierarchy."""
+    parents = {f"v{i}": [f"v{p}" for p in set(rng.integers(max(0, i - 300), i, rng.integers(1, 4)))]
+               for i in range(1, n_nodes)}
+    labels = [f"v{i}" for i in rng.choice(n_nodes, n_labels - 2, replace=False)]
+    return Hierarchy(parents), labels + [labels[0], "outside"]
+
+
+KS = (1, 2, 5, 10, 20)
+
+
+@pytest.mark.parametrize("ties, nan, block_rows", [(None, 0.0, 7), (2, 0.01, 50), (1, 0.2, 1000), (0, 0.0, 64)])
+def test_blocks_equal_the_dense_reference_with_ties_and_nan(monkeypatch, ties, nan, block_rows):
+    rng = np.random.default_rng(ties or 5)
+    tree, labels = random_dag(rng)
+    n_images = 300
+    scores = rng.random((n_images, len(labels)), dtype=np.float32)
+    if ties is not None:  # 0: a constant scorer, every row one tie
+        scores = np.round(scores, ties)
+    scores[rng.random(scores.shape) < nan] = np.nan
+    targets = rng.integers(0, len(labels), n_images)
+    targets[:3] = [0, len(labels) - 2, len(labels) - 1]  # the shared node and the node outside
+    scores[5] = np.nan
+    monkeypatch.setattr(classification, "BLOCK_SCORES", block_rows * len(labels))
+    hits, hp = reference(scores, targets, labels, tree.edges, KS)
+    got_hits = {k: (classification.true_label_rank(scores, targets) < k) for k in KS}
+    got = hierarchical_precision_per_image(scores, targets, labels, tree, KS)
+    for k in KS:
+        np.testing.assert_array_equal(got_hits[k], hits[k])
+        np.testing.assert_allclose(got[k], hp[k])
+    assert flat_hits(scores, targets, KS, average="classes") == pytest.approx({k: per_class(hits[k], targets) for k in KS})
+    assert hierarchical_precision(scores, targets, labels, tree, KS, average="classes") == pytest.approx(
+        {k: per_class(hp[k], targets) for k in KS})
+    assert hierarchical_precision(scores, targets, labels, tree, KS) == pytest.approx({k: hp[k].mean() for k in KS})
+
+
+def test_memmaps_and_block_iterators_give_the_same_precision(tmp_path):
+    rng = np.random.default_rng(3)
+    tree, labels = random_dag(rng, 500, 300)
+    scores, targets = np.round(rng.random((40, len(labels)), dtype=np.float32), 2), rng.integers(0, len(labels), 40)
+    mapped = np.lib.format.open_memmap(tmp_path / "scores.npy", mode="w+", dtype=np.float32, shape=scores.shape)
+    mapped[:] = scores
+    mapped.flush()
+    expected = hierarchical_precision(scores, targets, labels, tree, (2, 5))
+    assert hierarchical_precision(np.load(tmp_path / "scores.npy", mmap_mode="r"), targets, labels, tree, (2, 5)) == expected
+    assert hierarchical_precision(iter(np.array_split(scores, 3)), targets, labels, tree, (2, 5)) == expected
+    assert flat_hits(iter(np.array_split(scores, 3)), targets, (1, 5)) == flat_hits(scores, targets, (1, 5))
+    with pytest.raises(LabelspaceError, match="held 27 rows for 40 targets"):
+        hierarchical_precision(iter(np.array_split(scores, 3)[:2]), targets, labels, tree, (2,))
+    with pytest.raises(LabelspaceError, match=r"must be \(rows, 300\)"):
+        hierarchical_precision(iter([scores[:, :10]]), targets, labels, tree, (2,))
+
+
+def test_a_correct_set_is_searched_once_per_candidate_list():
+    sets = TREE.correct_sets(LABELS)
+    assert TREE.correct_sets(list(LABELS)) is sets
+    hierarchical_precision(np.zeros((2, 5)), [0, 3], LABELS, TREE, ks=(1, 2, 3))
+    assert sorted(sets.found) == [0, 3]
+    columns, ends, ran_out = sets.found[0]
+    assert ends.tolist() == [1, 1, 2, 3] and not ran_out  # sandal; shoe; sneaker; footwear -> boot
 
 
 @pytest.mark.slow

@@ -46,3 +46,15 @@ def test_without_ties_metrics_equal_sklearn_and_the_order_is_argsort():
     for k in (1, 2, 5):
         assert top_k_accuracy(scores, targets, k) == pytest.approx(top_k_accuracy_score(targets, scores, k=k, labels=range(7)))
     np.testing.assert_array_equal(ranked(scores, np.zeros_like(scores, bool)), np.argsort(-scores, axis=1))
+
+
+@pytest.mark.parametrize("decimals, nan", [(None, 0.0), (2, 0.0), (1, 0.05), (0, 0.3)])
+def test_the_first_k_by_partition_equal_the_full_sort(decimals, nan):
+    rng = np.random.default_rng(2)
+    scores = rng.random((200, 500))
+    if decimals is not None:  # ties at the pool's edge; 0 decimals: a few values, mostly tied
+        scores = np.round(scores, decimals)
+    scores[rng.random(scores.shape) < nan] = np.nan
+    good = rng.random(scores.shape) < 0.1
+    for k in (1, 2, 5, 20, 100):
+        np.testing.assert_array_equal(ranked(scores, good, k), ranked(scores, good)[:, :k])
