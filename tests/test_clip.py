@@ -190,3 +190,22 @@ def test_siglip_probabilities_equal_transformers_sigmoid_logits(tmp_path, image)
         expected = torch.sigmoid(logits.logits_per_image).numpy()
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent per label, not a softmax
+
+
+def test_a_large_build_is_chunked_announced_and_equals_open_clip(tmp_path, caplog, monkeypatch):
+    import open_clip
+
+    from labelspace.models import load_clip
+    from labelspace.zeroshot import build_classifier, classifier as builder
+
+    monkeypatch.setattr(builder, "LARGE_BUILD", 100)  # 12 labels x 80 templates stand for 82K x 80
+    monkeypatch.setattr(builder, "CHUNK_PROMPTS", 200)
+    model = load_clip("open_clip:ls-tiny-vit")
+    classes = ["cat", "dog", "aeroplane", "sea anemone", "tiger cat", "domestic cat", "red fox", "kit fox", "tench",
+               "goldfish", "great white shark", "hammerhead"]
+    with caplog.at_level("WARNING", logger="labelspace"):
+        weights = build_classifier(model, classes, "openai", batch_size=64, cache_dir=tmp_path)
+    ref = open_clip.build_zero_shot_classifier(model.net, model.tokenizer, classes, open_clip.OPENAI_IMAGENET_TEMPLATES)
+    np.testing.assert_allclose(weights, ref.T.numpy(), atol=1e-5)
+    notes = [r.getMessage() for r in caplog.records if "prompts" in r.getMessage()]
+    assert len(notes) == 1 and "encoding 960 prompts (12 labels x 80 templates): about" in notes[0]

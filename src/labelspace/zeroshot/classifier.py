@@ -15,6 +15,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ import torch
 
 from labelspace.cache import default_cache_dir, digest
 from labelspace.io import atomic_write_bytes
+from labelspace.notes import note
 from labelspace.numeric import unit_rows
 from labelspace.prompts import class_prompts
 from labelspace.vocab import LabelSet
@@ -37,24 +40,60 @@ def clear_memory() -> None:
     _MEMORY.clear()
 
 
-def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+LARGE_BUILD = 50_000  # prompts from which a build says its size and estimated time, and shows progress
+CHUNK_PROMPTS = 16_384  # prompts ensembled at a time: 82K labels x 80 templates never sit in memory at once
+
+
+def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256, progress=None) -> np.ndarray:
     """Unit text embeddings of ``prompts`` (float32, one row each), longest texts batched together.
 
     Models that tokenize apart (``tokenize`` + ``encode_tokens``) tokenize the next batch in a thread
-    while the current one is encoded (the tokenizer, not the tower, limits a GPU).
+    while the current one is encoded (the tokenizer, not the tower, limits a GPU), one batch ahead so memory
+    stays bounded for millions of prompts. ``progress(n)`` (optional) is told of each batch encoded.
     """
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     out = np.empty((len(prompts), model.embed_dim), dtype=np.float32)
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
-    if not hasattr(model, "encode_tokens"):
-        for rows in batches:
-            out[rows] = model.encode_text([prompts[i] for i in rows]).float().cpu().numpy()
-        return unit_rows(out)
+    tokenize_apart = hasattr(model, "encode_tokens")
     with ThreadPoolExecutor(max_workers=1) as pool:
-        tokens = [pool.submit(model.tokenize, [prompts[i] for i in rows]) for rows in batches]
-        for rows, pending in zip(batches, tokens):
-            out[rows] = model.encode_tokens(pending.result()).float().cpu().numpy()
+        def texts(n: int):
+            batch = [prompts[i] for i in batches[n]]
+            return pool.submit(model.tokenize, batch) if tokenize_apart else batch
+
+        pending = texts(0) if batches else None
+        for n, rows in enumerate(batches):
+            current, pending = pending, texts(n + 1) if n + 1 < len(batches) else None  # one batch ahead
+            encoded = model.encode_tokens(current.result()) if tokenize_apart else model.encode_text(current)
+            out[rows] = encoded.float().cpu().numpy()
+            if progress is not None:
+                progress(len(rows))
     return unit_rows(out)
+
+
+@contextmanager
+def _build_progress(total: int, what: str | None):
+    """A callback counting encoded prompts: silent below ``LARGE_BUILD``, else a note after the first batch
+    (count and estimated time) and a transient progress bar."""
+    if total < LARGE_BUILD:
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    start, seen = time.perf_counter(), [0]
+    with Progress(TextColumn("label embeddings"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("encode", total=total)
+
+        def advance(done: int) -> None:
+            if not seen[0]:
+                rate = done / max(time.perf_counter() - start, 1e-9)
+                note(f"encoding {total:,} prompts ({what or 'label texts'}): about {(total - done) / rate / 60:.1f} "
+                     f"min at {rate:.0f} prompts/s (timed on the first batch); cached once built")
+            seen[0] += done
+            bar.advance(task, done)
+
+        yield advance
 
 
 def ensemble(encode, prompts: Sequence[Sequence[str]]) -> np.ndarray:
@@ -75,6 +114,18 @@ def label_vectors(text_encoder, labels: Sequence[str], templates=None) -> np.nda
     if templates is None:
         return text_encoder.encode(list(labels))
     return ensemble(text_encoder.encode, class_prompts(list(labels), templates))
+
+
+def _class_chunks(prompts: list[list[str]]) -> list[list[list[str]]]:
+    """Consecutive classes, about ``CHUNK_PROMPTS`` prompts at a time."""
+    chunks, size = [[]], 0
+    for class_prompts_ in prompts:
+        if size and size + len(class_prompts_) > CHUNK_PROMPTS:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(class_prompts_)
+        size += len(class_prompts_)
+    return chunks
 
 
 def classifier_key(model, class_names: Sequence[str], prompts: list[list[str]]) -> str:
@@ -102,7 +153,10 @@ def build_classifier(model, class_names: Sequence[str], templates="openai", batc
             log.warning(f"classifier cache entry {path} is unreadable ({type(e).__name__}: {str(e)[:120]}); "
                         "recomputing it")
     with torch.inference_mode():
-        weights = ensemble(lambda texts: encode_prompts(model, texts, batch_size), prompts)
+        what = f"{len(class_names):,} labels x {max(map(len, prompts), default=0)} templates"
+        with _build_progress(sum(map(len, prompts)), what) as progress:
+            weights = np.concatenate([ensemble(lambda texts: encode_prompts(model, texts, batch_size, progress), part)
+                                      for part in _class_chunks(prompts)])
     weights.setflags(write=False)  # shared through the memory cache
     if use_cache:
         buffer = io.BytesIO()
