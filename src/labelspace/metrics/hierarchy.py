@@ -271,23 +271,23 @@ class WordNet(Hierarchy):
 
     def descendants(self, wnid: str) -> list[str]:
         """``wnid``, then every synset under it (hyponyms and instances, any depth) once each, in WordNet order."""
-        seen, stack = {wnid}, [wnid]
-        while stack:
-            for child in self.children.get(stack.pop(), ()):
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
-        return [wnid] + [w for w in self.lemmas if w in seen and w != wnid]
+        below = _reach(wnid, self.children)
+        return [wnid] + [w for w in self.lemmas if w in below and w != wnid]
 
     def ancestors(self, wnid: str) -> set[str]:
         """``wnid`` and every synset above it over all hypernym paths."""
-        seen, stack = {wnid}, [wnid]
-        while stack:
-            for up in self.parents.get(stack.pop(), ()):
-                if up not in seen:
-                    seen.add(up)
-                    stack.append(up)
-        return seen
+        return _reach(wnid, self.parents)
+
+
+def _reach(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    """``start`` and every node reachable from it along ``edges``."""
+    seen, stack = {start}, [start]
+    while stack:
+        for other in edges.get(stack.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen
 
 
 @lru_cache(maxsize=1)
