@@ -10,7 +10,7 @@ ROOT = Path(labelspace.__file__).parent
 # bottom to top; an import may go down or stay inside its own unit, never up or sideways
 LAYERS = [
     {"errors"},
-    {"io", "numeric", "cache", "distributed", "devices", "registry", "prompts", "notes", "finite", "hub"},
+    {"io", "numeric", "cache", "distributed", "devices", "registry", "prompts", "notes", "finite", "hub", "words"},
     {"metrics"},
     {"vocab"},
     {"data", "encoders"},

@@ -11,12 +11,28 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from labelspace import __version__
 from labelspace.errors import LabelspaceError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Zero-shot image recognition through a shared embedding space of images and label text.")
-err = Console(stderr=True)
-out = Console(markup=False)  # labels, paths and model names are shown as typed: "[bold]dog[/bold]" stays literal
+# Off a terminal (a pipe, a log file, CI) rich would cut every line at 80 columns: there nothing is cut or wrapped.
+PIPE_WIDTH = 10_000
+err = Console(stderr=True, **({} if sys.stderr.isatty() else {"width": PIPE_WIDTH}))
+out = Console(markup=False,  # labels, paths and model names are shown as typed: "[bold]dog[/bold]" stays literal
+              **({} if sys.stdout.isatty() else {"width": PIPE_WIDTH}))
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        out.print(f"labelspace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print labelspace's version and exit.")):
+    pass
 
 # The options of every command that encodes or trains (labelspace.devices resolves and checks them).
 DEVICE = typer.Option("auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N or mps.")

@@ -53,7 +53,7 @@ def classify(
 def print_registries(registries) -> None:
     table = Table()
     for column in ("kind", "spec", "offline", "description"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal folds a spec, never cuts it
     for registry in registries:
         for e in registry.list():
             table.add_row(registry.kind, e.spec, "yes" if e.offline else "online", e.description)

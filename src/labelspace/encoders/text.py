@@ -26,19 +26,7 @@ from labelspace.cache import file_stat
 from labelspace.errors import LabelspaceError
 from labelspace.notes import quiet
 from labelspace.prompts import fill
-
-
-def _segment(word: str, vocab) -> list[str] | None:
-    """Split ``word`` into the fewest vocabulary words of length >= 2 (dynamic programming), or None."""
-    best: list[list[str] | None] = [[]] + [None] * len(word)
-    for end in range(2, len(word) + 1):
-        for start in range(0, end - 1):
-            piece = word[start:end]
-            if best[start] is not None and piece in vocab:
-                candidate = best[start] + [piece]
-                if best[end] is None or len(candidate) < len(best[end]):
-                    best[end] = candidate
-    return best[len(word)]
+from labelspace.words import segment
 
 
 def label_tokens(label: str, vocab) -> list[str]:
@@ -58,7 +46,7 @@ def label_tokens(label: str, vocab) -> list[str]:
             if word in vocab:
                 tokens.append(word)
             else:
-                tokens.extend(_segment(word, vocab) or [])
+                tokens.extend(segment(word, vocab) or [])
     return tokens
 
 

@@ -123,7 +123,7 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
     from labelspace.methods.trained import load_classifier
-    from labelspace.metrics.hierarchy import load_overrides
+    from labelspace.metrics.hierarchy import load_overrides, wordnet
 
     if model is None:
         raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder or a CLIP spec)")
@@ -131,9 +131,11 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
     data = load_dataset(dataset, root)
     if the_split is not None:
         the_split.check(data.class_names)
-    overrides = load_overrides(wordnet_overrides) if hierarchy else None
+    overrides = load_overrides(wordnet_overrides, dataset) if hierarchy else None
     if overrides is not None and getattr(data, "wnids", None):  # ImageNet-style data knows each class's synset
         overrides.update(zip(data.class_names, data.wnids))
+    if overrides is not None:  # a label with no synset fails here, before any encoding
+        wordnet().synsets(the_split.seen if the_split else data.class_names, overrides)
     classifier, info = load_classifier(model, image_model, text_model, top_t, checkpoint=checkpoint,
                                        templates=templates, device=device, precision=precision)
     feats = extract_features(classifier.image_encoder, data, workers=workers, preprocess=preprocess)

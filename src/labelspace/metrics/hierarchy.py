@@ -24,8 +24,12 @@ rows at a time (``metrics.classification.score_blocks``), so a memmap or an iter
 Label -> synset (``WordNet.synset``): an override ("lemma.n.NN" or an ImageNet-style wnid "n04133789"),
 else for each alternative of the label split on "/" and "," ("T-shirt/top" -> "T-shirt", "top") the
 first noun sense of the whole phrase (spaces and hyphens tried as underscores, plural forms reduced by
-WordNet's exception list and suffix rules), else the first sense of the first alternative's head noun,
-its last word ("ankle boot" -> boot); a label with none is a one-line error naming the override file.
+WordNet's exception list and suffix rules), then of its words joined by underscores once each word WordNet
+does not know is segmented into known ones by the text encoders' rule (``labelspace.words.segment`` over the
+words of WordNet's lemmas: "diningtable" -> dining_table), else the first sense of the first alternative's
+head noun, its last word ("ankle boot" -> boot); a label with none is a one-line error naming the override file.
+Overrides are scoped (``load_overrides``): the packaged ones for every dataset, those of the evaluated
+dataset's kind (COCO's "mouse" is the device, CIFAR-100's the animal), then a user file.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ import numpy as np
 from labelspace.errors import LabelspaceError
 from labelspace.metrics.classification import averaged, score_blocks
 from labelspace.metrics.ranking import ranked
+from labelspace.words import segment
 
 # Suffix rules of WordNet's morphy for nouns.
 NOUN_SUFFIXES = [("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
@@ -226,6 +231,23 @@ class WordNet(Hierarchy):
                 return self.senses[found[0]][0]
         return None
 
+    @cached_property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word of a noun lemma ("dining_table" -> dining, table): what compounds are segmented into."""
+        return frozenset(word for lemma in self.senses for word in lemma.split("_"))
+
+    def words_of(self, phrase: str) -> list[str]:
+        """``phrase``'s words split on spaces, hyphens and underscores, punctuation dropped, each word WordNet does
+        not know split into the fewest known ones by the text encoders' rule ("diningtable" -> dining, table)."""
+        words = []
+        for word in re.split(r"[\s\-_]+", phrase.lower()):
+            word = re.sub(r"[^\w']", "", word)
+            if word in self.vocabulary or self._base_forms(word):
+                words.append(word)
+            elif word:
+                words.extend(segment(word, self.vocabulary) or [word])
+        return words
+
     def resolve(self, name: str) -> str:
         """A wnid from "lemma.n.NN" (1-based sense) or a wnid; unknown ones are one-line errors."""
         if re.fullmatch(r"n\d{8}", name):
@@ -246,11 +268,11 @@ class WordNet(Hierarchy):
             return self.resolve(overrides[label.lower()])
         alternatives = [a.strip() for a in re.split(r"[/,]", label) if a.strip()]
         for alternative in alternatives:
-            found = self._lookup(alternative)
+            found = self._lookup(alternative) or self._lookup(" ".join(self.words_of(alternative)))
             if found:
                 return found
-        words = re.split(r"[\s\-_]+", alternatives[0]) if alternatives else []
-        found = self._lookup(words[-1]) if words and words[-1] else None
+        words = self.words_of(alternatives[0]) if alternatives else []
+        found = self._lookup(words[-1]) if words else None
         if found is None:
             raise LabelspaceError(f"label {label!r} has no WordNet noun synset; map it in an overrides JSON file "
                                   "({\"label\": \"lemma.n.NN\"}, passed as --wordnet-overrides)")
@@ -296,10 +318,12 @@ def wordnet() -> WordNet:
     return WordNet()
 
 
-def load_overrides(path: str | Path | None = None) -> dict[str, str]:
-    """Label -> synset overrides: the packaged defaults, updated by a user JSON file when given."""
-    overrides = json.loads(resources.files("labelspace").joinpath("presets", "wordnet_overrides.json").read_text())
-    overrides.pop("_comment", None)
+def load_overrides(path: str | Path | None = None, dataset: str | None = None) -> dict[str, str]:
+    """Label -> synset overrides: the packaged ones for every dataset, then those of ``dataset``'s kind (a spec such as
+    ``coco:<file>``: COCO's "mouse" is the device), then a user JSON file when given."""
+    packaged = json.loads(resources.files("labelspace").joinpath("presets", "wordnet_overrides.json").read_text())
+    kind = (dataset or "").partition(":")[0]
+    overrides = {**packaged["labels"], **packaged["datasets"].get(kind, {})}
     if path is not None:
         path = Path(path)
         if not path.is_file():
