@@ -100,7 +100,11 @@ def packaged_wnids(name: str) -> list[str]:
     return resources.files("labelspace").joinpath("presets", "labelsets", f"{name}.txt").read_text().split()
 
 
+PACKAGED: list[str] = []  # the sets shipped as wnid files (presets/labelsets/), in registration order
+
+
 def _packaged(name: str, description: str):
+    PACKAGED.append(name)
     LABEL_SETS.register(name, description=description)(lambda argument: synset_set(name, packaged_wnids(name)))
 
 
@@ -169,12 +173,26 @@ def label_set(spec: str) -> LabelSet:
     return synset_set(spec, labels.wnids + extra)
 
 
-def is_label_set_spec(text: str) -> bool:
+def is_label_set_spec(text: str, files: bool = True) -> bool:
     """Whether ``text`` names a label set rather than being one label: a registered name, ``wordnet:...``,
-    optionally ``+1k``, or an existing file."""
+    optionally ``+1k``, or (with ``files``) an existing file; ``files=False`` never looks at the disk (what a
+    web client may name)."""
     base = str(text).strip().removesuffix(PLUS_1K)
     name = base.partition(":")[0]
-    return name in LABEL_SETS.entries or Path(base).is_file()
+    return name in LABEL_SETS.entries or (files and Path(base).is_file())
+
+
+def packaged_label_sets() -> list[dict]:
+    """``{"spec", "size"}`` of each packaged set and its ``+1k`` form, counted from the wnid files (no WordNet
+    parse); ``imagenet-1k`` has no ``+1k``."""
+    first = packaged_wnids("imagenet-1k")
+    sets = []
+    for name in PACKAGED:
+        wnids = packaged_wnids(name)
+        sets.append({"spec": name, "size": len(wnids)})
+        if name != "imagenet-1k":
+            sets.append({"spec": name + PLUS_1K, "size": len(set(wnids) | set(first))})
+    return sets
 
 
 def as_labels(labels: str | Sequence[str]) -> LabelSet | list[str]:
