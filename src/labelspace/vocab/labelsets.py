@@ -38,6 +38,7 @@ class LabelSet(Sequence):
         self.spec, self.names = spec, list(names)
         self.wnids = None if wnids is None else list(wnids)
         self.excluded = excluded  # synsets of the spec left out (no vector for them), see ``keep``
+        self._lemmas: list[list[str]] | None = None
         if self.wnids is not None and len(self.wnids) != len(self.names):
             raise ValueError("one wnid per name")
 
@@ -59,18 +60,24 @@ class LabelSet(Sequence):
         return [net.name(w).replace("_", " ") for w in self.wnids]
 
     def lemmas(self) -> list[list[str]]:
-        """Each synset's WordNet lemmas, ``_`` as a space (a plain label is its own one lemma)."""
-        if self.wnids is None:
-            return [[n] for n in self.names]
-        net = wordnet()
-        return [[lemma.replace("_", " ") for lemma in net.lemmas[w]] for w in self.wnids]
+        """Each synset's WordNet lemmas, ``_`` as a space (a plain label is its own one lemma); looked up once per
+        set (every scoring pass over a 21K set asks for them)."""
+        if self._lemmas is None and self.wnids is None:
+            self._lemmas = [[n] for n in self.names]
+        elif self._lemmas is None:
+            net = wordnet()
+            self._lemmas = [[lemma.replace("_", " ") for lemma in net.lemmas[w]] for w in self.wnids]
+        return self._lemmas
 
     def keep(self, mask: Sequence[bool]) -> LabelSet:
         """The labels where ``mask`` holds; the rest are counted in ``excluded``."""
         mask = list(mask)
         names = [n for n, m in zip(self.names, mask) if m]
         wnids = None if self.wnids is None else [w for w, m in zip(self.wnids, mask) if m]
-        return LabelSet(self.spec, names, wnids, self.excluded + len(mask) - len(names))
+        kept = LabelSet(self.spec, names, wnids, self.excluded + len(mask) - len(names))
+        if self._lemmas is not None:
+            kept._lemmas = [lemmas for lemmas, m in zip(self._lemmas, mask) if m]
+        return kept
 
 
 def wordnet():
