@@ -171,7 +171,7 @@ def test_classify_over_imagenet_21k_table_and_json(cli_main):
     ("imagenet-1k", "-0.5", "--hedge must be a probability in (0, 1], got -0.5"),
     ("imagenet-1k", "1.5", "--hedge must be a probability in (0, 1], got 1.5"),
     ("imagenet-1k", "nan", "--hedge must be a probability in (0, 1], got nan"),
-    ("cat,dog", "0.5", "--hedge answers over WordNet: pass a WordNet label set"),
+    ("cat,dog", "0.5", "hedging answers over WordNet: name a WordNet label set (e.g. imagenet-21k)"),
 ])
 def test_bad_hedge_is_one_line_exit_2_before_any_model_loads(labels, hedge, message, cli_main, monkeypatch):
     import labelspace.api

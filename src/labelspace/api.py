@@ -42,7 +42,8 @@ def check_hedged(labels, hedge: float | None) -> None:
         return
     check_hedge(hedge)
     if not isinstance(labels, LabelSet) or labels.wnids is None:
-        raise LabelspaceError("--hedge answers over WordNet: pass a WordNet label set (e.g. --labels imagenet-21k)")
+        raise LabelspaceError("hedging answers over WordNet: name a WordNet label set (e.g. imagenet-21k), not a list "
+                              "of labels")
 
 
 def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
