@@ -1,5 +1,6 @@
 """End-to-end: the CLI on real packaged weights and the bundled cat photo."""
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,64 @@ def test_classify_prints_no_third_party_lines(args, notes):
     assert result.returncode == 0, result.stderr
     assert result.stderr.splitlines() == notes
     assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}
+
+
+def test_classify_over_a_wordnet_subtree_shows_synsets_and_hedges(cli_main):
+    """wordnet:n02121808 is domestic cat and its 18 hyponyms: every one is answered with its synset, the
+    probabilities sum to 1 over the 19, and the hedged answer holds the mass of its subtree's answers."""
+    from labelspace.vocab.labelsets import wordnet
+
+    code, out, err = cli_main("classify", CAT, "--labels", "wordnet:n02121808", "--top", "19", "--hedge", "0.5",
+                              "--json")
+    assert code == 0 and err == ""
+    [result] = json.loads(out)
+    ranked, hedge = result["labels"], result["hedge"]
+    assert len(ranked) == 19 and sum(r["score"] for r in ranked) == pytest.approx(1, abs=1e-6)
+    net = wordnet()
+    assert {r["wnid"] for r in ranked} == set(net.descendants("n02121808"))
+    lemmas = [r["label"].removesuffix(f" ({r['wnid']})") for r in ranked]  # two tabbies: "tabby (n02123045)"
+    assert [r["path"].split(" < ")[0] for r in ranked] == lemmas and len(set(lemmas)) == 18
+    assert all("domestic cat" in r["path"] and r["gloss"] for r in ranked)
+    assert ranked[0]["label"] == "tiger cat"
+    assert ranked[0]["path"] == "tiger cat < domestic cat < cat < feline < carnivore"
+    under = set(net.descendants(hedge["wnid"]))
+    assert hedge["probability"] == pytest.approx(sum(r["score"] for r in ranked if r["wnid"] in under), abs=1e-6)
+    assert hedge["probability"] >= 0.5 and set(hedge) == {"label", "probability", "wnid", "gloss", "path"}
+
+
+def test_classify_notes_the_synsets_the_text_model_cannot_name(cli_main):
+    code, out, err = cli_main("classify", CAT, "--labels", "wordnet:n03497657", "--json")  # hats; sou'wester: no word
+    assert code == 0 and [r["hedge"] for r in json.loads(out)] == [None]
+    assert err.splitlines() == ["note: 1 of the 33 synsets of wordnet:n03497657 left out: the text model has no word "
+                                "for them"]
+
+
+@pytest.mark.slow
+def test_classify_over_imagenet_21k_table_and_json(cli_main):
+    """The table (80 columns: not a terminal) shows each answer's wnid, every word of its path and gloss whole."""
+    code, out, err = cli_main("classify", CAT, "--labels", "imagenet-21k", "--json")
+    assert code == 0 and err.startswith("note: 1 of the 20,842 synsets of imagenet-21k left out")
+    ranked = json.loads(out)[0]["labels"]
+    assert len(ranked) == 5 and all(re.fullmatch(r"n\d{8}", r["wnid"]) and " < " in r["path"] and r["gloss"]
+                                    for r in ranked)
+    assert any("cat" in r["path"].split(" < ") for r in ranked)
+    code, table, _ = cli_main("classify", CAT, "--labels", "imagenet-21k")
+    assert code == 0 and "path / gloss" in table
+    words = set(re.split(r"[\s│]+", table))
+    for r in ranked:
+        assert r["wnid"] in words and set(r["path"].split()) <= words and set(r["gloss"].split()) <= words
+
+
+@pytest.mark.parametrize("labels,hedge,message", [
+    ("imagenet-1k", "0", "--hedge must be a probability in (0, 1], got 0.0"),
+    ("imagenet-1k", "-0.5", "--hedge must be a probability in (0, 1], got -0.5"),
+    ("imagenet-1k", "1.5", "--hedge must be a probability in (0, 1], got 1.5"),
+    ("imagenet-1k", "nan", "--hedge must be a probability in (0, 1], got nan"),
+    ("cat,dog", "0.5", "hedging answers over WordNet: name a WordNet label set (e.g. imagenet-21k)"),
+])
+def test_bad_hedge_is_one_line_exit_2_before_any_model_loads(labels, hedge, message, cli_main, monkeypatch):
+    import labelspace.api
+
+    monkeypatch.setattr(labelspace.api, "classifier", lambda *a, **k: pytest.fail("a model was loaded"))
+    code, out, err = cli_main("classify", CAT, "--labels", labels, "--hedge", hedge)
+    assert code == 2 and out == "" and err.startswith(f"error: {message}") and len(err.strip().splitlines()) == 1

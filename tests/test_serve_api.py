@@ -33,7 +33,7 @@ COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 
 class ColourText:
     """A label's vector is the sum of the colours it names; a label naming none is unknown."""
 
-    dim, cache_key = 3, "colour"
+    name, dim, cache_key = "colour", 3, "colour"
 
     def __init__(self):
         self.calls = []
@@ -109,7 +109,7 @@ def test_classify_ranks_labels_by_score(client):
 
 def test_templates_ensemble_unit_prompt_vectors_like_a_plain_loop(model):
     data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
-    ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())}
+    ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())["labels"]}
     feature = np.asarray(model.image_encoder.preprocess(Image.open(io.BytesIO(data)).convert("RGB")), dtype=np.float64)
     cosines = []
     for label in labels:
@@ -207,12 +207,74 @@ def bomb_png(width: int, height: int) -> bytes:
     ({"labels": "red, purple"}, 400, "no colour"),
     ({"model": "clip:ViT-B-32"}, 400, "not loaded"),
     ({"templates": "a photo"}, 400, "must contain '{}'"),
+    ({"top": "0"}, 400, "'top' must be a whole number from 1 to 5, got '0'"),
+    ({"top": "6"}, 400, "'top' must be a whole number from 1 to 5"),
+    ({"hedge": "0.5"}, 400, "hedging answers over WordNet"),
+    ({"labels": "wordnet:n04962784", "hedge": "0"}, 400, "must be a probability in (0, 1], got 0.0"),
+    ({"labels": "wordnet:n04962784", "hedge": "half"}, 400, "'hedge' must be a probability in (0, 1], got 'half'"),
+    ({"labels": "wordnet:n99999999"}, 400, "names no WordNet 3.0 noun synset"),
+    ({"labels": "wordnet:n04264361"}, 400, "has no word for any synset"),  # sou'wester: no colour in it
+    ({"labels": "file:/etc/hostname"}, 400, "label files are not read from the web"),
 ])
 def test_bad_input_is_a_4xx_json_error_and_the_server_keeps_serving(client, kwargs, status, message):
     response = post(client, **kwargs)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert post(client).status_code == 200
+
+
+def test_a_label_set_is_answered_with_synsets_and_a_hedge(model):
+    """wordnet:n04956594 (colour) is 139 synsets, 31 of them with a colour word: those 31 are scored, the rest
+    counted; the hedged synset holds the probability of the answers under it, and no synset below it does."""
+    from labelspace.vocab.labelsets import wordnet
+
+    with TestClient(create_app({"colour": model})) as c:
+        response = post(c, png((200, 30, 30)), labels="wordnet:n04956594", top="200", hedge="0.5")
+    assert response.status_code == 200, response.text
+    body, net = response.json(), wordnet()
+    assert body["label_set"] == {"spec": "wordnet:n04956594", "size": 31, "excluded": 108}
+    ranked = body["labels"]
+    assert len(ranked) == 31 and sum(r["score"] for r in ranked) == pytest.approx(1, abs=1e-5)
+    assert ranked[0]["wnid"] in net.descendants("n04962784")  # a red
+    assert all(re.fullmatch(r"n\d{8}", r["wnid"]) and r["path"].split(" < ")[0] == net.name(r["wnid"]).replace("_", " ")
+               and r["gloss"] == net.glosses[r["wnid"]] for r in ranked)
+
+    def mass(wnid):
+        under = set(net.descendants(wnid))
+        return sum(r["score"] for r in ranked if r["wnid"] in under)
+
+    hedge = body["hedge"]
+    assert hedge["probability"] == pytest.approx(mass(hedge["wnid"]), abs=1e-6) and hedge["probability"] >= 0.5
+    children = [w for w, ups in net.parents.items() if hedge["wnid"] in ups]
+    assert children and max(mass(w) for w in children) < 0.5
+    assert hedge["path"].startswith(hedge["label"] + " < ")
+
+
+def test_a_label_set_is_a_name_not_held_to_the_typed_label_limit(client):
+    response = post(client, png((200, 30, 30)), labels="wordnet:n04962784")  # red: 17 synsets; at most 5 typed labels
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["label_set"] == {"spec": "wordnet:n04962784", "size": 9, "excluded": 8} and len(body["labels"]) == 9
+    assert "hedge" not in body
+    assert post(client, labels=",".join(["red"] * 6)).status_code == 400  # six typed labels are refused
+
+
+def test_a_file_path_from_a_client_is_never_read(client, tmp_path, monkeypatch):
+    """A path is no label set on the web: the server reads no file a client names (the file in its working
+    folder holds other labels, which would be answered if it were read; `labelspace classify` would read it)."""
+    monkeypatch.chdir(tmp_path)
+    Path("red.txt").write_text("green\nblue\n")
+    response = post(client, labels="red.txt")
+    assert response.status_code == 200 and [r["label"] for r in response.json()["labels"]] == ["red.txt"]
+    assert "label_set" not in response.json()
+    response = post(client, labels=f"file:{tmp_path / 'red.txt'}")
+    assert response.status_code == 400 and "not read from the web" in response.json()["error"]
+
+
+def test_label_sets_route_lists_the_packaged_sets_with_their_sizes(client):
+    sets = {s["spec"]: s["size"] for s in client.get("/label-sets").json()}
+    assert sets == {"imagenet-1k": 1000, "imagenet-2hops": 1549, "imagenet-2hops+1k": 2549, "imagenet-3hops": 7860,
+                    "imagenet-3hops+1k": 8860, "imagenet-21k": 20842, "imagenet-21k+1k": 21842}
 
 
 def test_generic_content_type_is_decoded_like_an_image(client):

@@ -5,6 +5,7 @@ LABELSPACE_UPDATE_SCREENSHOT=1 it also replaces docs/serve.png, the one the READ
 """
 import base64
 import os
+import re
 import shutil
 import socket
 import threading
@@ -94,6 +95,33 @@ def test_pick_photo_type_labels_and_read_the_ranking(page, tmp_path):
     if os.environ.get("LABELSPACE_UPDATE_SCREENSHOT") == "1":
         DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOT)
+
+
+def test_pick_a_21k_label_set_and_read_synset_answers(page, tmp_path):
+    """imagenet-21k+1k from the page's label sets: the best 10 of its 21,841 scored synsets, each with its wnid
+    and hypernym path (gloss as small text and tooltip), and the hedged answer; screenshot in pytest's tmp dir."""
+    page.set_input_files("#file", str(CAT))
+    page.wait_for_function("document.getElementById('preview').naturalWidth > 0")
+    assert "imagenet-21k+1k (21,842 synsets)" in page.locator("#label-set option").all_text_contents()
+    page.select_option("#label-set", "imagenet-21k+1k")
+    assert page.is_disabled("#labels") and page.is_enabled("#hedge")
+    page.fill("#hedge", "0.5")
+    page.click("#go")
+    labels, scores = results(page)
+    synsets = page.locator("#results .synset").all_text_contents()
+    assert len(labels) == len(synsets) == 10 and scores == sorted(scores, reverse=True)
+    assert all(re.fullmatch(r"n\d{8} \u00b7 .+ < .+", s) for s in synsets)
+    assert labels[0] == "tiger cat" and synsets[0] == "n02123159 \u00b7 tiger cat < domestic cat < cat < feline < carnivore"
+    assert page.locator("#results .gloss").first.text_content() == "a cat having a striped coat"
+    assert page.get_attribute("#results .synset >> nth=0", "title") == "a cat having a striped coat"
+    hedged = page.text_content("#hedged")
+    assert re.search(r"\(n\d{8}\), subtree probability (0\.[5-9]\d\d|1\.000) \u00b7 .+ < ", hedged), hedged
+    assert "the best 10 of 21,841 synsets of imagenet-21k+1k (1 without a word" in page.text_content("#status")
+    assert page.is_hidden("#error")
+    shot = tmp_path / "serve-21k.png"
+    page.screenshot(path=str(shot), full_page=True)
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
 
 
 def test_dropped_photo_and_html_labels_are_shown_as_text(page):

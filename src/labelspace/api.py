@@ -10,7 +10,7 @@ from PIL import Image
 from labelspace.data.images import open_image
 from labelspace.encoders.text import check_labels
 from labelspace.errors import LabelspaceError, moved_names
-from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier
+from labelspace.methods import DEFAULT_IMAGE_MODEL, create_classifier, rank_labels
 from labelspace.methods.clip import CLIPClassifier
 from labelspace.vocab import LabelSet, as_labels, check_hedge, describe, hedger, synset_names
 
@@ -36,6 +36,16 @@ def resolve_labels(labels: str | Sequence[str]):
     return labels if isinstance(labels, LabelSet) else check_labels(labels)
 
 
+def check_hedged(labels, hedge: float | None) -> None:
+    """A hedged answer (``hedge``: a probability in (0, 1]) needs WordNet labels: one line otherwise."""
+    if hedge is None:
+        return
+    check_hedge(hedge)
+    if not isinstance(labels, LabelSet) or labels.wnids is None:
+        raise LabelspaceError("hedging answers over WordNet: name a WordNet label set (e.g. imagenet-21k), not a list "
+                              "of labels")
+
+
 def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
             text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
             checkpoint: str | None = None, device="cpu", precision: str = "fp32",
@@ -43,15 +53,21 @@ def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse"
     """``classify``'s ranked answers, the hedged answer per image where ``hedge`` is given (``hedged``), and the
     candidate labels scored (a WordNet set without the synsets the text model has no word for)."""
     labels = resolve_labels(labels)
-    if hedge is not None:
-        check_hedge(hedge)
-        if not isinstance(labels, LabelSet) or labels.wnids is None:
-            raise LabelspaceError("--hedge answers over WordNet: pass a WordNet label set (e.g. --labels imagenet-21k)")
+    check_hedged(labels, hedge)
     pictures = [open_image(image) for image in images]  # bad files fail before any model loads
     model = classifier(method, image_model, text_model, top_t, templates, checkpoint, device, precision)
+    return answer_features(model, _encode_images(model, pictures), labels, top, hedge)
+
+
+def answer_features(model, features, labels: Sequence[str], top: int | None = None, hedge: float | None = None,
+                    templates=None) -> tuple[list[list[dict]], list[dict] | None, Sequence[str]]:
+    """``answers`` for encoded images, in one scoring pass of ``model``: ranked ``{"label", "score"}`` (and
+    ``wnid``, ``gloss``, ``path`` for a WordNet set), the hedged answers or None, and the candidates scored;
+    ``templates`` (optional) prompt-ensemble the labels. ``check_hedged`` comes first."""
     labels = model.candidates(labels)
-    features = _encode_images(model, pictures)
-    ranked = model.rank(features, labels, top=top)
+    scores = model.scores(features, labels, templates)
+    probabilities = model.as_probabilities(scores)
+    ranked = rank_labels(scores, labels, top, shown=probabilities)
     synsets = labels.wnids if isinstance(labels, LabelSet) else None
     if synsets is not None:
         index = {name: i for i, name in enumerate(labels.names)}
@@ -59,7 +75,7 @@ def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse"
     hedged = None
     if hedge is not None:
         hedged = [{"label": synset_names([wnid])[0], "probability": mass, **describe(wnid)}
-                  for wnid, mass in hedger(synsets).answer(model.probabilities(features, labels), hedge)]
+                  for wnid, mass in hedger(synsets).answer(probabilities, hedge)]
     return ranked, hedged, labels
 
 

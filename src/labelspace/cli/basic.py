@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from labelspace.cli import DEVICE, PRECISION, app, out
 from labelspace.io import check_output_dir
@@ -16,10 +17,18 @@ def split_labels(labels: str) -> list[str]:
     return [label.strip() for label in labels.split(",")]
 
 
+def _hedge(p: float | None) -> float | None:
+    from labelspace.vocab import check_hedge
+
+    return p if p is None else check_hedge(p)
+
+
 @app.command()
 def classify(
     images: List[Path] = typer.Argument(..., help="Image files to classify."),
-    labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar".'),
+    labels: str = typer.Option(..., "--labels", "-l", help='Comma-separated candidate labels, e.g. "cat,dog,guitar", '
+                               "or a label set (labelspace list): imagenet-1k, imagenet-21k, imagenet-21k+1k, "
+                               "wordnet:<wnid>, a file of labels or wnids; a value naming a set is read as that set."),
     method: str = typer.Option("conse", help="Zero-shot method spec (labelspace list): conse, clip, devise:<folder>, ..."),
     image_model: Optional[str] = typer.Option(None, help="Image encoder spec (conse; default efficientnet-lite0) or CLIP "
                                               "model spec (clip; default open_clip:ViT-B-32/openai, e.g. hf:<dir>, <file>)."),
@@ -29,25 +38,52 @@ def classify(
     templates: Optional[str] = typer.Option(None, help="Prompt templates (clip): openai (default), simple, photo, "
                                             "a .txt/.json file."),
     top: int = typer.Option(5, min=1, help="How many labels to show per image."),
+    hedge: Optional[float] = typer.Option(None, callback=_hedge, metavar="P",
+                                          help="Also answer, per image, the most specific WordNet synset whose subtree "
+                                          "holds probability >= P, in (0, 1] (a WordNet label set only)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     device: str = DEVICE, precision: str = PRECISION,
 ):
-    """Rank candidate labels for each image, zero-shot."""
-    from labelspace.api import classify as run
+    """Rank candidate labels for each image, zero-shot; WordNet answers show their synset, gloss and path."""
+    from labelspace.api import answers
+    from labelspace.notes import note
+    from labelspace.vocab import is_label_set_spec
 
-    results = run(images, split_labels(labels), method=method, image_model=image_model, text_model=text_model, top=top,
-              templates=templates, checkpoint=checkpoint, device=device, precision=precision)
+    ranked, hedged, candidates = answers(
+        images, labels if is_label_set_spec(labels) else split_labels(labels), method=method, image_model=image_model,
+        text_model=text_model, top=top, templates=templates, checkpoint=checkpoint, device=device, precision=precision,
+        hedge=hedge)
+    hedged = hedged or [None] * len(images)
+    if getattr(candidates, "excluded", 0):
+        note(f"{candidates.excluded:,} of the {len(candidates) + candidates.excluded:,} synsets of {candidates.spec} "
+             "left out: the text model has no word for them")
     if as_json:
-        out.print_json(json.dumps([{"image": str(p), "labels": r} for p, r in zip(images, results)]))
+        out.print_json(json.dumps([{"image": str(p), "labels": r, "hedge": h}
+                                   for p, r, h in zip(images, ranked, hedged)]))
         return
-    for path, ranked in zip(images, results):
-        table = Table(title=path.name, title_justify="left")
-        table.add_column("rank", justify="right")
-        table.add_column("label")
-        table.add_column("probability", justify="right")
-        for rank, item in enumerate(ranked, 1):
-            table.add_row(str(rank), item["label"], f"{item['score']:.3f}")
-        out.print(table)
+    for path, answered, hedged_answer in zip(images, ranked, hedged):
+        out.print(answer_table(path.name, answered))
+        if hedged_answer is not None:
+            out.print(f"hedged (p >= {hedge:g}): {hedged_answer['label']} {hedged_answer['wnid']}, subtree probability "
+                      f"{hedged_answer['probability']:.3f}\n  {hedged_answer['path']}")
+
+
+def answer_table(title: str, answered: list[dict]) -> Table:
+    """Rank, label and probability; the synset, its hypernym path and gloss where the labels are WordNet's
+    (long cells fold at word boundaries rather than being cut)."""
+    synsets = bool(answered) and "wnid" in answered[0]
+    table = Table(title=title, title_justify="left")
+    table.add_column("rank", justify="right")
+    table.add_column("label", overflow="fold")
+    table.add_column("probability", justify="right")
+    if synsets:
+        table.add_column("wnid", no_wrap=True)
+        table.add_column("path / gloss", overflow="fold")
+    for rank, item in enumerate(answered, 1):
+        cells = [str(rank), item["label"], f"{item['score']:.3f}"]
+        synset = [item["wnid"], Text.assemble(item["path"], "\n", (item["gloss"], "dim"))] if synsets else []
+        table.add_row(*cells, *synset)
+    return table
 
 
 def print_registries(registries) -> None:

@@ -1,4 +1,9 @@
-"""The FastAPI app: ``POST /classify``, ``GET /models``, ``GET /healthz``, ``GET /suggestions`` and the web page.
+"""The FastAPI app: ``POST /classify``, ``GET /models``, ``/healthz``, ``/limits``, ``/suggestions``, ``/label-sets``
+and the web page.
+
+``labels`` is comma-separated names or a label-set name (``imagenet-21k``, ``wordnet:<wnid>``: ``vocab``'s
+registered specs, never a file); a WordNet set's answers carry ``wnid``, ``gloss`` and ``path``, and ``hedge``
+(optional) adds the hedged answer (``vocab.hedging``).
 
 Inference (decode, preprocess, encode, score) runs on a bounded thread pool so the event loop stays
 free; when ``workers + queue`` requests are already in flight the next one is answered 503 at once.
@@ -13,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,11 +31,13 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
+from labelspace.api import answer_features, check_hedged
 from labelspace.data.datasets import FASHION_MNIST_CLASSES
 from labelspace.errors import LabelspaceError
-from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_labels,
-                                     parse_templates)
+from labelspace.serve.limits import (Limits, Refused, capped, check_content_type, decode_image, parse_hedge,
+                                     parse_labels, parse_templates, parse_top)
 from labelspace.serve.models import DEFAULT_MODEL, CachedTextEncoder, load_model
+from labelspace.vocab import LabelSet, label_set, packaged_label_sets
 
 STATIC = Path(__file__).parent / "static"
 PASCAL_VOC = ["airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "dining table",
@@ -39,11 +47,30 @@ PASCAL_VOC = ["airplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "ca
 class Ranked(BaseModel):
     label: str
     score: float
+    wnid: str | None = None  # these three for a WordNet label set
+    gloss: str | None = None
+    path: str | None = None
+
+
+class Hedged(BaseModel):
+    label: str
+    probability: float  # of the synset's subtree
+    wnid: str
+    gloss: str
+    path: str
+
+
+class ScoredSet(BaseModel):
+    spec: str
+    size: int  # synsets scored
+    excluded: int  # synsets left out: the text model has no word for them
 
 
 class Classification(BaseModel):
     model: str
     labels: list[Ranked]
+    label_set: ScoredSet | None = None
+    hedge: Hedged | None = None
     seconds: float
 
 
@@ -51,12 +78,26 @@ class Error(BaseModel):
     error: str
 
 
-def predict(model, data: bytes, labels: list[str], templates: list[str], limits: Limits) -> list[dict]:
-    """Labels ranked for one uploaded image, scored as ``labelspace.classify`` scores them; templates other than
-    the bare label are prompt-ensembled (``zeroshot.ensemble``: the mean of unit prompt vectors)."""
+@lru_cache(maxsize=8)
+def named_label_set(spec: str) -> LabelSet:
+    """A label set a request names (``limits.parse_labels``), built once per process: 0.2 s for a 21K set."""
+    return label_set(spec)
+
+
+def predict(model, data: bytes, labels: str | list[str], templates: list[str], limits: Limits, top: int | None = None,
+            hedge: float | None = None) -> dict:
+    """``Classification``'s answers for one uploaded image, scored as ``labelspace.api.answers`` scores them; a
+    label-set name is resolved here, off the event loop; templates other than the bare label are
+    prompt-ensembled (``zeroshot.ensemble``: the mean of unit prompt vectors)."""
+    labels = named_label_set(labels) if isinstance(labels, str) else labels
+    check_hedged(labels, hedge)
     image = decode_image(data, limits)
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
-    return model.rank(features, labels, None if templates == ["{}"] else templates)[0]
+    named = isinstance(labels, LabelSet)
+    ranked, hedged, labels = answer_features(model, features, labels, limits.set_top if named and top is None else top,
+                                             hedge, None if templates == ["{}"] else templates)
+    return {"labels": ranked[0], "hedge": hedged and hedged[0],
+            "label_set": {"spec": labels.spec, "size": len(labels), "excluded": labels.excluded} if named else None}
 
 
 class Gate:
@@ -92,7 +133,12 @@ MULTIPART_SCHEMA = {
         "type": "object", "required": ["image", "labels"],
         "properties": {
             "image": {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP, ... (image/* content type)"},
-            "labels": {"type": "string", "description": "comma-separated candidate labels", "example": "cat, dog, car"},
+            "labels": {"type": "string", "description": "comma-separated candidate labels, or a label-set name "
+                       "(GET /label-sets, wordnet:<wnid>)", "example": "cat, dog, car"},
+            "hedge": {"type": "number", "description": "label sets: also the most specific synset whose subtree "
+                      "holds at least this probability, in (0, 1]"},
+            "top": {"type": "integer", "description": "answers to send (default: every typed label, or a label set's "
+                    "best set_top of GET /limits)"},
             "templates": {"type": "string", "description": "prompt templates, one per line, each with {} for the label"},
             "model": {"type": "string", "description": "a spec from GET /models, or a method name; default: the first"},
         }}}}},
@@ -145,6 +191,11 @@ def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> N
 
         return {"PASCAL VOC": PASCAL_VOC, "Fashion-MNIST": FASHION_MNIST_CLASSES, "ImageNet-1k": imagenet_labels()[0]}
 
+    @app.get("/label-sets")
+    async def label_sets():
+        """The packaged label sets ``labels`` may name, with their sizes (``wordnet:<wnid>`` names any subtree)."""
+        return packaged_label_sets()
+
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
@@ -182,7 +233,8 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
                 return spec, model
         raise Refused(400, f"model {name!r} is not loaded (loaded: {', '.join(loaded)})")
 
-    @app.post("/classify", response_model=Classification, openapi_extra=MULTIPART_SCHEMA,
+    @app.post("/classify", response_model=Classification, response_model_exclude_none=True,
+              openapi_extra=MULTIPART_SCHEMA,
               responses={code: {"model": Error} for code in (400, 413, 415, 503)})
     async def classify(request: Request):
         """Rank the labels for the uploaded image, best first."""
@@ -195,11 +247,11 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
             gate.release()
             raise
         start = time.perf_counter()
-        spec, ranked = args[0], await gate.submit(predict, *args[1:])
-        return {"model": spec, "labels": ranked, "seconds": round(time.perf_counter() - start, 4)}
+        spec, answered = args[0], await gate.submit(predict, *args[1:])
+        return {"model": spec, **answered, "seconds": round(time.perf_counter() - start, 4)}
 
     async def read_form(request: Request):
-        """(spec, model, image bytes, labels, templates, limits) from the multipart body, or a 4xx refusal."""
+        """(spec, model, image bytes, labels, templates, limits, top, hedge) from the multipart body, or a 4xx."""
         parser = MultiPartParser(request.headers, capped(request.stream(), limits.max_body_bytes), max_files=1,
                                  max_fields=8, max_part_size=limits.max_field_bytes)
         parser.spool_max_size = limits.max_body_bytes + 1  # keep the file part in memory: never written to disk
@@ -215,8 +267,9 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         check_content_type(image.content_type)
         labels = parse_labels(str(form.get("labels") or ""), limits)
         templates = parse_templates(str(form.get("templates") or ""), limits)
+        top, hedge = parse_top(str(form.get("top") or ""), limits), parse_hedge(str(form.get("hedge") or ""))
         spec, model = pick(str(form.get("model") or ""))
-        return spec, model, await image.read(), labels, templates, limits
+        return spec, model, await image.read(), labels, templates, limits, top, hedge
 
     add_info_routes(app, loaded, limits, gate)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -15,6 +15,7 @@ from PIL import Image
 from labelspace.data.images import ImageLimits, open_image
 from labelspace.encoders.text import check_labels
 from labelspace.errors import LabelspaceError
+from labelspace.vocab import check_hedge, is_label_set_spec
 
 
 class Refused(LabelspaceError):
@@ -33,6 +34,7 @@ class Limits:
     max_label_chars: int = 100
     max_templates: int = 16
     max_field_bytes: int = 64 * 1024  # each text field (labels, templates)
+    set_top: int = 10  # answers sent for a label set when the request names no 'top'
 
     @property
     def max_body_bytes(self) -> int:
@@ -68,13 +70,23 @@ def decode_image(data: bytes, limits: Limits) -> Image.Image:
                                                       max_pixels=limits.max_pixels))
 
 
-def parse_labels(text: str, limits: Limits) -> list[str]:
-    """Comma-separated labels (empty entries dropped): 1 to ``max_labels``, each at most ``max_label_chars`` characters."""
+def parse_labels(text: str, limits: Limits) -> str | list[str]:
+    """A label-set name (returned as it is: ``imagenet-21k``, ``wordnet:<wnid>``, ``+1k`` forms; a name, so the
+    label-count limit of typed lists does not apply), or comma-separated labels (empty entries dropped): 1 to
+    ``max_labels``, each at most ``max_label_chars`` characters. Only registered names are sets: the server never
+    reads a file a client names (``file:`` is refused; a bare path is one more typed label)."""
+    spec = text.strip()
+    if is_label_set_spec(spec, files=False):
+        return spec
+    if spec.startswith("file:"):
+        raise Refused(400, "label files are not read from the web; name a label set (GET /label-sets, "
+                           "wordnet:<wnid>) or send comma-separated labels")
     labels = [label.strip() for label in text.split(",") if label.strip()]
     if not labels:
         raise Refused(400, "no labels given; send 'labels' as comma-separated names, e.g. 'cat, dog, car'")
     if len(labels) > limits.max_labels:
-        raise Refused(400, f"{len(labels)} labels given; at most {limits.max_labels} are accepted per request")
+        raise Refused(400, f"{len(labels)} labels given; at most {limits.max_labels} are accepted per request "
+                           "(or name a label set such as imagenet-21k)")
     long = [label for label in labels if len(label) > limits.max_label_chars]
     if long:
         shown = long[0] if len(long[0]) <= 40 else long[0][:40] + "..."
@@ -84,6 +96,26 @@ def parse_labels(text: str, limits: Limits) -> list[str]:
         return check_labels(labels)
     except LabelspaceError as e:
         raise Refused(400, str(e)) from e
+
+
+def parse_hedge(text: str) -> float | None:
+    """The optional hedge probability, in (0, 1] (``vocab.hedging``); empty: no hedged answer."""
+    if not text.strip():
+        return None
+    try:
+        hedge = float(text)
+    except ValueError:
+        raise Refused(400, f"'hedge' must be a probability in (0, 1], got {text[:40]!r}") from None
+    return check_hedge(hedge)
+
+
+def parse_top(text: str, limits: Limits) -> int | None:
+    """How many answers to send, 1 to ``max_labels``; empty: every typed label, or a label set's best ``set_top``."""
+    if not text.strip():
+        return None
+    if not text.strip().isdigit() or not 1 <= int(text) <= limits.max_labels:
+        raise Refused(400, f"'top' must be a whole number from 1 to {limits.max_labels}, got {text[:40]!r}")
+    return int(text)
 
 
 def parse_templates(text: str, limits: Limits) -> list[str]:

@@ -35,7 +35,7 @@ class CachedTextEncoder:
 
     def __init__(self, encoder, maxsize: int = 20000):
         self.encoder, self.maxsize = encoder, maxsize
-        self.dim, self.cache_key = encoder.dim, encoder.cache_key
+        self.name, self.dim, self.cache_key = encoder.name, encoder.dim, encoder.cache_key
         self.rows: OrderedDict[str, np.ndarray] = OrderedDict()
         self.hits = self.misses = 0
         self.lock = threading.Lock()

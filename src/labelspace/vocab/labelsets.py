@@ -40,6 +40,7 @@ class LabelSet(Sequence):
         self.spec, self.names = spec, list(names)
         self.wnids = None if wnids is None else list(wnids)
         self.excluded = excluded  # synsets of the spec left out (no vector for them), see ``keep``
+        self._lemmas: list[list[str]] | None = None
         if self.wnids is not None and len(self.wnids) != len(self.names):
             raise ValueError("one wnid per name")
 
@@ -66,18 +67,24 @@ class LabelSet(Sequence):
         return [net.name(w).replace("_", " ") for w in self.wnids]
 
     def lemmas(self) -> list[list[str]]:
-        """Each synset's WordNet lemmas, ``_`` as a space (a plain label is its own one lemma)."""
-        if self.wnids is None:
-            return [[n] for n in self.names]
-        net = wordnet()
-        return [[lemma.replace("_", " ") for lemma in net.lemmas[w]] for w in self.wnids]
+        """Each synset's WordNet lemmas, ``_`` as a space (a plain label is its own one lemma); looked up once per
+        set (every scoring pass over a 21K set asks for them)."""
+        if self._lemmas is None and self.wnids is None:
+            self._lemmas = [[n] for n in self.names]
+        elif self._lemmas is None:
+            net = wordnet()
+            self._lemmas = [[lemma.replace("_", " ") for lemma in net.lemmas[w]] for w in self.wnids]
+        return self._lemmas
 
     def keep(self, mask: Sequence[bool]) -> LabelSet:
         """The labels where ``mask`` holds; the rest are counted in ``excluded``."""
         mask = list(mask)
         names = [n for n, m in zip(self.names, mask) if m]
         wnids = None if self.wnids is None else [w for w, m in zip(self.wnids, mask) if m]
-        return LabelSet(self.spec, names, wnids, self.excluded + len(mask) - len(names))
+        kept = LabelSet(self.spec, names, wnids, self.excluded + len(mask) - len(names))
+        if self._lemmas is not None:
+            kept._lemmas = [lemmas for lemmas, m in zip(self._lemmas, mask) if m]
+        return kept
 
 
 def wordnet():
@@ -107,7 +114,11 @@ def packaged_wnids(name: str) -> list[str]:
     return resources.files("labelspace").joinpath("presets", "labelsets", f"{name}.txt").read_text().split()
 
 
+PACKAGED: list[str] = []  # the sets shipped as wnid files (presets/labelsets/), in registration order
+
+
 def _packaged(name: str, description: str):
+    PACKAGED.append(name)
     LABEL_SETS.register(name, description=description)(lambda argument: synset_set(name, packaged_wnids(name)))
 
 
@@ -176,12 +187,26 @@ def label_set(spec: str) -> LabelSet:
     return synset_set(spec, labels.wnids + extra)
 
 
-def is_label_set_spec(text: str) -> bool:
+def is_label_set_spec(text: str, files: bool = True) -> bool:
     """Whether ``text`` names a label set rather than being one label: a registered name, ``wordnet:...``,
-    optionally ``+1k``, or an existing file."""
+    optionally ``+1k``, or (with ``files``) an existing file; ``files=False`` never looks at the disk (what a
+    web client may name)."""
     base = str(text).strip().removesuffix(PLUS_1K)
     name = base.partition(":")[0]
-    return name in LABEL_SETS.entries or Path(base).is_file()
+    return name in LABEL_SETS.entries or (files and Path(base).is_file())
+
+
+def packaged_label_sets() -> list[dict]:
+    """``{"spec", "size"}`` of each packaged set and its ``+1k`` form, counted from the wnid files (no WordNet
+    parse); ``imagenet-1k`` has no ``+1k``."""
+    first = packaged_wnids("imagenet-1k")
+    sets = []
+    for name in PACKAGED:
+        wnids = packaged_wnids(name)
+        sets.append({"spec": name, "size": len(wnids)})
+        if name != "imagenet-1k":
+            sets.append({"spec": name + PLUS_1K, "size": len(set(wnids) | set(first))})
+    return sets
 
 
 def as_labels(labels: str | Sequence[str]) -> LabelSet | list[str]:

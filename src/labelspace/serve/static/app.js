@@ -1,4 +1,5 @@
-// The labelspace page: pick or drop an image, type labels, POST /classify, draw the ranked labels as bars.
+// The labelspace page: pick or drop an image, type labels or pick a label set, POST /classify, draw the ranked
+// labels as bars (a WordNet answer with its synset id, hypernym path and gloss; the hedged answer above them).
 // All text from the user or the server is set with textContent, never parsed as HTML.
 "use strict";
 
@@ -31,6 +32,25 @@ function currentLabels() {
   return $("labels").value.split(",").map((s) => s.trim()).filter(Boolean);
 }
 
+function chooseSet() {
+  const named = Boolean($("label-set").value);
+  $("labels").disabled = named;
+  $("hedge").disabled = !named;
+}
+
+function synsetLines({ wnid, path, gloss }) {
+  const synset = document.createElement("div");
+  synset.className = "synset";
+  synset.title = gloss;
+  const id = document.createElement("code");
+  id.textContent = wnid;
+  synset.append(id, ` \u00b7 ${path}`);
+  const note = document.createElement("div");
+  note.className = "gloss";
+  note.textContent = gloss;
+  return [synset, note];
+}
+
 function suggest() {
   const parts = $("labels").value.split(",");
   const fragment = parts[parts.length - 1].trim().toLowerCase();
@@ -53,12 +73,14 @@ function suggest() {
 }
 
 function render(result) {
-  const rows = result.labels.map(({ label, score }) => {
+  const rows = result.labels.map((answer) => {
+    const { label, score } = answer;
     const row = document.createElement("li");
     row.className = "row";
     const name = document.createElement("span");
     name.className = "label";
     name.textContent = label;
+    if (answer.gloss) name.title = answer.gloss;
     const bar = document.createElement("div");
     bar.className = "bar";
     const fill = document.createElement("div");
@@ -68,11 +90,22 @@ function render(result) {
     const value = document.createElement("span");
     value.className = "score";
     value.textContent = score.toFixed(3);
-    row.append(name, bar, value);
+    row.append(name, bar, value, ...(answer.wnid ? synsetLines(answer) : []));
     return row;
   });
   $("results").replaceChildren(...rows);
-  $("status").textContent = `${result.labels.length} labels ranked by ${result.model} in ${result.seconds.toFixed(2)} s`;
+  const set = result.label_set;
+  const ranked = set ? `the best ${result.labels.length} of ${set.size.toLocaleString("en")} synsets of ${set.spec}` +
+    (set.excluded ? ` (${set.excluded.toLocaleString("en")} without a word in the text model left out)` : "")
+    : `${result.labels.length} labels`;
+  $("status").textContent = `${ranked} ranked by ${result.model} in ${result.seconds.toFixed(2)} s`;
+  const hedge = result.hedge;
+  $("hedged").hidden = !hedge;
+  if (hedge) {
+    $("hedged").textContent = `Hedged answer: ${hedge.label} (${hedge.wnid}), subtree probability ` +
+      `${hedge.probability.toFixed(3)} \u00b7 ${hedge.path}`;
+    $("hedged").title = hedge.gloss;
+  }
   $("output").hidden = false;
 }
 
@@ -80,10 +113,12 @@ async function classify(event) {
   event.preventDefault();
   showError("");
   if (!chosen) return showError("Choose an image first: drop one on the box or click it.");
-  if (!currentLabels().length) return showError("Type at least one label, e.g. cat, dog, car.");
+  const set = $("label-set").value;
+  if (!set && !currentLabels().length) return showError("Type at least one label, e.g. cat, dog, car.");
   const form = new FormData();
   form.append("image", chosen, chosen.name);
-  form.append("labels", $("labels").value);
+  form.append("labels", set || $("labels").value);
+  if (set) form.append("hedge", $("hedge").value);
   form.append("templates", $("templates").value);
   form.append("model", $("model").value);
   $("go").disabled = true;
@@ -113,17 +148,27 @@ async function init() {
     choose(e.dataTransfer.files[0]);
   });
   $("labels").addEventListener("input", suggest);
+  $("label-set").addEventListener("change", chooseSet);
   $("form").addEventListener("submit", classify);
   try {
-    const [models, sets, limits] = await Promise.all([getJSON("/models"), getJSON("/suggestions"), getJSON("/limits")]);
+    const [models, sets, limits, labelSets] = await Promise.all(
+      [getJSON("/models"), getJSON("/suggestions"), getJSON("/limits"), getJSON("/label-sets")]);
     for (const { spec } of models.models) $("model").append(new Option(spec, spec));
+    for (const { spec, size } of labelSets) {
+      $("label-set").append(new Option(`${spec} (${size.toLocaleString("en")} synsets)`, spec));
+    }
     for (const [name, labels] of Object.entries(sets)) {
       vocabulary.push(...labels);
       if (labels.length > limits.max_labels) continue;
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = `${name} (${labels.length})`;
-      button.addEventListener("click", () => { $("labels").value = labels.join(", "); suggest(); });
+      button.addEventListener("click", () => {
+        $("label-set").value = "";
+        chooseSet();
+        $("labels").value = labels.join(", ");
+        suggest();
+      });
       $("presets").append(button);
     }
     vocabulary = [...new Set(vocabulary)];
