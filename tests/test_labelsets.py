@@ -63,6 +63,10 @@ def test_a_label_file_of_wnids_or_names(tmp_path):
     names = tmp_path / "names.txt"
     names.write_text("red panda\ngiant panda\n")
     assert list(label_set(f"file:{names}")) == ["red panda", "giant panda"] and label_set(str(names)).wnids is None
+    from labelspace.vocab import is_label_set_spec
+
+    assert is_label_set_spec(f"file:{names}") and is_label_set_spec(str(wnids)) and not is_label_set_spec("red panda")
+    assert not is_label_set_spec(str(wnids), files=False)  # what a web client names is never looked up on disk
 
 
 @pytest.mark.parametrize("spec, contents, message", [

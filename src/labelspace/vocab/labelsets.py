@@ -193,7 +193,7 @@ def is_label_set_spec(text: str, files: bool = True) -> bool:
     web client may name)."""
     base = str(text).strip().removesuffix(PLUS_1K)
     name = base.partition(":")[0]
-    return name in LABEL_SETS.entries or (files and Path(base).is_file())
+    return name in LABEL_SETS.entries or (files and Path(base.removeprefix("file:")).is_file())
 
 
 def packaged_label_sets() -> list[dict]:
