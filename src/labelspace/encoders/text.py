@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from labelspace.cache import file_stat
+from labelspace.encoders.checkpoints import refuse_custom_code, within
 from labelspace.errors import LabelspaceError
 from labelspace.notes import quiet
 from labelspace.prompts import fill
@@ -142,11 +143,12 @@ class SentenceEncoder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         if not Path(model_dir).is_dir():
             raise LabelspaceError(f"sentence-encoder folder {model_dir!r} does not exist (expected a Hugging Face model folder)")
+        refuse_custom_code(model_dir)
         from sentence_transformers import SentenceTransformer
 
         self.name, self.template = name, template
-        with quiet(transformers=True):
-            self.model = SentenceTransformer(model_dir, device=device)  # embeddings equal across devices to ~1e-5
+        with quiet(transformers=True):  # embeddings equal across devices to ~1e-5
+            self.model = SentenceTransformer(model_dir, device=device, trust_remote_code=False)
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.cache_key = f"{name}|{model_dir}|{template}"
@@ -172,9 +174,7 @@ class RandomVectors:
     """
 
     def __init__(self, dim: int, seed: int = 0):
-        if dim < 1:
-            raise LabelspaceError(f"random label vectors need a positive dimension, got {dim}")
-        self.dim, self.seed = dim, seed
+        self.dim, self.seed = within(f"text encoder 'random:{dim}'", "dim", dim), seed
         self.name = self.cache_key = f"random:{dim}" + (f":{seed}" if seed else "")
 
     def encode(self, labels: Sequence[str], on_unknown: str = "error") -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from labelspace.data.splits import ClassSplit, class_rows
+from labelspace.encoders.checkpoints import probe_fit, shapes
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.io import atomic_write_bytes
@@ -119,10 +120,17 @@ def build(method: str, head, labels, text_encoder=None, image_encoder=None, vali
     return model
 
 
-def _head(method: str, config: dict, labels) -> torch.nn.Module:
-    if method == "devise":
-        return DeViSE(config["feature_dim"], config["label_dim"])
-    return torch.nn.Linear(config["feature_dim"], len(labels))
+def _head(method: str, config: dict, labels, weights: dict, path: Path) -> torch.nn.Module:
+    """The head ``config`` declares, with ``weights`` loaded: its sizes checked against them before it is built."""
+    def build():
+        if method == "devise":
+            return DeViSE(config.get("feature_dim"), config.get("label_dim"))
+        return torch.nn.Linear(config.get("feature_dim"), len(labels))
+    declared = {k: config.get(k) for k in ("feature_dim", "label_dim") if isinstance(config.get(k), int)}
+    probe_fit(build, shapes(weights), str(path), f"its {CONFIG} ({method} head)", declared)
+    head = build()
+    head.load_state_dict(weights)
+    return head
 
 
 def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, device="cpu"):
@@ -136,14 +144,17 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, devi
     method = config.get("method")
     if method not in METHODS:
         raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {method!r} (accepted: {', '.join(METHODS)})")
+    head = _head(method, config, config["labels"], weights, Path(folder) / WEIGHTS)
     if method == "devise":
         text_encoder = text_encoder or load_text_encoder(config["text_model"], device)
-    head = _head(method, config, config["labels"])
-    head.load_state_dict(weights)
+        if text_encoder.dim != config["label_dim"]:
+            raise LabelspaceError(f"checkpoint {str(folder)!r} maps to label_dim = {config['label_dim']}, but text model "
+                                  f"{text_encoder.name!r} gives {text_encoder.dim}-d label vectors (accepted: "
+                                  f"a {config['label_dim']}-d text model)")
     held_out = None
     if (Path(folder) / VALIDATION_WEIGHTS).is_file() and "validation_labels" in config:
-        held_head = _head(method, config, config["validation_labels"])
-        held_head.load_state_dict(_validation_weights(Path(folder) / VALIDATION_WEIGHTS))
+        validation = Path(folder) / VALIDATION_WEIGHTS
+        held_head = _head(method, config, config["validation_labels"], _validation_weights(validation), validation)
         held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder,
                          temperature=config.get("temperature"))
     return build(method, head, config["labels"], text_encoder, image_encoder, held_out, config.get("temperature"))

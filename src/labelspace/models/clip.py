@@ -33,7 +33,8 @@ import torch
 
 from labelspace.cache import file_digest
 from labelspace.devices import Placed, module_device, resolve_device, resolve_precision
-from labelspace.encoders.checkpoints import load_state_dict
+from labelspace.encoders.checkpoints import (asks_for_code, check_ceilings, check_fit, load_state_dict, probe_fit,
+                                             refuse_custom_code, shapes)
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.hub import offline_unless_reachable
@@ -214,7 +215,7 @@ def _tokenizer_for(text_cfg: dict):
     kwargs = dict(text_cfg.get("tokenizer_kwargs") or {})
     length = text_cfg.get("context_length", 77)
     if text_cfg.get("hf_tokenizer_name"):
-        return HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=length, **kwargs)
+        return HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=length, **{**kwargs, "trust_remote_code": False})
     return SimpleTokenizer(context_length=length, **kwargs)
 
 
@@ -244,18 +245,56 @@ def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
         state = convert_to_custom_text_state_dict(state)
     for key in OPENAI_EXTRAS:
         state.pop(key, None)
-    own = net.state_dict()
-    wrong = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items() if k in own and own[k].shape != v.shape]
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    # a locked tower's frozen BatchNorm layers (training) keep no batch counter: nothing to load there
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if wrong or missing or unexpected:
-        def some(keys):
-            return f"{keys[:5]}{' ...' if len(keys) > 5 else ''}"
-        raise LabelspaceError(f"checkpoint {source!r} does not fit {target}: shapes differ for {some(wrong)}, "
-                              f"missing keys {some(missing)}, unexpected keys {some(unexpected)}")
+    check_fit(shapes(net.state_dict()), shapes(state), source, target)
     require_finite_tensors(state, f"checkpoint {source!r}", "it comes from a diverged run")
     net.load_state_dict(state, strict=False)  # every key was checked above
+
+
+def _integers(data, prefix: str) -> dict[str, int]:
+    """Every integer in a JSON value, by field (``model_cfg.vision_cfg.layers``; list items ``layers[0]``)."""
+    if isinstance(data, (dict, list)):
+        items = [(f"{prefix}.{k}", v) for k, v in data.items()] if isinstance(data, dict) \
+            else [(f"{prefix}[{i}]", v) for i, v in enumerate(data)]
+        return {field: n for name, value in items for field, n in _integers(value, name).items()}
+    return {prefix: data} if isinstance(data, int) and not isinstance(data, bool) else {}
+
+
+def _file_configs(path: str, metadata: dict) -> tuple[dict, dict]:
+    """The model and preprocess configs a labelspace CLIP file declares, checked before anything is built: no
+    code asked for, sizes within ``CEILINGS``, timm towers by architecture name and Hugging Face towers from
+    local folders only (no code there either), and no pretrained weights fetched: the file holds every weight."""
+    source = f"checkpoint {path!r} metadata"
+    try:
+        configs = {name: json.loads(metadata.get(name, "null")) for name in ("model_cfg", "preprocess_cfg")}
+    except json.JSONDecodeError as e:
+        raise LabelspaceError(f"{source} is not valid JSON ({e})") from e
+    for name, cfg in configs.items():
+        if not isinstance(cfg, dict):
+            raise LabelspaceError(f"{source} {name} is a JSON {type(cfg).__name__}, not the object save_clip writes")
+        if asks_for_code(cfg):
+            raise LabelspaceError(f"{source} asks to run code ({asks_for_code(cfg)!r} in {name}): labelspace never "
+                                  "runs code from model files")
+        check_ceilings(source, _integers(cfg, name))
+    model_cfg = configs["model_cfg"]
+    vision, text = (model_cfg.get(k) if isinstance(model_cfg.get(k), dict) else {} for k in ("vision_cfg", "text_cfg"))
+    timm_name = vision.get("timm_model_name")
+    if timm_name:
+        import timm
+
+        if not timm.is_model(timm_name):
+            raise LabelspaceError(f"{source} names timm model {timm_name!r}: not a timm architecture, and a file's "
+                                  "metadata never downloads (accepted: a name in timm.list_models())")
+    for key in ("hf_model_name", "hf_tokenizer_name"):
+        if text.get(key):
+            if not Path(text[key]).is_dir():
+                raise LabelspaceError(f"{source} names Hugging Face model {text[key]!r} (text_cfg.{key}): not a local "
+                                      "folder, and a file's metadata never downloads (accepted: a local folder)")
+            refuse_custom_code(text[key])
+    if vision:
+        model_cfg = {**model_cfg, "vision_cfg": {**vision, "timm_model_pretrained": False}}
+    if text:
+        model_cfg = {**model_cfg, "text_cfg": {**text, "hf_model_pretrained": False}}
+    return model_cfg, configs["preprocess_cfg"]
 
 
 def _open_clip(arch: str, tag: str) -> OpenCLIPModel:
@@ -336,9 +375,11 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         with safe_open(path, framework="pt") as f:
             metadata = f.metadata() or {}
     if metadata.get("format") == FORMAT and "model_cfg" in metadata:
-        model_cfg, preprocess_cfg = json.loads(metadata["model_cfg"]), json.loads(metadata["preprocess_cfg"])
+        model_cfg, preprocess_cfg = _file_configs(path, metadata)
+        target = f"its own config ({metadata.get('name')})"
+        probe_fit(lambda: _open_clip_from_config(model_cfg), shapes(state), path, target, _integers(model_cfg, "model_cfg"))
         net = _open_clip_from_config(model_cfg)
-        _fit_state_dict(net, state, path, f"its own config ({metadata.get('name')})")
+        _fit_state_dict(net, state, path, target)
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
                              f"file:{path}", file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
@@ -358,13 +399,15 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
 def _hf(source: str) -> HFModel:
     from transformers import AutoImageProcessor, AutoModel, AutoTokenizer
 
-    if not Path(source).is_dir():
+    if Path(source).is_dir():
+        refuse_custom_code(source)
+    else:
         offline_unless_reachable()
     try:
-        with quiet(transformers=True):
-            net = AutoModel.from_pretrained(source, dtype=torch.float32)  # precision is autocast's, not the file's
-            tokenizer = AutoTokenizer.from_pretrained(source)
-            image_processor = AutoImageProcessor.from_pretrained(source)
+        with quiet(transformers=True):  # never the code of a hub repository either: no prompt, refused
+            net = AutoModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)  # precision: autocast's
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+            image_processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
     except Exception as e:  # missing files, no hub, or weights refused (a pickle where safetensors belong)
         reason = re.sub(r"\x1b\[[0-9;]*m", "", str(e).splitlines()[0][:160] if str(e) else "")  # no terminal colours
         raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: {reason})") from e

