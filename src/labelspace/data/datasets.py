@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +35,8 @@ class SpecOptions:
     """The ``,key=value`` options after a dataset spec's path: ``voc:/data/VOC2012,split=val,margin=0.1``.
 
     Comma-separated parts holding ``=`` are options; the rest (commas inside ``{...}`` included) is the path.
-    Readers take each option with a type and default; ``done`` refuses the ones nobody took.
+    Readers take each option with a type and default (numbers: finite and >= 0); an option given twice is
+    refused, and ``done`` refuses the ones nobody took.
     """
 
     def __init__(self, spec: str, arg: str):
@@ -48,7 +50,12 @@ class SpecOptions:
                 current += ch
         parts.append(current)
         self.path = ",".join(p for p in parts if "=" not in p)
-        self.given = dict(p.split("=", 1) for p in parts if "=" in p)
+        options = [p.split("=", 1) for p in parts if "=" in p]
+        keys = [k for k, _ in options]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:
+            raise LabelspaceError(f"option {twice!r} is given twice in dataset spec {spec!r} (give each option once)")
+        self.given = dict(options)
         self.taken: list[str] = []
 
     def get(self, key: str, default, kind=str, choices: Sequence | None = None):
@@ -63,9 +70,11 @@ class SpecOptions:
                 value = kind(raw)
             except ValueError:
                 pass
-        if value is None or (choices is not None and value not in choices) or (kind in (int, float) and value < 0):
+        numeric = kind in (int, float) and value is not None
+        if value is None or (choices is not None and value not in choices) or \
+                (numeric and not (math.isfinite(value) and value >= 0)):
             accepted = ", ".join(map(str, choices)) if choices else \
-                {bool: "true or false", int: "an integer >= 0", float: "a number >= 0", str: "a string"}[kind]
+                {bool: "true or false", int: "an integer >= 0", float: "a finite number >= 0", str: "a string"}[kind]
             raise LabelspaceError(f"option {key}={raw!r} in dataset spec {self.spec!r} is not valid (accepted: {accepted})")
         return value
 
