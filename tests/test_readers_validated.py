@@ -37,3 +37,40 @@ def test_numeric_spec_options_are_range_checked(tmp_path, coco_json, cli_main, k
 def test_an_option_given_twice_is_refused(coco_json):
     with pytest.raises(LabelspaceError, match="option 'margin' is given twice"):
         load_dataset(f"coco:{coco_json},margin=0.1,margin=0.2")
+
+
+LATIN1 = "path,label\nphoto.png,café\n".encode("latin-1")  # é is byte 0xe9 at offset 24, on line 2
+
+
+@pytest.mark.parametrize("kind", ["csv", "captions", "multilabel"])
+def test_a_latin1_csv_is_one_line_naming_the_byte(tmp_path, cli_main, kind):
+    (tmp_path / "rows.csv").write_bytes(LATIN1)
+    with pytest.raises(LabelspaceError, match=r"rows.csv' is not UTF-8 text: byte 0xe9 at offset 24 \(line 2\)"):
+        load_dataset(f"{kind}:{tmp_path / 'rows.csv'}")
+    assert "byte 0xe9 at offset 24" in refused(cli_main, f"{kind}:{tmp_path / 'rows.csv'}")
+
+
+def test_a_latin1_imagenet_list_and_voc_split_are_one_line(tmp_path):
+    from labelspace.data.captions import caption_data
+
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "truth.txt").write_bytes("café.JPEG n01440764\n".encode("latin-1"))
+    with pytest.raises(LabelspaceError, match=r"ImageNet ground-truth file .* byte 0xe9 at offset 3 \(line 1\)"):
+        load_dataset(f"imagenet:{tmp_path / 'flat'},labels={tmp_path / 'truth.txt'}")
+    voc = write_voc(tmp_path, VOC, {"val": ["000001"]})
+    (voc / "ImageSets" / "Main" / "val.txt").write_bytes(b"000001\n00000\xe9\n")
+    with pytest.raises(LabelspaceError, match=r"PASCAL VOC split file .* byte 0xe9 at offset 12 \(line 2\)"):
+        load_dataset(f"voc:{voc}")
+    (tmp_path / "rows.csv").write_bytes(LATIN1)
+    with pytest.raises(LabelspaceError, match="byte 0xe9 at offset 24"):  # training captions: the same reader
+        caption_data(f"captions:{tmp_path / 'rows.csv'}")
+
+
+@pytest.mark.parametrize("kind", ["csv", "captions", "multilabel"])
+def test_a_byte_order_mark_leaves_the_header_a_header(tmp_path, kind):
+    (tmp_path / "rows.csv").write_text("path,label\nred.png,red\nblue.png,blue\n", encoding="utf-8-sig")
+    data = load_dataset(f"{kind}:{tmp_path / 'rows.csv'}")
+    if kind == "captions":
+        assert data.captions == ["red", "blue"]
+    else:
+        assert len(data) == 2 and data.class_names == ["blue", "red"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from PIL import Image
 from labelspace.cache import digest, file_stats
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
+from labelspace.io import read_text
 from labelspace.registry import DATASETS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -176,11 +178,15 @@ def image_folder(root: str | os.PathLike) -> FileImages:
 
 
 def csv_rows(path: Path, what: str) -> list[list[str]]:
-    """The rows ``path,<what>`` of a CSV, cells stripped; the one header rule: a first cell ``path`` is a header."""
+    """The rows ``path,<what>`` of a UTF-8 CSV (``read_text``), cells stripped; the one header rule: a first cell
+    ``path`` is a header."""
     if not path.is_file():
         raise LabelspaceError(f"{what} CSV {str(path)!r} does not exist (expected rows of path,{what})")
-    with open(path, newline="") as f:
-        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
+    reader = csv.reader(io.StringIO(read_text(path, f"{what} CSV"), newline=""))
+    try:
+        rows = [[c.strip() for c in r] for r in reader if r]
+    except csv.Error as e:  # a NUL byte, a field over csv's size limit
+        raise LabelspaceError(f"{what} CSV {str(path)!r} line {reader.line_num} is not CSV ({e})") from None
     if rows and rows[0][0].lower() == "path":
         rows = rows[1:]
     bad = next((r for r in rows if len(r) < 2 or not r[1]), None)

@@ -20,6 +20,7 @@ from labelspace.data.datasets import SpecOptions
 from labelspace.data.eval_sets import MultiLabelSet
 from labelspace.data.objects import ObjectCrops, check_box, missing_images
 from labelspace.errors import LabelspaceError
+from labelspace.io import read_text
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
@@ -50,7 +51,7 @@ def _split_ids(root: Path, split: str) -> list[str]:
         known = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt") if "_" not in p.stem)
         raise LabelspaceError(f"PASCAL VOC split {split!r} is unknown in {str(root)!r} "
                               f"(accepted: {', '.join(known) or 'none: ImageSets/Main holds no split files'})")
-    return [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    return [line.split()[0] for line in read_text(split_file, "PASCAL VOC split file").splitlines() if line.strip()]
 
 
 def _text(node, tag: str, where: str) -> str:
