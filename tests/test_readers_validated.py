@@ -1,5 +1,6 @@
 """Every reader and spec option validated up front: a malformed COCO, VOC or CSV file and an odd option value are
 one line (the CLI: exit 2, no traceback) naming what is wrong, never a traceback and never taken silently."""
+import json
 
 import pytest
 from dataset_fixtures import write_coco, write_voc
@@ -21,7 +22,59 @@ def coco_json(tmp_path):
                       [(1, "person"), (18, "dog")])
 
 
+def edit_json(path, edit) -> None:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["annotations"][0].pop("bbox"), r"annotations\[0\] has no 'bbox' \(expected a list\)"),
+    (lambda d: d["annotations"][0].pop("image_id"), r"annotations\[0\] has no 'image_id' \(expected an integer\)"),
+    (lambda d: d["images"][1].pop("id"), r"images\[1\] has no 'id'"),
+    (lambda d: d["categories"][0].pop("id"), r"categories\[0\] has no 'id'"),
+    (lambda d: d["categories"][1].pop("name"), r"categories\[1\] has no 'name' \(expected a non-empty string\)"),
+    (lambda d: d["images"][0].pop("width"), r"images\[0\] has no 'width' \(expected a finite number\)"),
+    (lambda d: d["images"][0].pop("file_name"), r"images\[0\] has no 'file_name'"),
+    (lambda d: d["annotations"][0].update(bbox=[10, 5, 20]), r"annotations\[0\]: bbox \[10, 5, 20\] has 3 numbers"),
+    (lambda d: d["annotations"][0].update(bbox=None), r"annotations\[0\]: bbox is None \(expected a list\)"),
+    (lambda d: d["annotations"][1].update(bbox=[2, 2, "wide", 9]), r"annotations\[1\] bbox entry is 'wide', not a finite"),
+    (lambda d: d["categories"][0].update(id="1"), r"categories\[0\]: id is '1' \(expected an integer\)"),
+    (lambda d: d["images"][0].update(height=True), r"images\[0\] height is True, not a finite number"),
+    (lambda d: d["images"][0].update(width="NaN"), r"images\[0\] width is 'NaN', not a finite number"),
+    (lambda d: d["images"][1].update(id=1), r"image id 1 appears more than once"),
+    (lambda d: d.update(annotations={"id": 1}), r"json: annotations is \{'id': 1\} \(expected a list\)"),
+])
+def test_coco_malformed_fields_are_one_line(coco_json, cli_main, edit, message):
+    edit_json(coco_json, edit)
+    with pytest.raises(LabelspaceError, match=message):
+        load_dataset(f"coco:{coco_json}")
+    assert "coco" in refused(cli_main, f"coco:{coco_json}")
+
+
+def test_coco_duplicate_category_names_are_refused(coco_json, cli_main):
+    edit_json(coco_json, lambda d: d["categories"].extend([{"id": 3, "name": "Dog"}, {"id": 4, "name": "person"}]))
+    with pytest.raises(LabelspaceError, match="category name person, dog appears more than once"):
+        load_dataset(f"coco:{coco_json}")
+    assert "category name person, dog" in refused(cli_main, f"coco:{coco_json}")
+
+
 VOC = {"000001": ((64, 48), [("dog", (10, 5, 30, 25), False, False)])}
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("<xmax>30</xmax>", "<xmax>thirty</xmax>", r"object 0 \(dog\) <xmax> is 'thirty', not a finite number"),
+    ("<ymin>6</ymin>", "<ymin>nan</ymin>", r"object 0 \(dog\) <ymin> is 'nan', not a finite number"),
+    ("<width>64</width>", "<width>64px</width>", r"000001.xml: <width> is '64px', not a finite number"),
+])
+def test_voc_non_numeric_boxes_are_one_line(tmp_path, cli_main, old, new, message):
+    voc = write_voc(tmp_path, VOC, {"val": ["000001"]})
+    xml = voc / "Annotations" / "000001.xml"
+    assert old in xml.read_text()
+    xml.write_text(xml.read_text().replace(old, new))
+    with pytest.raises(LabelspaceError, match=message):
+        load_dataset(f"voc:{voc}")
+    assert "000001.xml" in refused(cli_main, f"voc:{voc}")
 
 
 @pytest.mark.parametrize("kind", ["voc", "coco"])
