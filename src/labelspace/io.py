@@ -98,7 +98,7 @@ def read_text(path: str | os.PathLike, what: str) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise LabelspaceError(f"{what} {str(path)!r} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} "
-                              f"(line {line}); save it as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+                              f"(line {line}); save it as UTF-8, e.g. iconv -f latin1 -t utf-8") from e
 
 
 def markdown_table(header: Sequence, rows: Iterable[Sequence]) -> Iterator[str]:

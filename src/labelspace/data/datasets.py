@@ -186,7 +186,7 @@ def csv_rows(path: Path, what: str) -> list[list[str]]:
     try:
         rows = [[c.strip() for c in r] for r in reader if r]
     except csv.Error as e:  # a NUL byte, a field over csv's size limit
-        raise LabelspaceError(f"{what} CSV {str(path)!r} line {reader.line_num} is not CSV ({e})") from None
+        raise LabelspaceError(f"{what} CSV {str(path)!r} line {reader.line_num} is not CSV ({e})") from e
     if rows and rows[0][0].lower() == "path":
         rows = rows[1:]
     bad = next((r for r in rows if len(r) < 2 or not r[1]), None)
