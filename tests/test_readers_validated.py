@@ -127,3 +127,24 @@ def test_a_byte_order_mark_leaves_the_header_a_header(tmp_path, kind):
         assert data.captions == ["red", "blue"]
     else:
         assert len(data) == 2 and data.class_names == ["blue", "red"]
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("synthetic-captions@0", "scene count in 'synthetic-captions@0' must be a whole number >= 1, got '0'"),
+    ("synthetic-captions@", "must be a whole number >= 1, got ''"),
+    ("synthetic-captions@-5", "got '-5'"),
+    ("synthetic-captions@²", "got '²'"),
+    ("folder:{tmp}@10", "caption source 'folder' takes no @N"),
+])
+def test_a_caption_count_below_one_or_where_none_is_taken_is_refused(tmp_path, cli_main, spec, message):
+    spec = spec.format(tmp=tmp_path)
+    code, _, err = cli_main("train", "clip", "--data", spec, "--steps", "1", "--out", str(tmp_path / "run"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("count", ["0", "", "x"])
+def test_images_per_class_below_one_is_refused(count):
+    with pytest.raises(LabelspaceError, match=f"images per class in 'synthetic@{count}' must be a whole number >= 1"):
+        load_dataset(f"synthetic@{count}")

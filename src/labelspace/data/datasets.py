@@ -23,7 +23,7 @@ from labelspace.cache import digest, file_stats
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 from labelspace.io import read_text
-from labelspace.registry import DATASETS
+from labelspace.registry import DATASETS, split_count
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_CLASSES = [
@@ -312,10 +312,6 @@ def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     Any ``DATASETS`` entry (``labelspace list``), e.g. ``fashion-mnist[:train|test]``, ``folder:<dir>``,
     ``csv:<file>``; append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
     """
-    base, _, per_class = spec.partition("@")
+    base, per_class = split_count(spec, "images per class")
     dataset = DATASETS.create(base, root=root)
-    if per_class:
-        if not per_class.isdigit() or int(per_class) < 1:
-            raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")
-        dataset = dataset.per_class(int(per_class))
-    return dataset
+    return dataset if per_class is None else dataset.per_class(per_class)
