@@ -2,6 +2,7 @@
 one line (the CLI: exit 2, no traceback) naming what is wrong, never a traceback and never taken silently."""
 import json
 
+import numpy as np
 import pytest
 from dataset_fixtures import write_coco, write_voc
 
@@ -148,3 +149,16 @@ def test_a_caption_count_below_one_or_where_none_is_taken_is_refused(tmp_path, c
 def test_images_per_class_below_one_is_refused(count):
     with pytest.raises(LabelspaceError, match=f"images per class in 'synthetic@{count}' must be a whole number >= 1"):
         load_dataset(f"synthetic@{count}")
+
+
+def test_word_vectors_whose_length_overflows_float32_are_refused(tmp_path):
+    from labelspace.encoders.text import WordVectors, word_vector_file
+
+    (tmp_path / "v.txt").write_text("cat 1 2\ndog 3e38 3e38\n")
+    with pytest.raises(LabelspaceError, match=r"line 2 \('dog'\): the vector's length overflows float32"):
+        word_vector_file(str(tmp_path / "v.txt"))
+    vectors = WordVectors("table", ["cat", "dog"], np.array([[1, 2], [3e38, 3e38]], dtype=np.float32), "test")
+    np.testing.assert_allclose(vectors.encode(["cat"]), [[1 / 5 ** 0.5, 2 / 5 ** 0.5]], rtol=1e-6)
+    with pytest.raises(LabelspaceError, match=r"vector of 'dog' \(label 'hot dog'\) has a length that is not a finite"):
+        vectors.encode(["hot dog"])
+

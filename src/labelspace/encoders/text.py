@@ -28,6 +28,13 @@ from labelspace.notes import quiet
 from labelspace.prompts import fill
 
 
+def _norms(vectors: np.ndarray) -> np.ndarray:
+    """Row lengths in float32, as labels are normalised: inf where the length overflows (no warning); no copy of
+    ``vectors`` is made (a whole word-vector table is checked)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+
+
 def _segment(word: str, vocab) -> list[str] | None:
     """Split ``word`` into the fewest vocabulary words of length >= 2 (dynamic programming), or None."""
     best: list[list[str] | None] = [[]] + [None] * len(word)
@@ -97,7 +104,12 @@ class WordVectors:
                 unknown.append(label)
                 continue
             vecs = np.asarray(self.vectors[[self.index[t] for t in tokens]], dtype=np.float32)
-            out[row] = (vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)).mean(axis=0)
+            norms = _norms(vecs)[:, None]
+            if not np.isfinite(norms).all():
+                word = tokens[int(np.flatnonzero(~np.isfinite(norms))[0])]
+                raise LabelspaceError(f"the {self.name} vector of {word!r} (label {label[:40]!r}) has a length that is "
+                                      "not a finite float32 (nan, inf or above 3.4e38), so it cannot be normalised")
+            out[row] = (vecs / np.maximum(norms, 1e-12)).mean(axis=0)
         if unknown and on_unknown == "error":
             raise LabelspaceError(f"no known word in label(s) {', '.join(map(repr, unknown))} for {self.name} "
                                   "(use other words, or a sentence encoder such as 'minilm')")
@@ -124,7 +136,7 @@ def word_vector_file(path: str) -> WordVectors:
     """GloVe, word2vec or fastText text format: one ``word v1 v2 ...`` per line, optional ``count dim`` header."""
     if not os.path.isfile(path):
         raise LabelspaceError(f"word-vector file {path!r} does not exist (expected GloVe/word2vec/fastText text format)")
-    words, rows = [], []
+    words, rows, lines = [], [], []
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f):
             parts = line.rstrip().split(" ")
@@ -141,9 +153,15 @@ def word_vector_file(path: str) -> WordVectors:
                 raise LabelspaceError(f"word-vector file {path!r} line {n + 1} has a value that is not finite "
                                       "(nan or inf); every vector entry must be a finite number")
             words.append(parts[0])
+            lines.append(n + 1)
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
-    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{file_stat(path)}")
+    vectors = np.stack(rows)
+    huge = np.flatnonzero(~np.isfinite(_norms(vectors)))
+    if len(huge):
+        raise LabelspaceError(f"word-vector file {path!r} line {lines[huge[0]]} ({words[huge[0]]!r}): the vector's length "
+                              "overflows float32 (above 3.4e38), so it cannot be normalised; scale the vectors down")
+    return WordVectors(f"wordvec:{path}", words, vectors, f"{path}|{file_stat(path)}")
 
 
 class SentenceEncoder:
