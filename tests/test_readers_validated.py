@@ -162,3 +162,67 @@ def test_word_vectors_whose_length_overflows_float32_are_refused(tmp_path):
     with pytest.raises(LabelspaceError, match=r"vector of 'dog' \(label 'hot dog'\) has a length that is not a finite"):
         vectors.encode(["hot dog"])
 
+
+class CountingVocab:
+    """A vocabulary that counts its look-ups, and the pieces of more than ``MAX_PIECE`` letters it is asked about,
+    and refuses to answer past ``budget`` look-ups (the old code made 52M for 10,200 letters)."""
+
+    def __init__(self, words, budget):
+        from labelspace.encoders.text import MAX_PIECE
+
+        self.words, self.budget, self.lookups, self.long, self.max_piece = set(words), budget, 0, set(), MAX_PIECE
+
+    def __contains__(self, piece):
+        self.lookups += 1
+        if len(piece) > self.max_piece:
+            self.long.add(piece)
+        assert self.lookups <= self.budget, "segmentation is not linear in the label's length"
+        return piece in self.words
+
+
+@pytest.mark.parametrize("word", ["ab" * 5100, "abc" * 3400, "ab" * 5099 + "zz"])
+def test_a_10200_letter_label_segments_in_linear_time(word):
+    import time
+
+    from labelspace.encoders.text import MAX_PIECE, label_tokens
+
+    vocab = CountingVocab({"ab", "abab", "abc", "ca", "bca"}, budget=MAX_PIECE * len(word))
+    start = time.perf_counter()
+    tokens = label_tokens(word, vocab)
+    assert time.perf_counter() - start < 2
+    assert "".join(tokens) == word or word.endswith("zz") and tokens == []
+    assert vocab.long == {word}  # the whole word is looked up once; its pieces are at most MAX_PIECE letters
+    if word == "ab" * 5100:
+        assert tokens == ["abab"] * 2550  # still the fewest pieces
+
+
+def test_a_too_long_label_is_refused(tmp_path, cli_main):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "a.png")
+    code, _, err = cli_main("classify", str(tmp_path / "a.png"), "--labels", "cat," + "a" * 10200)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "is 10200 characters long (accepted: at most 200)" in err
+
+
+def test_linear_segmentation_splits_as_the_quadratic_one_did():
+    import random
+
+    from labelspace.encoders.text import _segment
+
+    def quadratic(word, vocab):  # the former implementation: every piece of every length
+        best = [[]] + [None] * len(word)
+        for end in range(2, len(word) + 1):
+            for start in range(0, end - 1):
+                if best[start] is not None and word[start:end] in vocab:
+                    candidate = best[start] + [word[start:end]]
+                    if best[end] is None or len(candidate) < len(best[end]):
+                        best[end] = candidate
+        return best[len(word)]
+
+    rng = random.Random(0)
+    vocab = {"".join(rng.choice("abc") for _ in range(rng.randint(2, 6))) for _ in range(40)}
+    pieces = sorted(vocab)
+    words = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 15))) for _ in range(300)]  # up to 90 letters
+    words += ["".join(rng.choice("abc") for _ in range(rng.randint(1, 40))) for _ in range(300)]
+    assert all(_segment(w, vocab) == quadratic(w, vocab) for w in words)

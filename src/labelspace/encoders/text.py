@@ -6,8 +6,8 @@ Multi-word and compound labels follow one rule for word vectors (``label_tokens`
 1. lower-case; alternatives separated by ``/`` or ``,`` ("T-shirt/top") are each used;
 2. an alternative found whole in the vocabulary ("t-shirt") is one token; otherwise it is split
    on spaces, hyphens and underscores ("ankle boot" -> ankle, boot);
-3. a word still unknown is split into the fewest known words of two or more letters
-   ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor);
+3. a word still unknown is split into the fewest known words of two to 30 letters
+   ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor), in time linear in its length;
 4. the label vector is the mean of its tokens' unit-normalised vectors; words that stay unknown
    are dropped, and a label with no known token at all is an error that names it.
 """
@@ -27,6 +27,9 @@ from labelspace.errors import LabelspaceError
 from labelspace.notes import quiet
 from labelspace.prompts import fill
 
+MAX_PIECE = 30  # letters in the longest word a compound is split into (rule 3)
+MAX_LABEL_CHARS = 200  # a label's length limit (``check_labels``)
+
 
 def _norms(vectors: np.ndarray) -> np.ndarray:
     """Row lengths in float32, as labels are normalised: inf where the length overflows (no warning); no copy of
@@ -36,16 +39,22 @@ def _norms(vectors: np.ndarray) -> np.ndarray:
 
 
 def _segment(word: str, vocab) -> list[str] | None:
-    """Split ``word`` into the fewest vocabulary words of length >= 2 (dynamic programming), or None."""
-    best: list[list[str] | None] = [[]] + [None] * len(word)
+    """Split ``word`` into the fewest vocabulary words of 2 to ``MAX_PIECE`` letters, or None: dynamic programming
+    over the pieces ending at each position, so at most ``MAX_PIECE`` look-ups per letter (linear in the word)."""
+    fewest: list[int | None] = [0] + [None] * len(word)  # pieces covering word[:end]
+    start_of = [0] * (len(word) + 1)  # where the last of those pieces starts
     for end in range(2, len(word) + 1):
-        for start in range(0, end - 1):
-            piece = word[start:end]
-            if best[start] is not None and piece in vocab:
-                candidate = best[start] + [piece]
-                if best[end] is None or len(candidate) < len(best[end]):
-                    best[end] = candidate
-    return best[len(word)]
+        for start in range(max(0, end - MAX_PIECE), end - 1):
+            before = fewest[start]
+            if before is not None and (fewest[end] is None or before + 1 < fewest[end]) and word[start:end] in vocab:
+                fewest[end], start_of[end] = before + 1, start
+    if fewest[-1] is None:
+        return None
+    pieces, end = [], len(word)
+    while end:
+        pieces.append(word[start_of[end]:end])
+        end = start_of[end]
+    return pieces[::-1]
 
 
 def label_tokens(label: str, vocab) -> list[str]:
@@ -70,10 +79,14 @@ def label_tokens(label: str, vocab) -> list[str]:
 
 
 def check_labels(labels: Sequence[str]) -> list[str]:
-    """Strip labels and refuse empty or duplicate ones with a message naming them."""
+    """Strip labels and refuse empty, over-long (``MAX_LABEL_CHARS``) or duplicate ones with a message naming them."""
     cleaned = [str(label).strip() for label in labels]
     if not cleaned or any(not label for label in cleaned):
         raise LabelspaceError(f"labels must be non-empty strings, got {list(labels)!r}")
+    long = next((label for label in cleaned if len(label) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise LabelspaceError(f"label {long[:40]!r}... is {len(long)} characters long "
+                              f"(accepted: at most {MAX_LABEL_CHARS})")
     seen, dupes = set(), []
     for label in cleaned:
         (dupes.append(label) if label.lower() in seen else seen.add(label.lower()))
