@@ -1,5 +1,6 @@
 """Atomic writes: a result or checkpoint file is either the old one or the complete new one; output paths
-checked before the work that fills them starts. And the one Markdown table writer of every report."""
+checked before the work that fills them starts. The one Markdown table writer of every report, and the one
+reader of users' text files (``read_text``: UTF-8 or a one-line error)."""
 from __future__ import annotations
 
 import json
@@ -83,6 +84,21 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, obj) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The text of a user's file (a CSV, a COCO JSON, a split list) as UTF-8, a leading byte-order mark dropped.
+
+    Other bytes are a one-line error naming ``what``, the file, the byte's offset and its line: guessing another
+    encoding (Latin-1 decodes any bytes) would turn labels and paths silently into different ones.
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise LabelspaceError(f"{what} {str(path)!r} is not UTF-8 text: byte 0x{data[e.start]:02x} at offset {e.start} "
+                              f"(line {line}); save it as UTF-8, e.g. iconv -f latin1 -t utf-8") from e
 
 
 def markdown_table(header: Sequence, rows: Iterable[Sequence]) -> Iterator[str]:

@@ -2,7 +2,7 @@
 
 A spec is ``name`` or ``name:argument``: ``efficientnet-lite0``, ``timm:resnet18``, ``fashion-mnist:train``,
 ``conse:efficientnet-lite0+minilm``. Datasets may end in ``@N`` (N images per class, seeded), e.g.
-``fashion-mnist:train@100``; caption sources in ``@N`` (N scenes). A registry may also have a *fallback*
+``fashion-mnist:train@100``; ``synthetic-captions`` in ``@N`` (N scenes); N >= 1 (``split_count``). A registry may also have a *fallback*
 entry, used when the spec names no entry (a CLIP state-dict file, a trained checkpoint folder).
 
 Adding an entry: decorate its factory in the module that implements it, and make sure the kind's home package
@@ -95,6 +95,15 @@ class Registry:
         if entry.options is not None:
             options = {k: v for k, v in options.items() if k in entry.options}
         return entry.factory(argument, **options)
+
+
+def split_count(spec: str, what: str) -> tuple[str, int | None]:
+    """A spec's ``@N`` suffix (``fashion-mnist:test@100``, ``synthetic-captions@3000``): the spec before it and N,
+    or None without one; N must be a whole number >= 1 (``@0``, ``@``, ``@-5``, ``@1e3`` are refused, naming ``what``)."""
+    base, at, count = str(spec).partition("@")
+    if at and not (count.isascii() and count.isdigit() and int(count) >= 1):
+        raise LabelspaceError(f"{what} in {spec!r} must be a whole number >= 1, got {count!r}")
+    return base, int(count) if at else None
 
 
 IMAGE_ENCODERS = Registry("image encoder", "labelspace.encoders")

@@ -3,16 +3,24 @@ from __future__ import annotations
 
 from collections.abc import Container
 
+MAX_PIECE = 30  # letters in the longest word a compound is split into
+
 
 def segment(word: str, vocab: Container[str]) -> list[str] | None:
-    """Split ``word`` into the fewest ``vocab`` words of length >= 2 (dynamic programming), or None
-    ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor)."""
-    best: list[list[str] | None] = [[]] + [None] * len(word)
+    """Split ``word`` into the fewest ``vocab`` words of 2 to ``MAX_PIECE`` letters, or None ("diningtable" ->
+    dining, table; "tvmonitor" -> tv, monitor): dynamic programming over the pieces ending at each position, so at
+    most ``MAX_PIECE`` look-ups per letter (linear in the word)."""
+    fewest: list[int | None] = [0] + [None] * len(word)  # pieces covering word[:end]
+    start_of = [0] * (len(word) + 1)  # where the last of those pieces starts
     for end in range(2, len(word) + 1):
-        for start in range(0, end - 1):
-            piece = word[start:end]
-            if best[start] is not None and piece in vocab:
-                candidate = best[start] + [piece]
-                if best[end] is None or len(candidate) < len(best[end]):
-                    best[end] = candidate
-    return best[len(word)]
+        for start in range(max(0, end - MAX_PIECE), end - 1):
+            before = fewest[start]
+            if before is not None and (fewest[end] is None or before + 1 < fewest[end]) and word[start:end] in vocab:
+                fewest[end], start_of[end] = before + 1, start
+    if fewest[-1] is None:
+        return None
+    pieces, end = [], len(word)
+    while end:
+        pieces.append(word[start_of[end]:end])
+        end = start_of[end]
+    return pieces[::-1]

@@ -35,7 +35,7 @@ from labelspace.data.images import BadImage, open_image
 from labelspace.data.pairs import CaptionData, CaptionSet
 from labelspace.errors import LabelspaceError, moved_names
 from labelspace.prompts import class_prompts
-from labelspace.registry import CAPTION_SOURCES
+from labelspace.registry import CAPTION_SOURCES, split_count
 
 log = logging.getLogger("labelspace")
 
@@ -119,6 +119,8 @@ def synthetic_captions(n: int = 2000, split: str = "train", size: int = 56, max_
     ``pairs``: ``seen`` uses only (colour, item) pairs outside ``held_out_pairs()``, ``held-out`` only
     those, ``all`` any.
     """
+    if n < 1:
+        raise LabelspaceError(f"synthetic captions need n >= 1 scenes, got n={n}")
     if pairs not in ("seen", "held-out", "all"):
         raise LabelspaceError(f"pairs must be seen, held-out or all, got {pairs!r}")
     if size % 2 or size < 28 or not 1 <= max_items <= 4:
@@ -201,39 +203,44 @@ class ShardStream:
 
 
 def caption_data(spec: str, templates="simple", seed: int = 0, root: str | None = None):
-    """A ``CAPTION_SOURCES`` entry from a spec string (see the module docstring), e.g. ``synthetic-captions@3000``."""
-    base, _, n = spec.partition("@")
-    if n and not n.isdigit():
-        raise LabelspaceError(f"scene count in {spec!r} must be a positive integer")
-    return CAPTION_SOURCES.create(base, templates=templates, seed=seed, root=root, count=int(n) if n else None)
+    """A ``CAPTION_SOURCES`` entry from a spec string (see the module docstring), e.g. ``synthetic-captions@3000``;
+    ``@N`` (N >= 1, ``registry.split_count``) only where the source takes a count."""
+    base, count = split_count(spec, "scene count")
+    entry, _ = CAPTION_SOURCES.parse(base)
+    if count is not None and "count" not in entry.options:
+        raise LabelspaceError(f"caption source {entry.name!r} takes no @N, got {spec!r} (only synthetic-captions@N: N scenes)")
+    return CAPTION_SOURCES.create(base, templates=templates, seed=seed, root=root, count=count)
 
 
-@CAPTION_SOURCES.register("captions", argument="<file>",
+@CAPTION_SOURCES.register("captions", argument="<file>", options=(),
                           description="rows path,caption (the eval grammar; missing images are counted and dropped)")
-def _csv_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> CaptionSet:
+def _csv_source(argument: str) -> CaptionSet:
     return csv_captions(argument)
 
 
-@CAPTION_SOURCES.register("csv", argument="<file>", description="the same as captions:<file> (the older name)")
-def _csv_alias(argument: str, **options) -> CaptionSet:
+@CAPTION_SOURCES.register("csv", argument="<file>", options=(),
+                          description="the same as captions:<file> (the older name)")
+def _csv_alias(argument: str) -> CaptionSet:
     return csv_captions(argument)
 
 
-@CAPTION_SOURCES.register("folder", argument="<dir>", description="one sub-folder per class; captions from templates")
-def _folder_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> "TemplateCaptions":
+@CAPTION_SOURCES.register("folder", argument="<dir>", options=("templates", "seed"),
+                          description="one sub-folder per class; captions from templates")
+def _folder_source(argument: str, templates="simple", seed: int = 0) -> "TemplateCaptions":
     return TemplateCaptions(image_folder(argument), templates, seed)
 
 
-@CAPTION_SOURCES.register("wds", argument="<shard>[,<shard>...]",
+@CAPTION_SOURCES.register("wds", argument="<shard>[,<shard>...]", options=(),
                           description="webdataset tar shards with jpg/png + txt (brace patterns allowed)")
-def _wds_source(argument: str, **options) -> "ShardStream":
+def _wds_source(argument: str) -> "ShardStream":
     return ShardStream(argument.split(","))
 
 
-@CAPTION_SOURCES.register("synthetic-captions", description="composed, coloured Fashion-MNIST scenes with captions "
-                          "(offline); @N scenes, default 2000")
-def _synthetic_source(argument: str, templates="simple", seed: int = 0, root=None, count=None) -> "SyntheticCaptions":
-    return synthetic_captions(count or 2000, "train", seed=seed, root=root)
+@CAPTION_SOURCES.register("synthetic-captions", options=("seed", "root", "count"),
+                          description="composed, coloured Fashion-MNIST scenes with captions (offline); @N scenes, "
+                          "default 2000")
+def _synthetic_source(argument: str, seed: int = 0, root=None, count=None) -> "SyntheticCaptions":
+    return synthetic_captions(2000 if count is None else count, "train", seed=seed, root=root)
 
 
 def batch_indices(n: int, global_batch: int, step: int, seed: int, rank: int = 0, world: int = 1) -> np.ndarray:

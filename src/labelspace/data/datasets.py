@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import io
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +22,8 @@ from PIL import Image
 from labelspace.cache import digest, file_stats
 from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
-from labelspace.registry import DATASETS
+from labelspace.io import read_text
+from labelspace.registry import DATASETS, split_count
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_CLASSES = [
@@ -34,7 +37,8 @@ class SpecOptions:
     """The ``,key=value`` options after a dataset spec's path: ``voc:/data/VOC2012,split=val,margin=0.1``.
 
     Comma-separated parts holding ``=`` are options; the rest (commas inside ``{...}`` included) is the path.
-    Readers take each option with a type and default; ``done`` refuses the ones nobody took.
+    Readers take each option with a type and default (numbers: finite and >= 0); an option given twice is
+    refused, and ``done`` refuses the ones nobody took.
     """
 
     def __init__(self, spec: str, arg: str):
@@ -48,7 +52,12 @@ class SpecOptions:
                 current += ch
         parts.append(current)
         self.path = ",".join(p for p in parts if "=" not in p)
-        self.given = dict(p.split("=", 1) for p in parts if "=" in p)
+        options = [p.split("=", 1) for p in parts if "=" in p]
+        keys = [k for k, _ in options]
+        twice = next((k for k in keys if keys.count(k) > 1), None)
+        if twice is not None:
+            raise LabelspaceError(f"option {twice!r} is given twice in dataset spec {spec!r} (give each option once)")
+        self.given = dict(options)
         self.taken: list[str] = []
 
     def get(self, key: str, default, kind=str, choices: Sequence | None = None):
@@ -63,9 +72,11 @@ class SpecOptions:
                 value = kind(raw)
             except ValueError:
                 pass
-        if value is None or (choices is not None and value not in choices) or (kind in (int, float) and value < 0):
+        numeric = kind in (int, float) and value is not None
+        if value is None or (choices is not None and value not in choices) or \
+                (numeric and not (math.isfinite(value) and value >= 0)):
             accepted = ", ".join(map(str, choices)) if choices else \
-                {bool: "true or false", int: "an integer >= 0", float: "a number >= 0", str: "a string"}[kind]
+                {bool: "true or false", int: "an integer >= 0", float: "a finite number >= 0", str: "a string"}[kind]
             raise LabelspaceError(f"option {key}={raw!r} in dataset spec {self.spec!r} is not valid (accepted: {accepted})")
         return value
 
@@ -167,11 +178,15 @@ def image_folder(root: str | os.PathLike) -> FileImages:
 
 
 def csv_rows(path: Path, what: str) -> list[list[str]]:
-    """The rows ``path,<what>`` of a CSV, cells stripped; the one header rule: a first cell ``path`` is a header."""
+    """The rows ``path,<what>`` of a UTF-8 CSV (``read_text``), cells stripped; the one header rule: a first cell
+    ``path`` is a header."""
     if not path.is_file():
         raise LabelspaceError(f"{what} CSV {str(path)!r} does not exist (expected rows of path,{what})")
-    with open(path, newline="") as f:
-        rows = [[c.strip() for c in r] for r in csv.reader(f) if r]
+    reader = csv.reader(io.StringIO(read_text(path, f"{what} CSV"), newline=""))
+    try:
+        rows = [[c.strip() for c in r] for r in reader if r]
+    except csv.Error as e:  # a NUL byte, a field over csv's size limit
+        raise LabelspaceError(f"{what} CSV {str(path)!r} line {reader.line_num} is not CSV ({e})") from e
     if rows and rows[0][0].lower() == "path":
         rows = rows[1:]
     bad = next((r for r in rows if len(r) < 2 or not r[1]), None)
@@ -297,10 +312,6 @@ def load_dataset(spec: str, root: str | None = None) -> ImageDataset:
     Any ``DATASETS`` entry (``labelspace list``), e.g. ``fashion-mnist[:train|test]``, ``folder:<dir>``,
     ``csv:<file>``; append ``@N`` to keep N images per class (seeded), e.g. ``fashion-mnist:test@200``.
     """
-    base, _, per_class = spec.partition("@")
+    base, per_class = split_count(spec, "images per class")
     dataset = DATASETS.create(base, root=root)
-    if per_class:
-        if not per_class.isdigit() or int(per_class) < 1:
-            raise LabelspaceError(f"images per class in {spec!r} must be a positive integer, got {per_class!r}")
-        dataset = dataset.per_class(int(per_class))
-    return dataset
+    return dataset if per_class is None else dataset.per_class(per_class)

@@ -13,6 +13,7 @@ wnid appended, e.g. ``crane (n03126707)``); ``names=clip`` takes CLIP's ImageNet
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 from collections import Counter
@@ -21,6 +22,7 @@ from pathlib import Path
 from labelspace.data.datasets import IMAGE_SUFFIXES, FileImages, SpecOptions
 from labelspace.data.objects import missing_images
 from labelspace.errors import LabelspaceError
+from labelspace.io import read_text
 
 WNID = re.compile(r"n\d{8}")
 
@@ -86,13 +88,12 @@ def _ground_truth(labels: Path) -> list[tuple[str, str]]:
     """(file name, wnid) rows of ``<file> <wnid>`` lines or of LOC_val_solution.csv."""
     if not labels.is_file():
         raise LabelspaceError(f"ImageNet ground-truth file {str(labels)!r} does not exist")
-    rows = []
-    with open(labels, newline="") as f:
-        if labels.suffix == ".csv":  # Kaggle: ImageId,PredictionString ("n01751748 x0 y0 x1 y1 ...")
-            rows = [(r["ImageId"] + ".JPEG", r["PredictionString"].split()[0]) for r in csv.DictReader(f)
-                    if r.get("ImageId") and r.get("PredictionString")]
-        else:
-            rows = [tuple(line.split()[:2]) for line in f if line.strip()]
+    text = read_text(labels, "ImageNet ground-truth file")
+    if labels.suffix == ".csv":  # Kaggle: ImageId,PredictionString ("n01751748 x0 y0 x1 y1 ...")
+        rows = [(r["ImageId"] + ".JPEG", r["PredictionString"].split()[0])
+                for r in csv.DictReader(io.StringIO(text, newline="")) if r.get("ImageId") and r.get("PredictionString")]
+    else:
+        rows = [tuple(line.split()[:2]) for line in text.splitlines() if line.strip()]
     bad = next((r for r in rows if len(r) != 2 or not WNID.fullmatch(r[1])), None)
     if bad is not None or not rows:
         raise LabelspaceError(f"ImageNet ground-truth file {str(labels)!r} needs lines '<file> <wnid>' or "

@@ -24,6 +24,20 @@ from labelspace.errors import LabelspaceError, moved_names
 BOX_TOLERANCE = 1.0  # pixels a box may cross its image's border (rounding in COCO's float boxes)
 
 
+def number(value, where: str) -> float:
+    """``value`` as a finite float: a number, or the text of one (VOC's XML; a COCO file that quotes its numbers);
+    anything else (other text, null, true, nan, inf) is a one-line error naming ``where``."""
+    try:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise TypeError
+        result = float(value)
+    except (TypeError, ValueError, OverflowError):
+        result = math.nan
+    if not math.isfinite(result):
+        raise LabelspaceError(f"{where} is {value!r:.40}, not a finite number")
+    return result
+
+
 def check_box(box: Sequence[float], width: float, height: float, where: str) -> tuple[float, float, float, float]:
     """The box clipped to its image; a box of zero area or outside the image is a one-line error."""
     x0, y0, x1, y1 = box

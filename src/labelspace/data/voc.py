@@ -5,7 +5,8 @@ Spec ``voc:<VOC20xx folder>[,split=val][,view=crops|images][,min_size=0][,diffic
 [,truncated=true][,margin=0]``: object crops from the boxes (one label each, the default) or whole
 images with their label sets. ``min_size`` drops boxes whose shorter side is below it (pixels),
 ``difficult``/``truncated`` keep or drop such objects, ``margin`` widens each crop by that fraction
-of the box on every side. The XML files are read one at a time; only numbers are kept.
+of the box on every side. The XML files are read one at a time; only numbers are kept, and a size or box
+coordinate that is not a finite number is one line naming its file, object and tag.
 """
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import numpy as np
 
 from labelspace.data.datasets import SpecOptions
 from labelspace.data.eval_sets import MultiLabelSet
-from labelspace.data.objects import ObjectCrops, check_box, missing_images
+from labelspace.data.objects import ObjectCrops, check_box, missing_images, number
 from labelspace.errors import LabelspaceError
+from labelspace.io import read_text
 
 VOC_CLASSES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor"]
@@ -50,7 +52,7 @@ def _split_ids(root: Path, split: str) -> list[str]:
         known = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt") if "_" not in p.stem)
         raise LabelspaceError(f"PASCAL VOC split {split!r} is unknown in {str(root)!r} "
                               f"(accepted: {', '.join(known) or 'none: ImageSets/Main holds no split files'})")
-    return [line.split()[0] for line in split_file.read_text().splitlines() if line.strip()]
+    return [line.split()[0] for line in read_text(split_file, "PASCAL VOC split file").splitlines() if line.strip()]
 
 
 def _text(node, tag: str, where: str) -> str:
@@ -82,7 +84,7 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
         size = tree.find("size")
         if size is None:
             raise LabelspaceError(f"{xml!r}: no <size> (expected a PASCAL VOC annotation)")
-        width, height = float(_text(size, "width", xml)), float(_text(size, "height", xml))
+        width, height = (number(_text(size, t, xml), f"{xml}: <{t}>") for t in ("width", "height"))
         image_paths.append(os.path.join(jpegs, _text(tree, "filename", xml)))
         for k, obj in enumerate(tree.iter("object")):
             name = _text(obj, "name", xml).lower()
@@ -93,8 +95,9 @@ def voc(path: str | os.PathLike, split: str = "val", view: str = "crops", min_si
             if bb is None:
                 raise LabelspaceError(f"{xml!r}: object {k} ({name}) has no <bndbox>")
             # VOC boxes are 1-based and inclusive: pixel columns xmin..xmax
-            x0, y0, x1, y1 = (float(_text(bb, t, xml)) for t in ("xmin", "ymin", "xmax", "ymax"))
-            box = check_box((x0 - 1, y0 - 1, x1, y1), width, height, f"{xml} object {k} ({name})")
+            where = f"{xml} object {k} ({name})"
+            x0, y0, x1, y1 = (number(_text(bb, t, xml), f"{where} <{t}>") for t in ("xmin", "ymin", "xmax", "ymax"))
+            box = check_box((x0 - 1, y0 - 1, x1, y1), width, height, where)
             multi_hot[n, index[name]] = True
             is_difficult = obj.findtext("difficult", "0").strip() == "1"
             is_truncated = obj.findtext("truncated", "0").strip() == "1"

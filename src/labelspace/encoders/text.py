@@ -6,8 +6,8 @@ Multi-word and compound labels follow one rule for word vectors (``label_tokens`
 1. lower-case; alternatives separated by ``/`` or ``,`` ("T-shirt/top") are each used;
 2. an alternative found whole in the vocabulary ("t-shirt") is one token; otherwise it is split
    on spaces, hyphens and underscores ("ankle boot" -> ankle, boot);
-3. a word still unknown is split into the fewest known words of two or more letters
-   ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor);
+3. a word still unknown is split into the fewest known words of two to 30 letters
+   ("diningtable" -> dining, table; "tvmonitor" -> tv, monitor), in time linear in its length;
 4. the label vector is the mean of its tokens' unit-normalised vectors; words that stay unknown
    are dropped, and a label with no known token at all is an error that names it.
 """
@@ -27,7 +27,16 @@ from labelspace.encoders.checkpoints import refuse_custom_code, within
 from labelspace.errors import LabelspaceError
 from labelspace.notes import quiet
 from labelspace.prompts import fill
-from labelspace.words import segment
+from labelspace.words import MAX_PIECE, segment
+
+MAX_LABEL_CHARS = 200  # a label's length limit (``check_labels``)
+
+
+def _norms(vectors: np.ndarray) -> np.ndarray:
+    """Row lengths in float32, as labels are normalised: inf where the length overflows (no warning); no copy of
+    ``vectors`` is made (a whole word-vector table is checked)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
 
 
 def label_tokens(label: str, vocab) -> list[str]:
@@ -52,10 +61,14 @@ def label_tokens(label: str, vocab) -> list[str]:
 
 
 def check_labels(labels: Sequence[str]) -> list[str]:
-    """Strip labels and refuse empty or duplicate ones with a message naming them."""
+    """Strip labels and refuse empty, over-long (``MAX_LABEL_CHARS``) or duplicate ones with a message naming them."""
     cleaned = [str(label).strip() for label in labels]
     if not cleaned or any(not label for label in cleaned):
         raise LabelspaceError(f"labels must be non-empty strings, got {list(labels)!r}")
+    long = next((label for label in cleaned if len(label) > MAX_LABEL_CHARS), None)
+    if long is not None:
+        raise LabelspaceError(f"label {long[:40]!r}... is {len(long)} characters long "
+                              f"(accepted: at most {MAX_LABEL_CHARS})")
     seen, dupes = set(), []
     for label in cleaned:
         (dupes.append(label) if label.lower() in seen else seen.add(label.lower()))
@@ -86,7 +99,12 @@ class WordVectors:
                 unknown.append(label)
                 continue
             vecs = np.asarray(self.vectors[[self.index[t] for t in tokens]], dtype=np.float32)
-            out[row] = (vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)).mean(axis=0)
+            norms = _norms(vecs)[:, None]
+            if not np.isfinite(norms).all():
+                word = tokens[int(np.flatnonzero(~np.isfinite(norms))[0])]
+                raise LabelspaceError(f"the {self.name} vector of {word!r} (label {label[:40]!r}) has a length that is "
+                                      "not a finite float32 (nan, inf or above 3.4e38), so it cannot be normalised")
+            out[row] = (vecs / np.maximum(norms, 1e-12)).mean(axis=0)
         if unknown and on_unknown == "error":
             raise LabelspaceError(f"no known word in label(s) {', '.join(map(repr, unknown))} for {self.name} "
                                   "(use other words, or a sentence encoder such as 'minilm')")
@@ -113,7 +131,7 @@ def word_vector_file(path: str) -> WordVectors:
     """GloVe, word2vec or fastText text format: one ``word v1 v2 ...`` per line, optional ``count dim`` header."""
     if not os.path.isfile(path):
         raise LabelspaceError(f"word-vector file {path!r} does not exist (expected GloVe/word2vec/fastText text format)")
-    words, rows = [], []
+    words, rows, lines = [], [], []
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, line in enumerate(f):
             parts = line.rstrip().split(" ")
@@ -130,9 +148,15 @@ def word_vector_file(path: str) -> WordVectors:
                 raise LabelspaceError(f"word-vector file {path!r} line {n + 1} has a value that is not finite "
                                       "(nan or inf); every vector entry must be a finite number")
             words.append(parts[0])
+            lines.append(n + 1)
     if not rows or len({len(r) for r in rows}) != 1:
         raise LabelspaceError(f"word-vector file {path!r} is empty or has rows of different lengths")
-    return WordVectors(f"wordvec:{path}", words, np.stack(rows), f"{path}|{file_stat(path)}")
+    vectors = np.stack(rows)
+    huge = np.flatnonzero(~np.isfinite(_norms(vectors)))
+    if len(huge):
+        raise LabelspaceError(f"word-vector file {path!r} line {lines[huge[0]]} ({words[huge[0]]!r}): the vector's length "
+                              "overflows float32 (above 3.4e38), so it cannot be normalised; scale the vectors down")
+    return WordVectors(f"wordvec:{path}", words, vectors, f"{path}|{file_stat(path)}")
 
 
 class SentenceEncoder:

@@ -193,7 +193,12 @@ def is_label_set_spec(text: str, files: bool = True) -> bool:
     web client may name)."""
     base = str(text).strip().removesuffix(PLUS_1K)
     name = base.partition(":")[0]
-    return name in LABEL_SETS.entries or (files and Path(base.removeprefix("file:")).is_file())
+    if name in LABEL_SETS.entries:
+        return True
+    try:
+        return files and Path(base.removeprefix("file:")).is_file()
+    except OSError:  # a name too long to be a path (a long comma list) is no file
+        return False
 
 
 def packaged_label_sets() -> list[dict]:
