@@ -51,10 +51,15 @@ def check_output_file(path: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
+def temporaries(path: str | os.PathLike) -> list[Path]:
+    """The files an interrupted ``atomic_write_bytes(path, ...)`` left half-written (a killed run)."""
+    path = Path(path)
+    return sorted(path.parent.glob(_temporary_prefix(path) + "*"))
+
+
 def remove_temporaries(path: str | os.PathLike) -> None:
     """Delete what an interrupted ``atomic_write_bytes(path, ...)`` left (a killed run), saying so."""
-    path = Path(path)
-    for stale in path.parent.glob(_temporary_prefix(path) + "*"):
+    for stale in temporaries(path):
         log.warning(f"removing {stale}, left half-written by an interrupted run")
         stale.unlink(missing_ok=True)
 

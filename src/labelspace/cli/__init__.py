@@ -61,6 +61,17 @@ PREPROCESS = typer.Option("auto", callback=_preprocess,
                           "workers), device (uint8 pixels to the model's device, resized there) or auto (device on "
                           "CUDA for in-memory sets, else cpu).")
 
+
+
+def refuse_unused_options(chosen: str, choices: set[str], options) -> None:
+    """The one option check of every command: a one-line error for an option the user set (``given``) that
+    ``chosen`` (``--task zsl``, ``--model open_clip:...``) would silently ignore. ``options``: rows of (option,
+    given, what reads it); ``choices``: what is chosen, in the same terms."""
+    for option, given, readers in options:
+        if given and not choices & set(readers):
+            raise LabelspaceError(f"{option} does not apply to {chosen} (only to {', '.join(readers)})")
+
+
 from labelspace.cli import basic  # noqa: E402,F401  (registers commands on app)
 from labelspace.cli import analyze, evaluate, serve, train, zeroshot  # noqa: E402,F401
 from labelspace.cli import train_clip  # noqa: E402,F401  (adds `train clip` to the train sub-app)

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
+from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out, refuse_unused_options
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
@@ -34,13 +34,6 @@ def print_result(result: dict, path) -> None:
         table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
     out.print(f"result written to {path}")
-
-
-def refuse_unused_options(task: str, options) -> None:
-    """A one-line error for an option the user set (``given``) that ``task`` would silently ignore."""
-    for option, given, tasks in options:
-        if given and task not in tasks:
-            raise LabelspaceError(f"{option} does not apply to --task {task} (only to {', '.join(tasks)})")
 
 
 @app.command(name="eval")
@@ -96,7 +89,7 @@ def evaluate_command(
     if task not in ("zsl", *TASKS):
         raise LabelspaceError(f"unknown task {task!r} (accepted: zsl, {', '.join(TASKS)})")
     zsl = ("zsl",)
-    refuse_unused_options(task, [
+    refuse_unused_options(f"--task {task}", {task}, [
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),

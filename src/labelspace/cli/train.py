@@ -1,4 +1,5 @@
-"""``labelspace train devise|softmax``: fit on a split's seen classes from cached image features."""
+"""``labelspace train devise|softmax``: fit on a split's seen classes from cached image features (and the ``train``
+group, which also holds ``train clip``: cli/train_clip.py)."""
 from __future__ import annotations
 
 import inspect
@@ -13,7 +14,8 @@ from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
 from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
-train_app = typer.Typer(no_args_is_help=True, help="Train a head on cached image features of a split's seen classes.")
+train_app = typer.Typer(no_args_is_help=True, help="Train devise or softmax (a head on cached image features of a "
+                        "split's seen classes) or clip (a CLIP model on image-caption pairs).")
 app.add_typer(train_app, name="train")
 
 
@@ -28,20 +30,23 @@ def floats(text: str, name: str) -> list[float]:
 
 
 def _train(method: str, out_dir: Path, dataset: str, split: str, image_model: str, lr: str, epochs: int,
-           patience: int, batch_size: int, optimizer: str, seed: int, resume: bool, root: Optional[str],
-           checkpoint: Optional[str], device: str, precision: str, workers: Optional[int], preprocess: str,
+           patience: int, batch_size: int, optimizer: str, seed: int, resume: bool, overwrite: bool,
+           root: Optional[str], checkpoint: Optional[str], device: str, precision: str, workers: Optional[int],
+           preprocess: str,
            text_model: Optional[str] = None, margin: str = "1", first_violation: bool = False) -> None:
     import numpy as np
 
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
     from labelspace.encoders import load_image_encoder, load_text_encoder
-    from labelspace.methods.trained import fit_on_split
+    from labelspace.methods.trained import VALIDATION_WEIGHTS, fit_on_split
     from labelspace.training import TrainConfig
+    from labelspace.training.checkpoint import check_new_run, remove_run
 
     check_output_dir(out_dir)
     config = TrainConfig(optimizer=optimizer, epochs=epochs, patience=patience, batch_size=batch_size, seed=seed)
     grid = {"lr": floats(lr, "lr"), **({"margin": floats(margin, "margin")} if method == "devise" else {})}
+    check_new_run(out_dir, resume, overwrite)
     the_split = load_split(split)
     data = load_dataset(dataset, root)
     the_split.check(data.class_names)
@@ -49,6 +54,8 @@ def _train(method: str, out_dir: Path, dataset: str, split: str, image_model: st
     encoder = load_image_encoder(image_model, checkpoint, device=device, precision=precision)
     feats = extract_features(encoder, data, workers=workers, preprocess=preprocess)
     meta = {"image_model": image_model, "image_checkpoint": checkpoint, "dataset": dataset}
+    if overwrite:
+        remove_run(out_dir, (VALIDATION_WEIGHTS,))
     _, report = fit_on_split(method, np.asarray(feats.features), feats.targets, feats.class_names, the_split, config,
                              grid, text, first_violation, out_dir, resume, meta, device=device)
     table = Table(title=f"{method} on {dataset}, split {the_split.name}: choice on validation classes",
@@ -75,10 +82,11 @@ SHARED = [_parameter(*p) for p in (
     ("lr", str, typer.Option("1e-3,1e-2", help="Learning rates to try (comma-separated).")),
     ("epochs", int, typer.Option(30, min=1, help="Most epochs; early stopping on validation picks the count.")),
     ("patience", int, typer.Option(5, min=0, help="Stop after this many epochs without a better validation score.")),
-    ("batch_size", int, typer.Option(64, min=1)),
+    ("batch_size", int, typer.Option(64, min=1, help="Images per optimiser step.")),
     ("optimizer", str, typer.Option("adamw", help="adamw or sgd.")),
-    ("seed", int, typer.Option(0)),
+    ("seed", int, typer.Option(0, min=0, help="Seed of the initialisation, the batch order and the held-out rows.")),
     ("resume", bool, typer.Option(False, "--resume", help="Continue the refit from OUT's checkpoint.")),
+    ("overwrite", bool, typer.Option(False, "--overwrite", help="Replace the run in OUT (refused without it).")),
     ("root", Optional[str], typer.Option(None, help="Folder with the Fashion-MNIST IDX files.")),
     ("checkpoint", Optional[str],
      typer.Option(None, help="Local weights for a timm:<name> image model (recorded in the checkpoint).")),

@@ -32,6 +32,8 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
     it out. The result names the label text the classifier used (its templates, its text model)."""
     if task not in tasks.TASKS:
         raise LabelspaceError(f"unknown task {task!r} (accepted: {', '.join(tasks.TASKS)}; zsl: evaluate_split)")
+    if task == "linear_probe" and not train_dataset:  # before any model loads
+        raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")
     model = model or DEFAULT_IMAGE_MODEL.get(method, "")
     start = time.perf_counter()
     data = load_dataset(dataset, root)
@@ -55,8 +57,6 @@ def evaluate(task: str, model: str | None, dataset: str, method: str = "clip", t
         raise LabelspaceError(f"{task} needs a labelled image dataset (one label per image: view=crops for "
                               f"VOC and COCO), not {dataset!r}")
     elif task == "linear_probe":
-        if not train_dataset:
-            raise LabelspaceError("linear_probe needs --train-dataset (e.g. fashion-mnist:train@100)")
         metrics = tasks.linear_probe(scorer.image_encoder, load_dataset(train_dataset, root), data, shots=shots, **options)
     else:
         metrics = tasks.zeroshot_classification(scorer, data, **options)

@@ -146,7 +146,8 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
                              hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate, csls=csls)
     return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
             "split": the_split.name if the_split else None,
-            "csls": True if csls else None,
+            "wordnet_overrides": str(wordnet_overrides) if wordnet_overrides and hierarchy else None,
+            "calibrated": True if calibrate else None, "csls": True if csls else None,
             "split_classes": the_split.to_json() if the_split else None,
             "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
             "metrics": metrics}

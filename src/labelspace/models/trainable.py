@@ -4,7 +4,8 @@ A ``ModelSpec`` (plain data, stored in every checkpoint) says what to build:
 
 - ``model="open_clip:<arch>[/<tag>]"``: any open_clip architecture (``open_clip.list_models()``, plus the
   packaged ``ls-clip-tiny``: 56 px ViT, 2-layer width-64 text transformer), seeded random init or a
-  pretrained tag;
+  pretrained tag; its config sets the embedding size, image size and context length (the fields below are
+  the towers');
 - ``model="towers"``: ``image`` = ``timm:<name>`` (timm model, ``pretrained_image`` for hub weights) or
   ``efficientnet-lite0|1|2`` (packaged ImageNet weights); ``text`` = ``transformer:<width>x<layers>``
   (open_clip text transformer, from scratch) or ``minilm`` / ``hf:<dir>`` (Hugging Face encoder,
@@ -191,11 +192,12 @@ def _build_towers(spec: ModelSpec, bias_kwargs: dict, weights: bool):
     tokenizer = (open_clip.tokenizer.HFTokenizer(text_cfg["hf_tokenizer_name"], context_length=spec.context_length,
                                                  trust_remote_code=False)
                  if "hf_model_name" in text_cfg else open_clip.tokenizer.SimpleTokenizer(context_length=spec.context_length))
-    return net, transform, tokenizer
+    return net, transform, tokenizer, spec.embed_dim
 
 
 def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict, weights: bool):
-    """A registered open_clip architecture by name (random init or a pretrained tag) for training."""
+    """A registered open_clip architecture by name (random init or a pretrained tag) for training; its config
+    sets the embedding size, image size, context length and projections (``spec``'s tower fields are not read)."""
     open_clip = open_clip_with_presets()
     arch, _, tag = spec.model[10:].partition("/")
     if arch not in open_clip.list_models():
@@ -211,7 +213,8 @@ def _build_named_open_clip(spec: ModelSpec, bias_kwargs: dict, weights: bool):
         raise LabelspaceError(f"could not build {spec.model} ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:160] if str(e) else ''})") from e
     context = net.context_length if hasattr(net, "context_length") else spec.context_length
-    return net, transform, open_clip.get_tokenizer(arch, context_length=context)
+    tokenizer = open_clip.get_tokenizer(arch, context_length=context)
+    return net, transform, tokenizer, open_clip.get_model_config(arch)["embed_dim"]
 
 
 class TrainableCLIP(nn.Module):
@@ -229,7 +232,7 @@ class TrainableCLIP(nn.Module):
         with torch.random.fork_rng(devices=[]):  # built on the CPU: no GPU's RNG touched
             torch.default_generator.manual_seed(spec.seed)
             build = _build_towers if spec.model == "towers" else _build_named_open_clip
-            self.net, self.transform, tokenizer = build(spec, bias_kwargs, weights)
+            self.net, self.transform, tokenizer, self.embed_dim = build(spec, bias_kwargs, weights)
         self.tokenizer = fast_tokenizer(tokenizer)
         self.spec = spec
         if spec.lock_image:
@@ -294,7 +297,7 @@ class EvalView(ImageTextModel):
         self.logit_scale = model.net.logit_scale.detach().exp().item()
         bias = getattr(model.net, "logit_bias", None)
         self.logit_bias = None if bias is None else bias.item()
-        self.embed_dim = model.spec.embed_dim
+        self.embed_dim = model.embed_dim
 
     @property
     def net(self) -> torch.nn.Module:

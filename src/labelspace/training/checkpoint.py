@@ -15,7 +15,7 @@ from safetensors.torch import save
 
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
-from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporaries, write_json
+from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporaries, temporaries, write_json
 
 WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
 
@@ -52,6 +52,34 @@ def prepare_folder(folder: str | Path) -> Path:
     for name in (WEIGHTS, CONFIG):
         remove_temporaries(folder / name)
     return folder
+
+
+def check_new_run(folder: str | Path, resume: bool, overwrite: bool) -> None:
+    """Before any work: a folder holding a run, finished or partial (its checkpoint, its config or a half-written
+    one), is continued with --resume or replaced with --overwrite, never silently replaced; --resume needs one."""
+    folder = Path(folder)
+    if resume and overwrite:
+        raise LabelspaceError("--resume continues a run and --overwrite replaces it: give one of them")
+    held = [name for name in (WEIGHTS, CONFIG) if (folder / name).exists() or temporaries(folder / name)]
+    if held and not (resume or overwrite):
+        raise LabelspaceError(f"--out {str(folder)!r} holds a run ({held[0]}): continue it with --resume or "
+                              "replace it with --overwrite")
+    if resume:
+        require_checkpoint(folder)
+
+
+def require_checkpoint(folder: str | Path | None) -> None:
+    """What ``resume`` needs: a checkpoint in ``folder``."""
+    if folder is None or not (Path(folder) / WEIGHTS).is_file():
+        raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
+
+
+def remove_run(folder: str | Path, outputs: tuple[str, ...] = ()) -> None:
+    """``--overwrite``: delete the old run's checkpoint, config and ``outputs`` (files the trainer writes at the
+    end) just before the new run writes its own, so no file of the old run outlives it."""
+    for name in (WEIGHTS, CONFIG, *outputs):
+        (Path(folder) / name).unlink(missing_ok=True)
+        remove_temporaries(Path(folder) / name)
 
 
 def save_checkpoint(folder: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,

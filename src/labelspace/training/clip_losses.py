@@ -1,9 +1,9 @@
 """CLIP training losses: symmetric InfoNCE (CLIP) and the pairwise sigmoid loss (SigLIP).
 
 Across processes both use the *local-loss* form: each rank gathers every rank's features with
-gradients (``torch.distributed.nn.all_gather``) but only scores its own rows against the whole
-batch, so logit memory is (local batch x global batch), linear in the global batch, instead of the
-full (global x global) matrix. With DDP averaging the gradients, the rank losses' mean and the
+gradients (``all_gather_single`` of torch.distributed's functional collectives: its backward is a
+reduce-scatter) but only scores its own rows against the whole batch, so logit memory is (local batch x
+global batch), linear in the global batch, instead of the full (global x global) matrix. With DDP averaging the gradients, the rank losses' mean and the
 gradients equal the single-process loss on the concatenated batch.
 
 The pure functions take the local rows, the gathered columns and the local rows' offset in the
@@ -35,9 +35,9 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenation of ``x`` from every rank in rank order; gradients flow back to each rank's own rows."""
     if rank_and_world()[1] == 1:
         return x
-    import torch.distributed.nn
+    from torch.distributed._functional_collectives import all_gather_single  # differentiable
 
-    return torch.cat(torch.distributed.nn.all_gather(x), dim=0)
+    return all_gather_single(x.contiguous(), 0, torch.distributed.group.WORLD)
 
 
 def gather_labels(labels: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,8 @@
   one safetensors file holding weights and AdamW state, the step (data position and schedule), every
   rank's torch RNG state and the history in its metadata, replaced by an atomic rename; ``config.json``
   holds the model spec, the training config and the data name, and resuming with any of them changed
-  (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save. A
+  (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save; when it fails,
+  ``metrics.json`` says so and ``FinalEvaluationError`` is raised, the weights kept. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
 - fp16 (where the device runs it) scales the loss with ``torch.amp.GradScaler``, saved in the checkpoint so a
   resumed run equals an uninterrupted one. A step whose gradients (or loss) are non-finite is skipped by the
@@ -43,11 +44,20 @@ from labelspace.distributed import process_group
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite
 from labelspace.io import write_json
-from labelspace.training.checkpoint import (WEIGHTS, check_resumable, load_checkpoint, prepare_folder,
+from labelspace.training.checkpoint import (check_resumable, load_checkpoint, prepare_folder, require_checkpoint,
                                            restore_optimizer, save_checkpoint)
 from labelspace.training.clip_losses import LOSSES, MAX_LOGIT_SCALE
 
 FP16_SKIPS = 5  # consecutive steps the fp16 scaler may skip before the non-finite loss is an error
+
+
+class FinalEvaluationError(LabelspaceError):
+    """The evaluation at the end failed after training finished; the final checkpoint and ``metrics.json`` (with
+    the failure) are written and ``state`` is the finished run's."""
+
+    def __init__(self, message: str, state: "TrainState"):
+        super().__init__(message)
+        self.state = state
 
 
 @dataclass
@@ -249,6 +259,10 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
             torch.distributed.barrier()
         if run.folder is not None and rank == 0 and run.state.step == config.steps:
             _write_metrics(run)
+        if run.evaluation_error is not None:
+            raise FinalEvaluationError(f"the final evaluation failed ({_one_line(run.evaluation_error)}); the trained "
+                                       f"weights are saved{' in ' + str(run.folder) if run.folder else ''}",
+                                       run.state) from run.evaluation_error
         return run.state
 
 
@@ -273,6 +287,7 @@ class _Run:
     writer: object = None
     to_input: Callable | None = None  # the image batch on the device -> the model's input (train_clip sets it)
     counted: set[int] = field(default_factory=set)  # unreadable pairs already in data.skipped
+    evaluation_error: Exception | None = None  # what the final evaluation raised
 
     def autocast(self):
         return device_autocast(self.device, self.config.precision)
@@ -318,8 +333,7 @@ def _set_up(model, data, config: ClipTrainConfig, out_dir, resume: bool, device:
     state = TrainState()
     torch.manual_seed(config.seed + rank)
     if resume:
-        if folder is None or not (folder / WEIGHTS).is_file():
-            raise LabelspaceError(f"nothing to resume in {str(folder)!r} (no {WEIGHTS}); drop --resume to start")
+        require_checkpoint(folder)
         state = _resume(folder, model, optimizer, scaler, config, data.name, rank, device, log)
         log(f"resumed at step {state.step} from {folder}")
     model.truncated = state.truncated
@@ -364,7 +378,10 @@ def _step_loop(run: _Run, batches, progress: bool, log_every: int) -> None:
             if state.step % config.checkpoint_every == 0 or state.step == last:
                 run.save()
                 if state.step == config.steps:  # after the save: a failing evaluation keeps the trained weights
-                    run.run_eval()
+                    try:
+                        run.run_eval()
+                    except Exception as e:  # raised by train_clip once metrics.json is written
+                        run.evaluation_error = e
 
 
 def _train_step(run: _Run, batches) -> dict | None:
@@ -425,9 +442,15 @@ def _log_step(run: _Run, record: dict, log_every: int, bar, task) -> None:
 def _write_metrics(run: _Run) -> None:
     """``metrics.json``: the final loss and evaluation, a result file like eval's, so eval-merge reads it."""
     state = run.state
+    last = state.evaluations[-1] if state.evaluations and state.evaluations[-1]["step"] == state.step else {}
     final = {"loss": state.history[-1]["loss"] if state.history else None,
-             **{k: v for k, v in (state.evaluations[-1] if state.evaluations else {}).items() if k != "step"}}
+             **{k: v for k, v in last.items() if k != "step"}}
     write_json(run.folder / "metrics.json", {
         "task": "train_clip", "method": "clip", "model": f"run:{run.folder}", "dataset": run.data.name,
         "metrics": final, "history": state.history, "evaluations": state.evaluations,
-        "truncated_captions": run.model.truncated, "skipped_pairs": run.data.skipped})
+        "truncated_captions": run.model.truncated, "skipped_pairs": run.data.skipped,
+        **({"evaluation_error": _one_line(run.evaluation_error)} if run.evaluation_error is not None else {})})
+
+
+def _one_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
