@@ -42,3 +42,36 @@ def test_analyze_writes_report_figures_and_results(monkeypatch, tmp_path):
         assert f"({figure})" in report and (tmp_path / figure).stat().st_size > 1000
     vision = [m for m in results["matrices"] if m["modality"] == "vision"]
     assert all(m["summary"]["mean"] > 0.3 for m in vision)  # ReLU6 features: all class means point one way
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-d", "synthetic", "-t", "glove-6b-50d", "--wordnet"], "--wordnet goes with --classes"),
+    (["--classes", "imagenet-1k", "--shift", "noisy", "-t", "glove-6b-50d", "--wordnet"],
+     "--classes uses no images; leave out --shift"),
+    (["--classes", "imagenet-1k", "-t", "glove-6b-50d"], "needs at least two of: image models, text models, --wordnet"),
+])
+def test_classes_mode_bad_input_is_one_line_exit_2(monkeypatch, capsys, args, message):
+    assert run_main(monkeypatch, *args) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split()) and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_analyze_classes_writes_report_matrices_and_figures(monkeypatch, tmp_path):
+    import numpy as np
+
+    code = run_main(monkeypatch, "--classes", "imagenet-1k", "-i", "efficientnet-lite0", "-t", "glove-6b-50d",
+                    "--wordnet", "--permutations", "9", "--out", str(tmp_path))
+    assert code == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [c["kind"] for c in results["comparisons"]] == ["vision-language", "vision-wordnet", "language-wordnet"]
+    assert results["comparisons"][0]["pearson"] == pytest.approx(0.185, abs=5e-4)
+    assert all(c["pearson_ci"] is None and c["mantel_p"] == pytest.approx(0.1) for c in results["comparisons"])
+    with np.load(tmp_path / "matrices.npz") as matrices:
+        assert matrices["WordNet Wu-Palmer"].shape == (1000, 1000)
+    assert results["matrices"][0]["matrix"] == "matrices.npz"
+    report = (tmp_path / "report.md").read_text()
+    assert "rows of the network's ImageNet classifier weights" in report and "bootstrap: none" in report
+    assert "goldfish, great white shark" in report and "(all of them in results.json)" in report
+    for figure in ("heatmaps.png", "scatter.png", "mds.png"):
+        assert f"({figure})" in report and (tmp_path / figure).stat().st_size > 1000

@@ -5,7 +5,8 @@ import pytest
 
 from labelspace.errors import LabelspaceError
 from labelspace.metrics import classification, flat_hits
-from labelspace.metrics.hierarchy import Hierarchy, hierarchical_precision, hierarchical_precision_per_image
+from labelspace.metrics.hierarchy import Hierarchy, hierarchical_precision, hierarchical_precision_per_image, wordnet
+from labelspace.vocab import label_set
 
 #            entity
 #           /      \
@@ -179,3 +180,33 @@ def test_wordnet_maps_fashion_mnist_labels_and_refuses_unknown_ones():
     assert net.synset("xqzzy", {"xqzzy": "boot.n.01"}) == nodes["ankle boot"]
     with pytest.raises(LabelspaceError, match="names no noun synset"):
         net.synset("bag", {"bag": "bag.n.99"})
+
+
+# NLTK 3.10's Synset.wup_similarity on the same WordNet 3.0 files (its names, then its value); dog with itself is
+# below 1 in NLTK too: its hypernym domestic_animal.n.01 is deeper by min_depth than dog.n.01 and becomes the subsumer.
+NLTK_WUP = [("n02084071", "n02121620", "dog.n.01", "cat.n.01", 0.8571428571428571),
+            ("n02084071", "n02084071", "dog.n.01", "dog.n.01", 0.9285714285714286),
+            ("n01440764", "n01443537", "tench.n.01", "goldfish.n.01", 0.9411764705882353),
+            ("n02123045", "n04254680", "tabby.n.01", "soccer_ball.n.01", 0.4),
+            ("n03126707", "n02012849", "crane.n.04", "crane.n.05", 0.36363636363636365),
+            ("n07747607", "n07753592", "orange.n.01", "banana.n.02", 0.782608695652174),
+            ("n09246464", "n02690373", "cliff.n.01", "airliner.n.01", 0.3333333333333333),
+            ("n04591713", "n07930864", "wine_bottle.n.01", "cup.n.06", 0.2)]
+
+
+@pytest.mark.parametrize("a,b,name_a,name_b,expected", NLTK_WUP)
+def test_wu_palmer_equals_nltk(a, b, name_a, name_b, expected):
+    net = wordnet()
+    assert (net.nltk_name(a), net.nltk_name(b)) == (name_a, name_b)
+    assert net.wu_palmer([a, b])[0, 1] == pytest.approx(expected, abs=1e-12)
+
+
+def test_wu_palmer_over_imagenet_1k_is_symmetric_and_bounded():
+    wnids = label_set("imagenet-1k").wnids
+    m = wordnet().wu_palmer(wnids)
+    assert m.shape == (1000, 1000) and np.array_equal(m, m.T)
+    assert m[np.triu_indices(1000, 1)].min() == pytest.approx(0.0740740740740, abs=1e-9) and m.max() <= 1.0
+    dog, cat = wnids.index("n02085620"), wnids.index("n02123045")  # Chihuahua, tabby
+    assert m[dog, cat] == pytest.approx(wordnet().wu_palmer(["n02085620", "n02123045"])[0, 1])
+    with pytest.raises(LabelspaceError, match="is not a WordNet 3.0 noun synset"):
+        wordnet().wu_palmer(["n02084071", "n99999999"])

@@ -1,16 +1,20 @@
 """The seed's comparisons in one run: vision vs vision, language vs language, vision vs language,
-and one vision model across domains.
+each against WordNet, and one vision model across domains.
 
-``run_analysis`` takes ready class representations (any mix, built with ``vision_representations``
-and ``text_representations``) and decides which pairs to compare from their descriptors:
+``run_analysis`` takes ready class representations (any mix, built with ``vision_representations``,
+``head_representations``, ``text_representations`` and ``wordnet_representations``) and decides which
+pairs to compare from their descriptors:
 
 - vision-vision: two image models on the same domain;
 - language-language: every pair of text models;
 - vision-language: every (image model, domain) against every text model;
+- vision-wordnet, language-wordnet: every image and every text representation against WordNet's;
 - across-domains: one image model on its first domain against each of its other domains.
 
 ``analyze`` is the whole pipeline from dataset and model specs: it applies a class preset, makes
 shifted domains, extracts (cached) features and writes the report when given ``out_dir``.
+``analyze_classes`` needs no images: over a WordNet label set it takes the networks' classifier rows,
+the text models' synset vectors and, with ``wordnet=True``, WordNet's Wu-Palmer similarity.
 """
 from __future__ import annotations
 
@@ -24,7 +28,8 @@ import numpy as np
 from labelspace.analysis.domains import shifted
 from labelspace.analysis.presets import apply_preset, load_preset
 from labelspace.analysis.representations import (
-    ClassRepresentations, align_classes, text_representations, vision_representations,
+    ClassRepresentations, align_classes, head_representations, text_representations, vision_representations,
+    wordnet_groups, wordnet_representations,
 )
 from labelspace.analysis.similarity import Comparison, SimilarityMatrix, bootstrap_triangles, compare, cosine_similarity
 from labelspace.encoders import load_image_encoder
@@ -32,6 +37,7 @@ from labelspace.data import extract_features, load_dataset
 from labelspace.data.datasets import ImageDataset
 from labelspace.encoders import load_text_encoder
 from labelspace.errors import LabelspaceError
+from labelspace.vocab import LabelSet, label_set
 
 
 @dataclass
@@ -44,6 +50,7 @@ class Analysis:
     comparisons: list[Comparison]
     settings: dict = field(default_factory=dict)
     report: Path | None = None
+    class_groups: list[str] | None = None  # a group name per class, colouring the MDS maps
 
     def matrix(self, label: str) -> SimilarityMatrix:
         return next(m for m in self.matrices if m.label == label)
@@ -51,11 +58,12 @@ class Analysis:
 
 def comparison_pairs(reps: Sequence[ClassRepresentations]) -> list[tuple[str, int, int]]:
     """(kind, i, j) for every pair of representations the seed compares."""
-    vision = [i for i, r in enumerate(reps) if r.modality == "vision"]
-    language = [i for i, r in enumerate(reps) if r.modality == "language"]
+    vision, language, wordnet = ([i for i, r in enumerate(reps) if r.modality == m] for m in ("vision", "language",
+                                                                                            "wordnet"))
     pairs = [("vision-vision", i, j) for i, j in combinations(vision, 2) if reps[i].domain == reps[j].domain]
     pairs += [("language-language", i, j) for i, j in combinations(language, 2)]
     pairs += [("vision-language", i, j) for i in vision for j in language]
+    pairs += [(f"{reps[i].modality}-wordnet", i, j) for i in vision + language for j in wordnet]
     for model in dict.fromkeys(reps[i].model for i in vision):
         same = [i for i in vision if reps[i].model == model]
         pairs += [("across-domains", same[0], j) for j in same[1:]]
@@ -81,6 +89,20 @@ def run_analysis(reps: Sequence[ClassRepresentations], permutations: int = 999, 
     return Analysis(list(reps[0].class_names), list(reps), matrices, comparisons, settings)
 
 
+def _check_checkpoint(checkpoint: str | None, image_models: Sequence) -> None:
+    if checkpoint is not None and len(image_models) != 1:
+        raise LabelspaceError(f"--checkpoint goes with exactly one --image-model (a timm:<name>), got {len(image_models)}")
+
+
+def _reported(result: Analysis, out_dir: str | Path | None) -> Analysis:
+    """``result`` with its report written into ``out_dir`` when one is given."""
+    if out_dir is not None:
+        from labelspace.analysis.report import write_report
+
+        result.report = write_report(result, out_dir)
+    return result
+
+
 def _load(dataset: str | ImageDataset, root: str | None) -> tuple[str, ImageDataset]:
     return (dataset, load_dataset(dataset, root)) if isinstance(dataset, str) else (dataset.name, dataset)
 
@@ -101,9 +123,8 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
     normalised where ``preprocess`` says (auto, cpu, device).
     """
     if not datasets or not (image_models or text_models):
-        raise LabelspaceError("analyze needs at least one dataset and at least one image or text model")
-    if checkpoint is not None and len(image_models) != 1:
-        raise LabelspaceError(f"--checkpoint goes with exactly one --image-model (a timm:<name>), got {len(image_models)}")
+        raise LabelspaceError("analyze needs at least one dataset (or --classes) and at least one image or text model")
+    _check_checkpoint(checkpoint, image_models)
     domains = dict(_load(d, root) for d in datasets)
     if preset:
         chosen = load_preset(preset)
@@ -134,8 +155,41 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
     result = run_analysis(reps, permutations, bootstrap, seed)
     result.settings.update(preset=preset, shifts=list(shifts), normalize=normalize, templates=templates,
                            datasets=used)
-    if out_dir is not None:
-        from labelspace.analysis.report import write_report
+    return _reported(result, out_dir)
 
-        result.report = write_report(result, out_dir)
-    return result
+
+SOURCES = {  # what a representation of each modality is when no images are used
+    "vision": "rows of the network's ImageNet classifier weights (head.weight, bias left out): its class weights, "
+              "not mean image features",
+    "language": "synset vectors: the mean of the synset's unit lemma vectors (zeroshot.synset_bank)",
+    "wordnet": "Wu-Palmer similarity of the synsets, depths counted as NLTK's wup_similarity counts them",
+}
+
+
+def analyze_classes(classes: str | LabelSet, image_models: Sequence = (), text_models: Sequence = (),
+                    wordnet: bool = False, templates: Sequence[str] | None = None, permutations: int = 999,
+                    seed: int = 0, out_dir: str | Path | None = None, checkpoint: str | None = None, device="cpu",
+                    precision: str = "fp32") -> Analysis:
+    """Compare class representations that need no images over a WordNet label set (``imagenet-1k``): each
+    image model's classifier rows (``head_representations``), each text model's synset vectors and, with
+    ``wordnet``, WordNet's Wu-Palmer similarity; write ``out_dir/report.md`` when given ``out_dir``.
+
+    Models are spec strings or objects (an image encoder with an ImageNet head; a text encoder). There are no
+    images to resample, so comparisons have Mantel p-values and no bootstrap intervals.
+    """
+    labels = label_set(classes) if isinstance(classes, str) else classes
+    if len(image_models) + len(text_models) + wordnet < 2:
+        raise LabelspaceError("analyze --classes needs at least two of: image models, text models, --wordnet")
+    _check_checkpoint(checkpoint, image_models)
+    reps = [head_representations(load_image_encoder(spec, checkpoint, device=device, precision=precision)
+                                 if isinstance(spec, str) else spec, labels) for spec in image_models]
+    reps += [text_representations(load_text_encoder(spec, device) if isinstance(spec, str) else spec, labels,
+                                  spec if isinstance(spec, str) else None, templates) for spec in text_models]
+    if wordnet:
+        reps.append(wordnet_representations(labels))
+    result = run_analysis(reps, permutations, bootstrap=0, seed=seed)
+    result.settings.update(classes=labels.spec, templates=templates,
+                           sources={r.label: SOURCES[r.modality] for r in reps})
+    result.class_groups = wordnet_groups(labels)
+    return _reported(result, out_dir)
+

@@ -1,9 +1,13 @@
 """Figures of an analysis, drawn on Agg canvases (no display or pyplot state needed) and saved as PNG.
 
-- ``heatmaps``: every similarity matrix side by side, class names on the axes, one colour scale each;
-- ``scatter``: one matrix's pairwise similarities against another's, one panel per comparison;
+- ``heatmaps``: every similarity matrix side by side, class names on the axes (class indices past
+  ``MAX_TICK_LABELS`` classes), one colour scale each, spanning the 1st to 99th percentile of the
+  off-diagonal similarities (the diagonal would wash the structure out);
+- ``scatter``: one matrix's pairwise similarities against another's, one panel per comparison; past
+  ``MAX_SCATTER_POINTS`` pairs a hexagonal histogram of the pairs, log-scaled counts;
 - ``mds_maps``: classical (Torgerson) MDS of the cosine distances ``1 - S`` in 2-D, one panel per
-  representation, each rotated onto the first by orthogonal Procrustes so the maps line up.
+  representation, each rotated onto the first by orthogonal Procrustes so the maps line up; with
+  ``groups`` the classes are coloured by group (e.g. WordNet's animal and artifact).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from labelspace.analysis.similarity import Comparison, SimilarityMatrix
 from labelspace.io import atomic_write_bytes
 
 MAX_TICK_LABELS = 40
+MAX_SCATTER_POINTS = 5000
 
 
 def _grid(n: int, cols: int, size: float) -> tuple[Figure, np.ndarray]:
@@ -44,13 +49,17 @@ def _save(fig: Figure, path: Path) -> Path:
 def heatmaps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int = 4) -> Path:
     fig, axes = _grid(len(matrices), cols, 4.2)
     for ax, m in zip(axes, matrices):
-        image = ax.imshow(m.matrix, cmap="viridis")
+        low, high = np.percentile(m.upper, [1, 99])
+        image = ax.imshow(m.matrix, cmap="viridis", vmin=low, vmax=high, interpolation="antialiased")
         fig.colorbar(image, ax=ax, shrink=0.8)
         ax.set_title(f"{m.label}\nmean off-diagonal {m.summary().mean:.2f}", fontsize=9)
         if len(m.class_names) <= MAX_TICK_LABELS:
             ticks = np.arange(len(m.class_names))
             ax.set_xticks(ticks, m.class_names, rotation=90, fontsize=7)
             ax.set_yticks(ticks, m.class_names, fontsize=7)
+        else:
+            ax.set_xlabel("class (label-set order)", fontsize=7)
+            ax.tick_params(labelsize=7)
     return _save(fig, Path(path))
 
 
@@ -62,7 +71,10 @@ def scatter(comparisons: Sequence[Comparison], matrices: Sequence[SimilarityMatr
         a, b = by_label[c.a], by_label[c.b]
         order = align_classes(a.class_names, b.class_names, a.label, b.label)
         y = b.matrix[np.ix_(order, order)][np.triu_indices(len(order), 1)]
-        ax.scatter(a.upper, y, s=10, alpha=0.7)
+        if len(y) > MAX_SCATTER_POINTS:
+            ax.hexbin(a.upper, y, gridsize=60, bins="log", mincnt=1, cmap="viridis", linewidths=0)
+        else:
+            ax.scatter(a.upper, y, s=10, alpha=0.7)
         ax.set_xlabel(c.a, fontsize=7)
         ax.set_ylabel(c.b, fontsize=7)
         ax.set_title(f"{c.kind}: r={c.pearson:.2f}, rho={c.spearman:.2f}", fontsize=8)
@@ -79,8 +91,12 @@ def classical_mds(similarity: np.ndarray, dims: int = 2) -> np.ndarray:
     return vectors[:, top] * np.sqrt(np.maximum(values[top], 0.0))
 
 
-def mds_maps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int = 4) -> Path:
+def mds_maps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int = 4,
+             groups: Sequence[str] | None = None) -> Path:
+    """MDS maps; ``groups`` (one name per class of the first matrix) colours the classes and adds a legend."""
     fig, axes = _grid(len(matrices), cols, 3.8)
+    names = np.asarray(groups if groups is not None else [""] * len(matrices[0].class_names))
+    size = 12 if len(names) <= MAX_TICK_LABELS else 4
     reference = None
     for ax, m in zip(axes, matrices):
         points = classical_mds(m.matrix)
@@ -90,11 +106,14 @@ def mds_maps(matrices: Sequence[SimilarityMatrix], path: str | Path, cols: int =
         else:
             rotation, _ = orthogonal_procrustes(points, reference)
             points = points @ rotation
-        ax.scatter(points[:, 0], points[:, 1], s=12)
+        for group in dict.fromkeys(names):
+            ax.scatter(*points[names == group].T, s=size, label=group or None)
         if len(m.class_names) <= MAX_TICK_LABELS:
             for name, (x, y) in zip(m.class_names, points):
                 ax.annotate(name, (x, y), fontsize=7)
         ax.set_title(m.label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
+    if groups is not None:
+        axes[0].legend(fontsize=7, markerscale=2, loc="best")
     return _save(fig, Path(path))

@@ -1,16 +1,23 @@
 """Markdown report of an analysis: matrix summaries, a table of all comparisons, linked PNG figures,
-and ``results.json`` with every matrix, summary and comparison (all files written atomically)."""
+and ``results.json`` with every matrix, summary and comparison (all files written atomically). Past
+``MAX_JSON_CLASSES`` classes the matrices go to ``matrices.npz`` instead (float32, one array per
+representation, named by its label): 1,000 classes would make a JSON file of about 20 MB per matrix."""
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from labelspace.analysis import plots
-from labelspace.io import atomic_write_text, markdown_table, write_json
+from labelspace.io import atomic_write_bytes, atomic_write_text, markdown_table, write_json
 
 MAX_SCATTER_PER_KIND = 4
 MAX_NEIGHBOUR_CLASSES = 20
+MAX_LISTED_CLASSES = 40
+MAX_JSON_CLASSES = 100
 
 
 def _ci(interval) -> str:
@@ -55,7 +62,8 @@ def write_figures(analysis, out_dir: Path) -> dict[str, Path]:
     return {"Similarity matrices": plots.heatmaps(analysis.matrices, out_dir / "heatmaps.png"),
             "Pairwise similarities, one model against another": plots.scatter(shown, analysis.matrices,
                                                                               out_dir / "scatter.png"),
-            "2-D MDS maps of the classes": plots.mds_maps(analysis.matrices, out_dir / "mds.png")}
+            "2-D MDS maps of the classes": plots.mds_maps(analysis.matrices, out_dir / "mds.png",
+                                                          groups=analysis.class_groups)}
 
 
 def write_report(analysis, out_dir: str | Path, title: str = "Class-representation analysis") -> Path:
@@ -63,17 +71,31 @@ def write_report(analysis, out_dir: str | Path, title: str = "Class-representati
     out_dir = Path(out_dir)
     figures = write_figures(analysis, out_dir)
     settings = analysis.settings
-    lines = [f"# {title}\n", f"{len(analysis.class_names)} classes: {', '.join(analysis.class_names)}.\n"]
+    names = analysis.class_names
+    listed = ", ".join(names) if len(names) <= MAX_LISTED_CLASSES else \
+        f"{', '.join(names[:MAX_LISTED_CLASSES])}, ... (all of them in results.json)"
+    lines = [f"# {title}\n", f"{len(names)} classes: {listed}.\n"]
     for name, described in settings.get("datasets", {}).items():
         lines.append(f"- domain `{name}`: {described}")
-    lines += [f"- Mantel test: {settings['permutations']} permutations; bootstrap: {settings['bootstrap']} resamples "
-              f"of images within classes; seed {settings['seed']}\n", "## Similarity matrices\n",
+    if "classes" in settings:
+        lines.append(f"- label set `{settings['classes']}`, no images")
+    for label, described in settings.get("sources", {}).items():
+        lines.append(f"- {label}: {described}")
+    bootstrap = f"{settings['bootstrap']} resamples of images within classes" if settings["bootstrap"] else "none"
+    lines += [f"- Mantel test: {settings['permutations']} permutations; bootstrap: {bootstrap}; "
+              f"seed {settings['seed']}\n", "## Similarity matrices\n",
               *summary_table(analysis), "\n## Comparisons\n", *comparison_table(analysis),
               "\n## Nearest class\n", *neighbour_table(analysis), ""]
     lines += [f"## {caption}\n\n![{caption}]({path.name})\n" for caption, path in figures.items()]
+    in_json = len(analysis.class_names) <= MAX_JSON_CLASSES
+    if not in_json:
+        buffer = io.BytesIO()
+        np.savez(buffer, **{m.label: m.matrix.astype(np.float32) for m in analysis.matrices})
+        atomic_write_bytes(out_dir / "matrices.npz", buffer.getvalue())
     write_json(out_dir / "results.json", {
         "class_names": analysis.class_names, "settings": settings,
         "matrices": [{"label": m.label, "model": m.model, "modality": m.modality, "domain": m.domain,
-                      "summary": asdict(m.summary()), "matrix": m.matrix.round(6).tolist()} for m in analysis.matrices],
+                      "summary": asdict(m.summary()),
+                      "matrix": m.matrix.round(6).tolist() if in_json else "matrices.npz"} for m in analysis.matrices],
         "comparisons": [asdict(c) for c in analysis.comparisons]})
     return atomic_write_text(out_dir / "report.md", "\n".join(lines))

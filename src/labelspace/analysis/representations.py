@@ -1,4 +1,4 @@
-"""Class representations: one vector per class, from a vision model or from a language model.
+"""Class representations: one vector per class, from a vision model or from a language model, or WordNet.
 
 Vision (the seed's equation 1): ``R_i = 1/|C_i| sum_j f(I_ij)``, the mean of the encoded images
 of class i, optionally of unit-normalised features. The per-image ``Features`` stay attached
@@ -8,6 +8,11 @@ Language: the class name's vector from any object with ``.encode(labels) -> (n, 
 vectors, sentence encoders, CLIP text towers). With ``templates`` ("a photo of a {}.") each
 class vector is the mean of its unit-normalised prompt vectors (prompt ensembling, as open_clip's
 ``build_zero_shot_classifier`` does), so only the direction matters.
+
+Without images, over a WordNet label set (``--classes imagenet-1k``): a network's class vectors are the
+rows of its ImageNet classifier's ``head.weight`` (its class weights, not mean image features; the bias is
+left out), a language model's are its synset vectors (``zeroshot.synset_bank``: the mean of the unit lemma
+vectors), and WordNet itself gives no vectors but a similarity, Wu-Palmer (``WordNet.wu_palmer``).
 """
 from __future__ import annotations
 
@@ -18,29 +23,34 @@ import numpy as np
 
 from labelspace.data.features import Features, group_sums
 from labelspace.errors import LabelspaceError
+from labelspace.metrics.hierarchy import wordnet
+from labelspace.vocab import LabelSet
 from labelspace.zeroshot import label_vectors
 
 
 @dataclass
 class ClassRepresentations:
-    """A (classes, dim) matrix of class vectors with descriptors of where it came from.
+    """A (classes, dim) matrix of class vectors, or a ready (classes, classes) ``similarity``, with descriptors
+    of where it came from.
 
     ``domain`` names the image distribution (e.g. ``clean``, ``inverted``); vision models on the
-    same domain are compared with each other, one model on two domains across domains.
+    same domain are compared with each other, one model on two domains across domains. Class vectors
+    with no images behind them (a classifier's weights) have no domain.
     """
 
     class_names: list[str]
-    vectors: np.ndarray
+    vectors: np.ndarray | None
     model: str
-    modality: str  # "vision" or "language"
+    modality: str  # "vision", "language" or "wordnet"
     domain: str = ""
     dataset: str = ""
     features: Features | None = field(default=None, repr=False)
     normalize: bool = False
+    similarity: np.ndarray | None = field(default=None, repr=False)  # given instead of vectors (WordNet)
 
     @property
     def label(self) -> str:
-        return f"{self.model} on {self.domain}" if self.modality == "vision" else self.model
+        return f"{self.model} on {self.domain}" if self.domain else self.model
 
     def resampled_vectors(self, draws: np.ndarray) -> np.ndarray:
         """Class means of bootstrap resamples: ``draws`` (replicates, images) holds feature rows.
@@ -66,12 +76,50 @@ def vision_representations(features: Features, model: str, domain: str = "", nor
                                 domain, dataset, features, normalize)
 
 
+def _wnids(labels) -> list[str]:
+    if not isinstance(labels, LabelSet) or labels.wnids is None:
+        raise LabelspaceError(f"class vectors without images need a WordNet label set such as imagenet-1k, not "
+                              f"{getattr(labels, 'spec', 'a list of names')!r}")
+    return labels.wnids
+
+
+def head_representations(encoder, labels: LabelSet) -> ClassRepresentations:
+    """The rows of an image model's ImageNet classifier weights (``head.weight``) for a WordNet label set."""
+    if encoder.head is None or encoder.head_wnids is None:
+        raise LabelspaceError(f"image model {encoder.name!r} has no ImageNet classification head to take class "
+                              "vectors from")
+    wnids, row = _wnids(labels), {w: i for i, w in enumerate(encoder.head_wnids)}
+    missing = [n for n, w in zip(labels.names, wnids) if w not in row]
+    if missing:
+        raise LabelspaceError(f"image model {encoder.name!r} has no head row for {len(missing)} class(es) of "
+                              f"{labels.spec!r} (e.g. {missing[0]!r}); its head holds the 1,000 ImageNet-1K classes")
+    weight = encoder.head.weight.detach().float().cpu().numpy()
+    return ClassRepresentations(list(labels.names), weight[[row[w] for w in wnids]], encoder.name, "vision")
+
+
+def wordnet_representations(labels: LabelSet) -> ClassRepresentations:
+    """WordNet's own relations between the synsets of a label set: their Wu-Palmer similarities."""
+    return ClassRepresentations(list(labels.names), None, "WordNet Wu-Palmer", "wordnet",
+                                similarity=wordnet().wu_palmer(_wnids(labels)))
+
+
+GROUPS = {"n02084071": "dog", "n00015388": "other animal", "n00021939": "artifact"}  # the first that holds a class
+
+
+def wordnet_groups(labels: LabelSet) -> list[str]:
+    """Each class's coarse WordNet group, for colouring maps: dog, other animal, artifact or other."""
+    net = wordnet()
+    return [next((name for top, name in GROUPS.items() if top in net.ancestors(w)), "other") for w in _wnids(labels)]
+
+
 def text_representations(encoder, class_names: Sequence[str], model: str | None = None,
                          templates: Sequence[str] | None = None) -> ClassRepresentations:
-    """Class-name vectors from ``encoder.encode(labels)``; ``templates`` enables prompt ensembling."""
+    """Class-name vectors from ``encoder.encode(labels)``; ``templates`` enables prompt ensembling; a WordNet
+    ``LabelSet``'s synset vectors by the lemma rule (``zeroshot.synsets``)."""
     names = list(class_names)
     model = model or getattr(encoder, "name", type(encoder).__name__)
-    vectors = np.asarray(label_vectors(encoder, names, list(templates) if templates else None), dtype=np.float32)
+    labels = class_names if isinstance(class_names, LabelSet) else names
+    vectors = np.asarray(label_vectors(encoder, labels, list(templates) if templates else None), dtype=np.float32)
     if vectors.shape[0] != len(names):
         raise LabelspaceError(f"text model {model!r} returned {vectors.shape[0]} vectors for {len(names)} class names")
     return ClassRepresentations(names, vectors, model, "language")

@@ -1,4 +1,5 @@
-"""Cosine-similarity matrices of class representations and their comparison.
+"""Cosine-similarity matrices of class representations (or their own similarity: WordNet's Wu-Palmer) and
+their comparison.
 
 Two matrices are compared on their upper triangles (each class pair once, the diagonal left out):
 Pearson and Spearman correlation, plus rsatoolbox's ``cosine`` of the dissimilarity vectors.
@@ -83,11 +84,12 @@ def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
 
 
 def cosine_similarity(rep: ClassRepresentations) -> SimilarityMatrix:
+    """The cosine similarities of ``rep``'s class vectors, or its own ``similarity`` where it has one."""
     if len(rep.class_names) < 3:
         raise LabelspaceError(f"{rep.label!r} has {len(rep.class_names)} classes; comparing similarity "
                               "structures needs at least 3")
-    return SimilarityMatrix(cosine_matrix(rep.vectors), list(rep.class_names), rep.label, rep.model, rep.modality,
-                            rep.domain)
+    matrix = cosine_matrix(rep.vectors) if rep.similarity is None else np.asarray(rep.similarity, dtype=np.float64)
+    return SimilarityMatrix(matrix, list(rep.class_names), rep.label, rep.model, rep.modality, rep.domain)
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -187,12 +189,13 @@ def bootstrap_triangles(rep: ClassRepresentations, replicates: int, seed: int = 
     """Upper triangles (replicates, pairs) of the similarity matrices of bootstrap resamples of ``rep``.
 
     Replicates run in blocks whose class means and draws take about ``memory`` bytes each; a
-    language representation has no images: its one triangle, shape (1, pairs), broadcasts.
+    representation with no images (language, classifier weights, WordNet) has one triangle, shape
+    (1, pairs), which broadcasts.
     """
+    if rep.features is None:
+        return cosine_similarity(rep).upper[None]
     n = len(rep.class_names)
     iu = np.triu_indices(n, 1)
-    if rep.features is None:
-        return cosine_matrix(rep.vectors)[iu][None]
     images = len(rep.features.targets)
     chunk = max(1, min(memory // (4 * n * rep.vectors.shape[1]), memory // (32 * images)))
     out = np.empty((replicates, len(iu[0])), dtype=np.float32)
@@ -206,7 +209,7 @@ def bootstrap_triangles(rep: ClassRepresentations, replicates: int, seed: int = 
 class Comparison:
     """Two similarity matrices compared: correlations, Mantel p-value and bootstrap intervals."""
 
-    kind: str  # vision-vision, language-language, vision-language or across-domains
+    kind: str  # vision-vision, language-language, vision-language, vision-wordnet, language-wordnet, across-domains
     a: str
     b: str
     pearson: float

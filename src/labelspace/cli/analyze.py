@@ -8,15 +8,20 @@ import typer
 from rich.table import Table
 
 from labelspace.cli import DEVICE, PRECISION, PREPROCESS, WORKERS, app, out
+from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
-
 
 
 @app.command()
 def analyze(
-    dataset: List[str] = typer.Option(..., "--dataset", "-d", help="Dataset spec, repeatable: fashion-mnist:test@30, "
+    dataset: List[str] = typer.Option([], "--dataset", "-d", help="Dataset spec, repeatable: fashion-mnist:test@30, "
                                       "folder:<dir>, csv:<file>, voc:<VOC20xx> and coco:<instances.json> (object "
                                       "crops), imagenet:<dir>, cifar10:<root>, ... (README, Data)."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Instead of --dataset, a WordNet label set "
+                                          "(imagenet-1k, a wnid file, ...): no images; image models give their "
+                                          "ImageNet classifier rows, text models their synset vectors."),
+    wordnet: bool = typer.Option(False, "--wordnet", help="With --classes: WordNet's Wu-Palmer similarity as one "
+                                 "more representation."),
     image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable."),
     text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable."),
     out_dir: Path = typer.Option(Path("runs/analysis"), "--out", help="Where to write report.md, results.json, PNGs."),
@@ -28,7 +33,8 @@ def analyze(
     template: List[str] = typer.Option([], "--template", help="Prompt template for text models, repeatable "
                                        "(ensembled), e.g. 'a photo of a {}.'"),
     permutations: int = typer.Option(999, min=0, help="Mantel test permutations."),
-    bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none)."),
+    bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none; "
+                                  "--dataset only)."),
     seed: int = typer.Option(0, help="Seed of the permutations and resamples."),
     root: Optional[str] = typer.Option(None, help="Folder with the Fashion-MNIST IDX files."),
     checkpoint: Optional[str] = typer.Option(None, help="Local weights for the one timm:<name> image model "
@@ -36,15 +42,26 @@ def analyze(
     device: str = DEVICE, precision: str = PRECISION, workers: Optional[int] = WORKERS,
     preprocess: str = PREPROCESS,
 ):
-    """Are class relations alike across vision and language models, and across domains?"""
-    from labelspace.analysis.pipeline import analyze as run
+    """Are class relations alike across vision and language models (and WordNet), and across domains?"""
+    from labelspace.analysis.pipeline import analyze as run, analyze_classes
     from labelspace.analysis.report import p_value
 
     check_output_dir(out_dir)
-    result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
-                 templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
-                 out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
-                 workers=workers, preprocess=preprocess)
+    if classes is None:
+        if wordnet:
+            raise LabelspaceError("--wordnet goes with --classes (a WordNet label set such as imagenet-1k)")
+        result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
+                     templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
+                     out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
+                     workers=workers, preprocess=preprocess)
+    else:
+        image_only = [name for name, given in (("--dataset", dataset), ("--preset", preset), ("--shift", shift),
+                                               ("--normalize", normalize), ("--root", root)) if given]
+        if image_only:
+            raise LabelspaceError(f"--classes uses no images; leave out {', '.join(image_only)}")
+        result = analyze_classes(classes, image_model, text_model, wordnet, templates=template or None,
+                                 permutations=permutations, seed=seed, out_dir=out_dir, checkpoint=checkpoint,
+                                 device=device, precision=precision)
     table = Table(title="comparisons", title_justify="left")
     for column in ("kind", "A", "B", "Pearson r", "Spearman rho", "Mantel p"):
         table.add_column(column)
