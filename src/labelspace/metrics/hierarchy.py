@@ -302,17 +302,6 @@ class WordNet(Hierarchy):
         """``wnid`` and every synset above it over all hypernym paths."""
         return _reach(wnid, self.parents)
 
-
-def _reach(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
-    """``start`` and every node reachable from it along ``edges``."""
-    seen, stack = {start}, [start]
-    while stack:
-        for other in edges.get(stack.pop(), ()):
-            if other not in seen:
-                seen.add(other)
-                stack.append(other)
-    return seen
-
     def up_steps(self, wnid: str) -> dict[str, int]:
         """``wnid`` (0 steps) and every synset above it, each with its fewest hypernym steps from ``wnid`` (cached)."""
         if wnid not in self._up:
@@ -375,6 +364,16 @@ def _reach(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
             out[i] = 2 * d / (steps[i, subsumer] + steps[rows, subsumer] + 2 * d)
         return np.triu(out) + np.triu(out, 1).T
 
+
+def _reach(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    """``start`` and every node reachable from it along ``edges``."""
+    seen, stack = {start}, [start]
+    while stack:
+        for other in edges.get(stack.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen
 
 @lru_cache(maxsize=1)
 def wordnet() -> WordNet:
