@@ -77,6 +77,7 @@ def test_cli_against_2hops_equals_naive_numpy(cli_main, tmp_path):
     code, stdout, err = cli_main("eval", "--task", "zsl", "--model", CONSE, "--dataset", spec,
                                  "--labels", "imagenet-2hops", "--out", str(tmp_path / "out"))
     assert code == 0, err
+    assert "│ chance.hit@1     │ 0.0006 │" in stdout and "│ per_image.hit@10 │ 0.3000 │" in stdout
     [path] = (tmp_path / "out").glob("*.json")
     assert "labels=imagenet-2hops" in path.name
     result = json.loads(path.read_text())
@@ -196,3 +197,10 @@ def test_fashion_mnist_against_21k_plus_1k():
     assert metrics["chance"]["hit@20"] == pytest.approx(20 / 21841)
     assert metrics["per_image"] == pytest.approx(metrics["per_class"])  # 10 images per class: the two means agree
     assert 0 < metrics["per_image"]["hit@20"] <= 1 and metrics["per_image"]["hit@1"] <= metrics["per_image"]["hit@20"]
+
+
+def test_chance_over_21k_labels_shows_in_the_table():
+    from labelspace.cli.evaluate import shown
+
+    assert [shown(1 / 21841), shown(20 / 21841), shown(0.02), shown(0.0), shown(21841)] == [
+        "4.58e-05", "0.0009", "0.0200", "0.0000", "21841"]

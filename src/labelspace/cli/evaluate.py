@@ -23,6 +23,13 @@ TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split, or hit@k and hP@k a
              "zeroshot_retrieval or linear_probe."
 
 
+def shown(value) -> str:
+    """A table cell: floats to 4 decimals, except those 4 decimals would show as 0 (chance over 21K labels)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.2e}" if 0 < abs(value) < 5e-5 else f"{value:.4f}"
+
+
 def print_result(result: dict, path) -> None:
     """One run's metrics (nested views flattened) as a rich table, and where the JSON went."""
     from labelspace.evaluation.results import KEYS, flat_metrics, variants
@@ -32,7 +39,7 @@ def print_result(result: dict, path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in flat_metrics(result["metrics"]).items():
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+        table.add_row(name, shown(value))
     out.print(table)
     out.print(f"result written to {path}")
 
