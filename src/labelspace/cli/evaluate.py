@@ -1,6 +1,7 @@
 """``labelspace eval``: one model, one dataset, one task -> one result JSON in the --out folder and a table.
 
-``--task zsl`` runs the DeViSE split protocol (``evaluation.evaluate_split``) on a ``Classifier``; the other
+``--task zsl`` runs the DeViSE split protocol (``evaluation.evaluate_split``) on a ``Classifier``, or with
+``--labels`` the ImageNet-21K protocol (every image against a label set, ``evaluation.labelsets``); the other
 tasks are the CLIP_benchmark-style ones of ``evaluation.evaluate``. Both write through ``write_result``, so
 ``labelspace eval-merge`` reads every result.
 """
@@ -18,8 +19,15 @@ from labelspace.errors import LabelspaceError
 from labelspace.io import check_output_dir
 
 
-TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split), zeroshot_classification, multilabel_classification, " \
+TASKS_HELP = "zsl (flat hit@k, hP@k, ZSL, GZSL over a split, or hit@k and hP@k against --labels), zeroshot_classification, multilabel_classification, " \
              "zeroshot_retrieval or linear_probe."
+
+
+def shown(value) -> str:
+    """A table cell: floats to 4 decimals, except those 4 decimals would show as 0 (chance over 21K labels)."""
+    if not isinstance(value, float):
+        return str(value)
+    return f"{value:.2e}" if 0 < abs(value) < 5e-5 else f"{value:.4f}"
 
 
 def print_result(result: dict, path) -> None:
@@ -31,15 +39,15 @@ def print_result(result: dict, path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in flat_metrics(result["metrics"]).items():
-        table.add_row(name, f"{value:.4f}" if isinstance(value, float) else str(value))
+        table.add_row(name, shown(value))
     out.print(table)
     out.print(f"result written to {path}")
 
 
 @app.command(name="eval")
 def evaluate_command(
-    model: Optional[str] = typer.Option(None, help="zsl: 'conse', a checkpoint folder from `labelspace train` or a "
-                                        "CLIP spec; other tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], "
+    model: Optional[str] = typer.Option(None, help="zsl: 'conse', a checkpoint folder from `labelspace train`, a "
+                                        "CLIP spec or a method spec (conse:<image>+<text>, devise:<folder>); other tasks: a CLIP spec (open_clip:<arch>[/<tag>|/<file>], "
                                         "hf:<dir>, <file>)."),
     dataset: str = typer.Option("fashion-mnist:test@100", help="Dataset spec: fashion-mnist[:train|test], "
                                 "folder:<dir>, csv:<file>, photos, synthetic, captions:<csv>, multilabel:<csv>, "
@@ -48,6 +56,9 @@ def evaluate_command(
                                 "(README, Data); @N images per class."),
     task: str = typer.Option("zsl", help=TASKS_HELP),
     split: Optional[str] = typer.Option(None, help="zsl: split name or JSON file; without one all classes are seen."),
+    labels: Optional[str] = typer.Option(None, help="zsl: every image against a label set instead of a split "
+                                         "(imagenet-2hops, imagenet-3hops, imagenet-21k, each +1k, wordnet:<wnid>, "
+                                         "a wnid file): flat hit@k and hP@k per image and per class."),
     method: str = typer.Option("clip", help="Tasks other than zsl: a method spec (labelspace list), e.g. clip, conse, "
                                "devise:<folder>."),
     templates: Optional[str] = typer.Option(None, help="Prompt templates (clip, zeroshot_/multilabel_classification): "
@@ -91,6 +102,7 @@ def evaluate_command(
     zsl = ("zsl",)
     refuse_unused_options(f"--task {task}", {task}, [
         ("--image-model", image_model is not None, zsl), ("--split", split is not None, zsl),
+        ("--labels", labels is not None, zsl),
         ("--conse-top-t", conse_top_t is not None, zsl), ("--no-hp", not hierarchy, zsl),
         ("--wordnet-overrides", wordnet_overrides is not None, zsl), ("--method", method != "clip", TASKS),
         ("--templates", templates is not None, (*LABEL_TASKS, "zsl")), ("--distributed", distributed, TASKS),
@@ -99,7 +111,8 @@ def evaluate_command(
     if task == "zsl":
         result = evaluate_zsl(model, dataset, split, image_model, text_model, conse_top_t, hierarchy,
                               wordnet_overrides, root, checkpoint, calibrate=calibrate, csls=csls, templates=templates,
-                              device=device, precision=precision, workers=workers, preprocess=preprocess)
+                              device=device, precision=precision, workers=workers, preprocess=preprocess,
+                              labels=labels)
         path = write_result(out_dir, result)
         print_result(result, path)
         if calibrate:

@@ -15,8 +15,8 @@ from labelspace.io import MAX_NAME_BYTES, atomic_write_text, markdown_table, wri
 
 KEYS = ("task", "method", "model", "dataset")
 # Settings that change the numbers without changing KEYS; named in the file name and table when a run has them.
-VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "train_dataset", "wordnet_overrides",
-            "calibrated", "csls")
+VARIANTS = ("image_model", "text_model", "top_t", "templates", "split", "labels", "train_dataset",
+            "wordnet_overrides", "calibrated", "csls")
 
 
 def _slug(text: str) -> str:

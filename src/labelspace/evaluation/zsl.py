@@ -115,39 +115,59 @@ def evaluate_zsl(model: str | None, dataset: str, split: str | None = None, imag
                  text_model: str | None = None, top_t: int | None = None, hierarchy: bool = True,
                  wordnet_overrides=None, root: str | None = None, checkpoint: str | None = None,
                  calibrate: bool = False, csls: bool = False, templates: str | None = None, device="cpu",
-                 precision: str = "fp32", workers: int | None = None, preprocess: str = "auto") -> dict:
-    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint or a CLIP
-    model, as one result dict (the layout of ``evaluate``'s)."""
+                 precision: str = "fp32", workers: int | None = None, preprocess: str = "auto",
+                 labels: str | None = None) -> dict:
+    """``--task zsl``: the split protocol's seen / zsl / gzsl views for ``conse``, a trained checkpoint, a CLIP
+    model or a method spec, as one result dict (the layout of ``evaluate``'s); with ``labels`` (a label-set
+    spec) instead every image against that set (``evaluation.labelsets``)."""
     from pathlib import Path
 
     from labelspace.data import extract_features, load_dataset
     from labelspace.data.splits import load_split
+    from labelspace.evaluation.labelsets import HP_KS, class_synsets, evaluate_labels, require_classes, synset_labels
     from labelspace.methods.trained import load_classifier
     from labelspace.metrics.hierarchy import load_overrides, wordnet
+    from labelspace.vocab import label_set
 
     if model is None:
-        raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder or a CLIP spec)")
+        raise LabelspaceError("--model is required for --task zsl ('conse', a checkpoint folder, a CLIP spec or a "
+                              "method spec such as conse:efficientnet-lite0+minilm)")
+    split_only = [name for name, given in (("--split", split), ("--calibrate", calibrate), ("--csls", csls)) if given]
+    if labels is not None and split_only:
+        raise LabelspaceError(f"--labels {labels!r} (every image against a label set) takes no "
+                              f"{', '.join(split_only)}: the split protocol's; use one or the other")
     the_split = load_split(split) if split else None
     data = load_dataset(dataset, root)
     if the_split is not None:
         the_split.check(data.class_names)
-    overrides = load_overrides(wordnet_overrides, dataset) if hierarchy else None
-    if overrides is not None and getattr(data, "wnids", None):  # ImageNet-style data knows each class's synset
+    overrides = load_overrides(wordnet_overrides, dataset) if hierarchy or labels is not None else None
+    if labels is not None:  # checked before any model loads: a class outside the set could never be a hit
+        candidates, wnids = synset_labels(label_set(labels)), class_synsets(data, overrides)
+        require_classes(candidates, data.class_names, wnids)
+    elif overrides is not None and getattr(data, "wnids", None):  # ImageNet-style data knows each class's synset
         overrides.update(zip(data.class_names, data.wnids))
-    if overrides is not None:  # a label with no synset fails here, before any encoding
+    if overrides is not None and labels is None:  # a label with no synset fails here, before any encoding
         wordnet().synsets(the_split.seen if the_split else data.class_names, overrides)
     classifier, info = load_classifier(model, image_model, text_model, top_t, checkpoint=checkpoint,
                                        templates=templates, device=device, precision=precision)
-    feats = extract_features(classifier.image_encoder, data, workers=workers, preprocess=preprocess)
+    if labels is not None:  # before features: a class the text model cannot name could never be a hit either
+        candidates = classifier.candidates(candidates)
+        require_classes(candidates, data.class_names, wnids, info.get("text_model", ""))
     if (calibrate or csls) and Path(model).is_dir() and getattr(classifier, "validation_model", None) is None:
         raise LabelspaceError(f"checkpoint {model!r} has no validation-stage model (validation.safetensors) to choose "
                               "--calibrate/--csls settings on; retrain it with this version of `labelspace train`")
-    metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
-                             hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate, csls=csls)
-    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info,
-            "split": the_split.name if the_split else None,
+    feats = extract_features(classifier.image_encoder, data, workers=workers, preprocess=preprocess)
+    if labels is not None:
+        metrics = evaluate_labels(classifier, feats.features, feats.targets, wnids, candidates,
+                                  hp_ks=HP_KS if hierarchy else ())
+        protocol = {"labels": labels, "class_synsets": dict(zip(data.class_names, wnids))}
+    else:
+        metrics = evaluate_split(classifier, feats.features, feats.targets, feats.class_names, the_split,
+                                 hp_ks=(2, 5) if hierarchy else (), overrides=overrides, calibrate=calibrate,
+                                 csls=csls)
+        protocol = {"split": the_split.name if the_split else None, "calibrated": True if calibrate else None,
+                    "csls": True if csls else None, "split_classes": the_split.to_json() if the_split else None}
+    return {"task": "zsl", "method": info["method"], "model": model, "dataset": dataset, **info, **protocol,
             "wordnet_overrides": str(wordnet_overrides) if wordnet_overrides and hierarchy else None,
-            "calibrated": True if calibrate else None, "csls": True if csls else None,
-            "split_classes": the_split.to_json() if the_split else None,
             "images": len(feats.targets), "skipped": feats.skipped, "skipped_images": feats.skipped_images,
             "metrics": metrics}

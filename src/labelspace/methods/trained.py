@@ -203,15 +203,31 @@ def conse_on(softmax: SoftmaxClassifier, text_encoder, top_t: int) -> ConSEClass
     return model
 
 
+def describe(method: str, classifier) -> dict:
+    """What a result names about a classifier built from a method spec: the method and the image model, text
+    model and top T it uses (CLIP: its templates), as ``load_classifier`` names them for its other forms."""
+    if method == "clip":
+        return {"method": method, "templates": classifier.templates}
+    text, conse = getattr(classifier, "text_encoder", None), getattr(classifier, "conse", None)
+    return {"method": method, "image_model": classifier.image_encoder.name, "text_model": text.name if text else None,
+            "top_t": conse.top_t if conse else None}
+
+
 def load_classifier(model: str, image_model: str | None = None, text_model: str | None = None,
                     top_t: int | None = None, *, checkpoint: str | None = None, templates: str | None = None,
                     device="cpu", precision: str = "fp32") -> tuple[object, dict]:
     """A ``Classifier`` and a description of it from ``model``: ``conse`` (the image model's ImageNet head),
-    a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), or a CLIP
-    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``. ``checkpoint`` holds
+    a checkpoint folder (with ``top_t`` a softmax checkpoint becomes ConSE over its seen labels), a CLIP
+    spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``, or a method spec
+    (``conse:<image>+<text>``, ``devise:<folder>``, ``clip:<model>``: ``labelspace list``). ``checkpoint`` holds
     local weights for a ``timm:<name>`` image model; models run on ``device`` in ``precision``."""
     from labelspace.encoders import load_image_encoder, load_text_encoder
 
+    method, colon, _ = model.partition(":")
+    if colon and method in METHOD_REGISTRY.entries:
+        classifier = create_classifier(model, image_model=image_model, text_model=text_model, top_t=top_t,
+                                       checkpoint=checkpoint, templates=templates, device=device, precision=precision)
+        return classifier, describe(method, classifier)
     clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
     if templates is not None and not clip:
         raise LabelspaceError("--templates applies to CLIP models only (ConSE and DeViSE encode the bare class names)")
