@@ -5,10 +5,15 @@ Starts ``labelspace serve`` in a second process on 127.0.0.1, then from this pro
                 encode, score): what the server does without HTTP, the floor;
   * sequential: ``POST /classify`` one at a time, same image and labels (label vectors cached);
     the two alternate call by call so load from other processes hits both alike;
-  * load:       ``--requests`` requests from ``--concurrency`` client threads; p50/p95, throughput, errors.
+  * load:       ``--requests`` requests from ``--concurrency`` client threads; p50/p95, throughput, errors;
+  * slow:       ``--slow`` raw sockets send the headers and part of an upload, then a byte every 2 s (as
+                many as the server's slots: 1 worker + ``--slow - 1`` queued), while ``--probes``
+                requests are sent one at a time: their statuses and latency, then when the slow ones
+                were answered (408 at the server's ``body_seconds``).
 Idle OpenMP threads spin-wait after each call, and on a small shared CPU one process's spinning slows
 the other several-fold; both processes here wait passively (OMP_WAIT_POLICY=PASSIVE) to compare fairly.
-Usage: python benchmarks/serve.py [--requests 200] [--concurrency 8] [--model SPEC] [--image FILE]
+Usage: python benchmarks/serve.py [--requests 200] [--concurrency 8] [--slow 17] [--probes 20] [--model SPEC]
+                                  [--image FILE]
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -56,6 +63,51 @@ def start_server(model: str, port: int, queue: int, log) -> subprocess.Popen:
     sys.exit(f"server did not start:\n{log.read().decode(errors='replace')[-3000:]}")
 
 
+def hold_slow_upload(port: int, head: bytes, body: bytes, until: float) -> tuple[float, bytes]:
+    """Send ``head`` and the first 120 bytes of ``body``, then a byte every 2 s until answered or ``until``;
+    (seconds to the answer, its status line)."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head + body[:120])
+        sock.settimeout(2)
+        start, rest = time.monotonic(), body[120:]
+        while time.monotonic() < until:
+            try:
+                answer = sock.recv(65536)
+                return time.monotonic() - start, answer.split(b"\r\n")[0]
+            except socket.timeout:
+                sock.send(rest[:1])
+                rest = rest[1:]
+    return time.monotonic() - start, b"no answer"
+
+
+def slow_clients(port: int, data: bytes, slow: int, probes: int) -> tuple[list, int | None, list]:
+    """([(status, seconds)] of the probes sent while ``slow`` uploads dribble in, the bodies the server was still
+    receiving after them (``/healthz``), [(seconds, status line)] of the slow uploads)."""
+    form = httpx.Request("POST", f"http://127.0.0.1:{port}/classify", files={"image": ("x.png", data, "image/png")},
+                         data={"labels": ", ".join(LABELS)})
+    body = form.read()
+    head = (f"POST /classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {form.headers['content-type']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    wait = httpx.get(f"http://127.0.0.1:{port}/limits").json().get("body_seconds", 30) + 15
+    held, until = [], time.monotonic() + wait
+    threads = [threading.Thread(target=lambda: held.append(hold_slow_upload(port, head, body, until)))
+               for _ in range(slow)]
+    for t in threads:
+        t.start()
+    time.sleep(1)  # every slow upload has sent its headers
+    answered = []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(probes):
+            start = time.perf_counter()
+            status = client.post(f"http://127.0.0.1:{port}/classify", files={"image": ("x.png", data, "image/png")},
+                                 data={"labels": ", ".join(LABELS)}).status_code
+            answered.append((status, time.perf_counter() - start))
+        receiving = client.get(f"http://127.0.0.1:{port}/healthz").json().get("receiving")
+    for t in threads:
+        t.join()
+    return answered, receiving, held
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -63,13 +115,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--pairs", type=int, default=40, help="alternating direct / HTTP calls")
+    parser.add_argument("--slow", type=int, default=17, help="slow uploads held open (the server's slots: 1 + queue)")
+    parser.add_argument("--probes", type=int, default=20, help="requests sent while the slow uploads are held")
     args = parser.parse_args()
 
     data = args.image.read_bytes()
     port = free_port()
     url = f"http://127.0.0.1:{port}/classify"
     with tempfile.TemporaryFile() as log:
-        server = start_server(args.model, port, queue=max(16, args.concurrency), log=log)
+        server = start_server(args.model, port, queue=max(args.slow - 1, args.concurrency), log=log)
         try:
             model = load_model(args.model)
             client = httpx.Client(timeout=120, limits=httpx.Limits(max_connections=args.concurrency))
@@ -96,6 +150,7 @@ def main() -> None:
             with ThreadPoolExecutor(args.concurrency) as pool:
                 results = list(pool.map(lambda _: request(), range(args.requests)))
             wall = time.perf_counter() - start
+            probes, receiving, held = slow_clients(port, data, args.slow, args.probes)
         finally:
             server.terminate()
             server.wait(30)
@@ -110,6 +165,13 @@ def main() -> None:
     print(f"load: {args.requests} requests, {args.concurrency} concurrent: p50 {1000 * np.median(latencies):.1f} ms, "
           f"p95 {1000 * np.percentile(latencies, 95):.1f} ms, {args.requests / wall:.2f} requests/s "
           f"({args.requests / wall * d50:.2f}x the direct call's 1/p50), errors {errors}")
+
+    probe_times = np.array([t for _, t in probes])
+    statuses = Counter(status for status, _ in probes)
+    print(f"slow: {args.probes} requests while {args.slow} uploads send a byte every 2 s: statuses {dict(statuses)}, "
+          f"p50 {1000 * np.median(probe_times):.1f} ms, max {1000 * probe_times.max():.1f} ms, still receiving "
+          f"{receiving} bodies after them; the slow uploads: {dict(Counter(line.decode() for _, line in held))} "
+          f"after {min(t for t, _ in held):.1f} to {max(t for t, _ in held):.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The HTTP API through FastAPI's test client: ranking, caching, the busy answer, limits and bad input.
+"""The HTTP API through FastAPI's test client: ranking, caching, the busy answer, limits and bad input;
+slow clients on real loopback sockets, the app under uvicorn as ``labelspace serve`` runs it.
 
 Most tests use a tiny colour model (an image's feature is its mean colour, a label's vector is the
 colour it names) so they run in milliseconds; one slow test checks the real ConSE model against
@@ -7,14 +8,18 @@ colour it names) so they run in milliseconds; one slow test checks the real ConS
 import contextlib
 import io
 import re
+import socket
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import scipy.special
 import skimage
 import torch
+import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 from starlette import formparsers
@@ -24,6 +29,7 @@ from labelspace.methods import Classifier
 from labelspace.serve import DEFAULT_MODEL, Limits, create_app, load_model
 from labelspace.serve.app import STATIC, predict
 from labelspace.serve.models import CachedTextEncoder
+from labelspace.serve.run import server_config
 from labelspace.zeroshot import label_vectors
 
 CAT = Path(skimage.__file__).parent / "data" / "chelsea.png"
@@ -221,6 +227,19 @@ def test_bad_input_is_a_4xx_json_error_and_the_server_keeps_serving(client, kwar
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
     assert post(client).status_code == 200
+    health = client.get("/healthz").json()
+    assert (health["in_flight"], health["receiving"], health["receiving_bytes"]) == (0, 0, 0)
+
+
+def test_uploads_being_received_share_a_byte_budget(model):
+    image = png(size=(60, 40), noise=True)
+    with TestClient(create_app({"colour": model}, limits=Limits(max_receiving_bytes=len(image)))) as c:
+        response = post(c, image=image)  # the form around the image takes it past the budget
+        assert response.status_code == 503, response.text
+        error = response.json()["error"]
+        assert error.startswith(f"uploads being received already hold 0 of the server's {len(image)} bytes")
+        assert "busy" not in error  # that answer is for inference load
+        assert post(c).status_code == 200 and c.get("/healthz").json()["receiving_bytes"] == 0
 
 
 def test_a_label_set_is_answered_with_synsets_and_a_hedge(model):
@@ -358,7 +377,7 @@ def test_real_model_matches_labelspace_classify():
 
 
 def test_a_busy_server_refuses_before_reading_the_upload(model, monkeypatch):
-    """Uploads are parsed only inside one of the ``workers + queue`` slots, so their memory has the same cap."""
+    """With every ``workers + queue`` slot taken, an upload is refused before its body is parsed."""
     from labelspace.serve import app as app_module
 
     parsed = []
@@ -396,3 +415,104 @@ def test_a_client_disconnecting_mid_upload_is_answered_without_a_traceback(model
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 400 and "disconnected" in sent[1]["body"].decode()
     assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@contextlib.contextmanager
+def serving(app):
+    """``app`` under uvicorn as ``labelspace serve`` runs it (``serve.run``), in a thread on a free loopback port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(250):
+        if server.started:
+            break
+        time.sleep(0.02)
+    try:
+        assert server.started, "uvicorn did not start"
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def dribble(sock: socket.socket, data: bytes, every: float, until: float) -> tuple[bytes, float]:
+    """Send ``data`` a byte every ``every`` s until the server answers (or closes) or ``until`` passes; (what came
+    back up to the server's close, when its first bytes came)."""
+    sock.settimeout(every)
+    answer, answered = b"", None
+    while time.monotonic() < until:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            if answered is None and data:
+                sock.send(data[:1])
+                data = data[1:]
+            continue
+        answered = answered or time.monotonic()
+        if not chunk:
+            break
+        answer += chunk
+    return answer, answered
+
+
+def test_slow_uploads_hold_no_slot_and_get_408_after_the_deadline(model):
+    """17 uploads sending a byte every 0.3 s (as many as the slots: 1 worker + 16 queued) while 8 probes are
+    answered 200, each within 1 s; the slow ones are answered 408 at the 2 s deadline and hold nothing after."""
+    slow, deadline = 17, 2.0
+    form = httpx.Request("POST", "http://x/classify", files={"image": ("x.png", png(), "image/png")},
+                         data={"labels": "red, green"})
+    body = form.read()
+    head = (f"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: {form.headers['content-type']}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    with serving(create_app({"colour": model}, limits=Limits(body_seconds=deadline))) as port:
+        url = f"http://127.0.0.1:{port}"
+        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(slow)]
+        started, answers = time.monotonic(), [None] * slow
+        for sock in sockets:
+            sock.sendall(head + body[:120])
+
+        def hold(i):
+            answers[i] = dribble(sockets[i], body[120:], 0.3, started + deadline + 3)
+
+        holders = [threading.Thread(target=hold, args=(i,)) for i in range(slow)]
+        for t in holders:
+            t.start()
+        with httpx.Client(base_url=url, timeout=5) as client:
+            while client.get("/healthz").json()["receiving"] < slow and time.monotonic() < started + 1:
+                time.sleep(0.02)
+            assert client.get("/healthz").json()["receiving"] == slow
+            probes = []
+            for _ in range(8):
+                t0 = time.monotonic()
+                response = client.post("/classify", files={"image": ("x.png", png(), "image/png")},
+                                       data={"labels": "red, green"})
+                probes.append((response.status_code, time.monotonic() - t0))
+            health = client.get("/healthz").json()
+            assert time.monotonic() < started + deadline  # the probes ran while the slow uploads were held
+            for t in holders:
+                t.join(deadline + 4)
+            after = client.get("/healthz").json()
+        for sock in sockets:
+            sock.close()
+    assert [status for status, _ in probes] == [200] * 8 and max(t for _, t in probes) < 1.0, probes
+    assert (health["receiving"], health["in_flight"]) == (slow, 0)
+    for answer, answered in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"did not arrive within 2 s" in answer and b"connection: close" in answer.lower()
+        assert deadline <= answered - started < deadline + 1.5
+    assert (after["receiving"], after["receiving_bytes"], after["in_flight"]) == (0, 0, 0)
+
+
+def test_a_slow_request_head_is_cut_off_at_its_deadline(model):
+    """A head sent a byte every 0.2 s is closed at the 1 s deadline (uvicorn's own timer stops at the first byte)."""
+    with serving(create_app({"colour": model}, limits=Limits(head_seconds=1.0))) as port:
+        sock = socket.create_connection(("127.0.0.1", port))
+        started = time.monotonic()
+        sock.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\n")
+        answer, closed = dribble(sock, b"X-Slow: " + b"a" * 100, 0.2, started + 4)
+        sock.close()
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    assert answer == b"" and closed is not None and 1.0 <= closed - started < 1.8

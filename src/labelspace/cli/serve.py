@@ -24,8 +24,9 @@ def serve(
     import uvicorn
 
     from labelspace.serve import DEFAULT_MODEL, create_app
+    from labelspace.serve.run import server_config
 
     model = model or [DEFAULT_MODEL]
     typer.echo(f"loading {', '.join(model)} ...", err=True)
-    uvicorn.run(create_app(model, workers=workers, queue=queue, device=device, precision=precision), host=host,
-                port=port, log_level="info")
+    app = create_app(model, workers=workers, queue=queue, device=device, precision=precision)
+    uvicorn.Server(server_config(app, host, port, log_level="info")).run()

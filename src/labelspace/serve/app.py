@@ -6,8 +6,10 @@ registered specs, never a file); a WordNet set's answers carry ``wnid``, ``gloss
 (optional) adds the hedged answer (``vocab.hedging``).
 
 Inference (decode, preprocess, encode, score) runs on a bounded thread pool so the event loop stays
-free; when ``workers + queue`` requests are already in flight the next one is answered 503 at once.
-Every refusal is JSON ``{"error": message}`` with a 4xx status.
+free; when ``workers + queue`` requests are already in flight the next one is answered 503 at once. A
+request's body is read before it takes one of those slots, under a deadline and a byte budget of its own
+(``Intake``), so clients that send slowly hold no slot. Every refusal is JSON ``{"error": message}`` with a
+4xx status.
 """
 from __future__ import annotations
 
@@ -101,8 +103,9 @@ def predict(model, data: bytes, labels: str | list[str], templates: list[str], l
 
 
 class Gate:
-    """A thread pool with ``workers + queue`` slots: a request takes one before its body is read and keeps it
-    until its inference ends (even if the client has gone); with none free it is refused with 503."""
+    """A thread pool with ``workers + queue`` slots: a request takes one once its body has been read and keeps
+    it until its inference ends (even if the client has gone); with none free it is refused with 503, before
+    its body is read when none is free as it arrives."""
 
     def __init__(self, workers: int, queue: int):
         if workers < 1 or queue < 0:
@@ -111,10 +114,13 @@ class Gate:
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="labelspace-serve")
 
+    def check(self) -> None:
+        if self.in_flight >= self.capacity:
+            raise Refused(503, f"server busy: {self.capacity} requests already queued or running; retry shortly")
+
     def acquire(self) -> None:
         with self.lock:
-            if self.in_flight >= self.capacity:
-                raise Refused(503, f"server busy: {self.capacity} requests already queued or running; retry shortly")
+            self.check()
             self.in_flight += 1
 
     def release(self, _future=None) -> None:
@@ -126,6 +132,41 @@ class Gate:
         future = self.pool.submit(fn, *args)
         future.add_done_callback(self.release)
         return asyncio.wrap_future(future)
+
+
+class Intake:
+    """Request bodies while they arrive, before any takes a slot: each must arrive within ``seconds`` of its
+    headers (else 408) and together they hold at most ``budget`` bytes (else 503), so memory stays bounded and
+    a slow client holds a few bytes for a while, never a slot."""
+
+    def __init__(self, budget: int, seconds: float):
+        self.budget, self.seconds = budget, seconds
+        self.requests = self.buffered = 0
+
+    @asynccontextmanager
+    async def receiving(self, request: Request):
+        """The body's chunks, counted against the budget until the block ends, which must be within ``seconds``."""
+        counted = 0
+
+        async def chunks():
+            nonlocal counted
+            async for chunk in request.stream():
+                if self.buffered + len(chunk) > self.budget:
+                    raise Refused(503, f"uploads being received already hold {self.buffered} of the server's "
+                                       f"{self.budget} bytes; retry shortly")
+                self.buffered += len(chunk)
+                counted += len(chunk)
+                yield chunk
+
+        self.requests += 1
+        try:
+            async with asyncio.timeout(self.seconds):
+                yield chunks()
+        except TimeoutError:
+            raise Refused(408, f"the request body did not arrive within {self.seconds:g} s") from None
+        finally:
+            self.requests -= 1
+            self.buffered -= counted
 
 
 MULTIPART_SCHEMA = {
@@ -150,7 +191,9 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LabelspaceError)
     async def refused(request, e: LabelspaceError):
-        return JSONResponse({"error": str(e)}, status_code=getattr(e, "status", 400))
+        status = getattr(e, "status", 400)  # a 408 closes the connection: the rest of that body is not awaited
+        return JSONResponse({"error": str(e)}, status_code=status,
+                            headers={"connection": "close"} if status == 408 else None)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, e: HTTPException):
@@ -165,7 +208,7 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": "; ".join(str(err.get("msg")) for err in e.errors())}, status_code=422)
 
 
-def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> None:
+def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate, intake: Intake) -> None:
     """``GET /models``, ``/healthz``, ``/limits``, ``/suggestions`` and the page."""
 
     @app.get("/models")
@@ -178,7 +221,8 @@ def add_info_routes(app: FastAPI, loaded: dict, limits: Limits, gate: Gate) -> N
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity}
+        return {"status": "ok", "models": len(loaded), "in_flight": gate.in_flight, "capacity": gate.capacity,
+                "receiving": intake.requests, "receiving_bytes": intake.buffered}
 
     @app.get("/limits")
     async def limits_info():
@@ -211,7 +255,7 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
     for model in loaded.values():
         if hasattr(model, "text_encoder") and not isinstance(model.text_encoder, CachedTextEncoder):
             model.text_encoder = CachedTextEncoder(model.text_encoder)
-    gate = Gate(workers, queue)
+    gate, intake = Gate(workers, queue), Intake(limits.max_receiving_bytes, limits.body_seconds)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -235,32 +279,30 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
 
     @app.post("/classify", response_model=Classification, response_model_exclude_none=True,
               openapi_extra=MULTIPART_SCHEMA,
-              responses={code: {"model": Error} for code in (400, 413, 415, 503)})
+              responses={code: {"model": Error} for code in (400, 408, 413, 415, 503)})
     async def classify(request: Request):
         """Rank the labels for the uploaded image, best first."""
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise Refused(415, "POST /classify takes multipart/form-data with an 'image' file and 'labels'")
-        gate.acquire()  # before the body is read: uploads in memory are bounded by the same slots as inference
-        try:
-            args = await read_form(request)
-        except BaseException:
-            gate.release()
-            raise
+        gate.check()  # a busy server refuses before reading the body
+        args = await read_form(request)
+        gate.acquire()
         start = time.perf_counter()
         spec, answered = args[0], await gate.submit(predict, *args[1:])
         return {"model": spec, **answered, "seconds": round(time.perf_counter() - start, 4)}
 
     async def read_form(request: Request):
         """(spec, model, image bytes, labels, templates, limits, top, hedge) from the multipart body, or a 4xx."""
-        parser = MultiPartParser(request.headers, capped(request.stream(), limits.max_body_bytes), max_files=1,
-                                 max_fields=8, max_part_size=limits.max_field_bytes)
-        parser.spool_max_size = limits.max_body_bytes + 1  # keep the file part in memory: never written to disk
-        try:
-            form = await parser.parse()
-        except MultiPartException as e:
-            raise Refused(413 if "exceeded" in str(e) else 400, f"bad multipart form: {e}") from e
-        except ClientDisconnect as e:  # nobody to answer: no traceback in the log
-            raise Refused(400, "the client disconnected before the upload ended") from e
+        async with intake.receiving(request) as body:
+            parser = MultiPartParser(request.headers, capped(body, limits.max_body_bytes), max_files=1,
+                                     max_fields=8, max_part_size=limits.max_field_bytes)
+            parser.spool_max_size = limits.max_body_bytes + 1  # keep the file part in memory: never written to disk
+            try:
+                form = await parser.parse()
+            except MultiPartException as e:
+                raise Refused(413 if "exceeded" in str(e) else 400, f"bad multipart form: {e}") from e
+            except ClientDisconnect as e:  # nobody to answer: no traceback in the log
+                raise Refused(400, "the client disconnected before the upload ended") from e
         image = form.get("image")
         if not isinstance(image, UploadFile):
             raise Refused(400, "no 'image' file part in the form; send the image as a file field named 'image'")
@@ -271,6 +313,6 @@ def create_app(models: Sequence[str] | Mapping[str, object] = (DEFAULT_MODEL,), 
         spec, model = pick(str(form.get("model") or ""))
         return spec, model, await image.read(), labels, templates, limits, top, hedge
 
-    add_info_routes(app, loaded, limits, gate)
+    add_info_routes(app, loaded, limits, gate, intake)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -1,9 +1,12 @@
 """What a request may carry, and the checks that refuse the rest with a 4xx and a one-line message.
 
 Uploads are read into memory only (never spooled to disk), capped in bytes while they stream in, and
-only while the request holds one of the server's ``workers + queue`` slots (so uploads in memory are
-bounded by the same cap as inference); images go through ``data.images.open_image``, which refuses by
-the header's pixel count and aspect ratio before any pixel is decoded (decompression bombs, thin images).
+read before the request takes one of the server's ``workers + queue`` inference slots, under bounds of
+their own: a body must arrive within ``body_seconds`` of its headers (408), and the bodies still arriving
+hold at most ``max_receiving_bytes`` together (503), so a slow client holds a few bytes for a while and
+never a slot; a request's head must arrive within ``head_seconds`` (``serve.run``). Images go through
+``data.images.open_image``, which refuses by the header's pixel count and aspect ratio before any pixel is
+decoded (decompression bombs, thin images).
 """
 from __future__ import annotations
 
@@ -35,6 +38,9 @@ class Limits:
     max_templates: int = 16
     max_field_bytes: int = 64 * 1024  # each text field (labels, templates)
     set_top: int = 10  # answers sent for a label set when the request names no 'top'
+    body_seconds: float = 30.0  # for a request's body to arrive, from the end of its headers (else 408)
+    head_seconds: float = 10.0  # for a request's line and headers, from the connection's start or last answer
+    max_receiving_bytes: int = 160 * 2**20  # the bodies still arriving, all together (else 503)
 
     @property
     def max_body_bytes(self) -> int:
