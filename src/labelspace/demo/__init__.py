@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from labelspace.demo import analysis, clip, clip_training, conse, devise
+from labelspace.demo import analysis, clip, clip_training, conse, devise, imagenet21k
 from labelspace.io import atomic_write_text
 
 
@@ -24,7 +24,7 @@ class DemoContext:
     root: str | None
 
 
-SECTIONS = [conse.section, devise.section, clip.section, clip_training.section, analysis.section]
+SECTIONS = [conse.section, imagenet21k.section, devise.section, clip.section, clip_training.section, analysis.section]
 
 
 def title(section) -> str:
