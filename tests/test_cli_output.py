@@ -5,7 +5,10 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 import labelspace
+from labelspace.registry import REGISTRIES
 
 
 def run_piped(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -17,12 +20,11 @@ def run_piped(*args, cwd=None) -> subprocess.CompletedProcess:
 
 
 def imported(result: subprocess.CompletedProcess, module: str) -> bool:
-    return re.search(rf"\|\s+{re.escape(module)}$", result.stderr, re.M) is not None
+    """Whether ``module`` or one of its submodules was imported (``-X importtime`` output)."""
+    return re.search(rf"\|\s+{re.escape(module)}(\.|$)", result.stderr, re.M) is not None
 
 
 def test_list_to_a_pipe_keeps_every_spec_and_description_whole():
-    from labelspace.registry import REGISTRIES
-
     result = run_piped("list")
     assert result.returncode == 0 and "…" not in result.stdout
     lines = result.stdout.splitlines()
@@ -46,3 +48,11 @@ def test_version_is_printed_without_torch():
     result = run_piped("--version")
     assert result.returncode == 0 and result.stdout == f"labelspace {labelspace.__version__}\n"
     assert not imported(result, "torch")
+
+
+@pytest.mark.parametrize("command", ["list", "encoders"])
+def test_spec_lists_are_printed_without_torch_or_the_registries_home_packages(command):
+    result = run_piped(command)
+    assert result.returncode == 0 and "efficientnet-lite0" in result.stdout
+    assert ("zeroshot_classification" in result.stdout) == (command == "list")  # encoders: the encoder kinds only
+    assert not [m for m in ["torch", *sorted({r.home for r in REGISTRIES})] if imported(result, m)]

@@ -258,6 +258,14 @@ def test_list_prints_every_entry(cli_main, monkeypatch):
     assert all(f"{r.kind} " in out and e.spec in out for r in REGISTRIES for e in r.list())
 
 
+def test_the_listing_manifest_is_what_the_registries_list():
+    """`labelspace list` prints presets/registry.json, not the registries: an entry added, changed or removed
+    without regenerating it fails here."""
+    from labelspace.registry import WRITE_MANIFEST, listing, manifest
+
+    assert manifest() == listing(), f"src/labelspace/presets/registry.json is stale: run `{WRITE_MANIFEST}`"
+
+
 def test_register_twice_is_refused():
     from labelspace.registry import Registry
 

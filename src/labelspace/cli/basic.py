@@ -87,12 +87,16 @@ def answer_table(title: str, answered: list[dict]) -> Table:
 
 
 def print_registries(registries) -> None:
+    """The entries of ``registries`` from the listing manifest, which imports none of their home packages (torch)."""
+    from labelspace.registry import manifest
+
+    kinds = {registry.kind for registry in registries}
     table = Table()
     for column in ("kind", "spec", "offline", "description"):
         table.add_column(column, overflow="fold")  # a narrow terminal folds a spec, never cuts it
-    for registry in registries:
-        for e in registry.list():
-            table.add_row(registry.kind, e.spec, "yes" if e.offline else "online", e.description)
+    for row in manifest():
+        if row["kind"] in kinds:
+            table.add_row(row["kind"], row["spec"], "yes" if row["offline"] else "online", row["description"])
     out.print(table)
 
 
