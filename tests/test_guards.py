@@ -10,6 +10,7 @@ import torch
 from labelspace.errors import LabelspaceError
 from labelspace.training import TrainConfig, fit, load_checkpoint, save_checkpoint
 from labelspace.training.checkpoint import WEIGHTS
+from writer_helpers import stopped_writer
 
 SPLIT = {"name": "synthetic-zsl", "seen": ["class0", "class1", "class2"], "unseen": ["class3"], "validation": ["class0"]}
 
@@ -221,8 +222,7 @@ def test_half_written_checkpoint_files_are_removed_on_the_next_run(tmp_path, cap
         return ((m(batch[0]) - batch[1]) ** 2).mean()
 
     fit(model, loss_fn, (x, y), TrainConfig(epochs=1, batch_size=16), checkpoint=tmp_path)
-    stale = tmp_path / f".{WEIGHTS}.k1ll3d0"  # what a kill during the atomic write leaves
-    stale.write_bytes(b"\0" * 1000)
+    _, [stale] = stopped_writer("file", tmp_path / WEIGHTS, kill=True)  # what a kill during the atomic write leaves
     fit(model, loss_fn, (x, y), TrainConfig(epochs=2, batch_size=16), checkpoint=tmp_path, resume=True)
     assert not stale.exists() and str(stale) in caplog.text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.safetensors", "config.json"]

@@ -83,7 +83,7 @@ def test_a_named_architecture_evaluates_at_its_own_embedding_size():
     assert view.embed_dim == model.embed_dim == view.encode_text(["a red bag"]).shape[1] == 64
 
 
-@pytest.mark.parametrize("held", [WEIGHTS, CONFIG, f".{WEIGHTS}.k2j4xq0a"])
+@pytest.mark.parametrize("held", [WEIGHTS, CONFIG, f".{WEIGHTS}.4242@elsewhere.k2j4xq0a"])  # or its writer's temporary
 @pytest.mark.parametrize("command", [["train", "clip"], ["train", "devise", "--dataset", "synthetic"]])
 def test_an_out_folder_holding_a_run_is_refused_without_resume_or_overwrite(command, held, tmp_path, cli_main,
                                                                            no_work):

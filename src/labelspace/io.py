@@ -1,23 +1,28 @@
-"""Atomic writes: a result or checkpoint file is either the old one or the complete new one; output paths
-checked before the work that fills them starts. The one Markdown table writer of every report, and the one
-reader of users' text files (``read_text``: UTF-8 or a one-line error)."""
+"""Atomic writes: a result, checkpoint or cache file (or cache entry folder) is either the old one or the complete
+new one, a full disk is one line, and what a killed writer left is removed by the next; output paths checked
+before the work that fills them starts. The one Markdown table writer of every report, and the one reader of
+users' text files (``read_text``: UTF-8 or a one-line error)."""
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
+import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from labelspace.errors import LabelspaceError
 
 MAX_NAME_BYTES = 255  # a file name's limit on common file systems
 log = logging.getLogger("labelspace")
-
-
-def _temporary_prefix(path: Path) -> str:
-    return f".{path.name[:100]}."  # mkstemp adds 8 characters: the temporary name stays within the limit
+NO_SPACE = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded"}
+_HOST = socket.gethostname()[:64]
+_TEMPORARY = re.compile(r"\.(\d+)@(.+)\.\w+$")  # the end of a ``_temporary_prefix`` name: pid, host, mkstemp's part
 
 
 def _short_names(path: Path, option: str) -> Path:
@@ -51,36 +56,183 @@ def check_output_file(path: str | os.PathLike, option: str = "--out") -> Path:
     return path
 
 
+def _hidden(path: Path) -> str:
+    return f".{path.name[:100]}."  # with a writer and mkstemp's 8 characters, within the name limit
+
+
+def _temporary_prefix(path: Path) -> str:
+    """The hidden name of a temporary beside ``path``: its writer's pid and host, so a later run can tell what a
+    killed writer left from what a live one is writing."""
+    return f"{_hidden(path)}{os.getpid()}@{_HOST}."
+
+
 def temporaries(path: str | os.PathLike) -> list[Path]:
-    """The files an interrupted ``atomic_write_bytes(path, ...)`` left half-written (a killed run)."""
+    """The temporaries ``atomic_file(path)`` writers left beside ``path``: a killed run's, or a live writer's."""
     path = Path(path)
-    return sorted(path.parent.glob(_temporary_prefix(path) + "*"))
+    return sorted(p for p in path.parent.glob(_hidden(path) + "*") if _TEMPORARY.search(p.name))
 
 
 def remove_temporaries(path: str | os.PathLike) -> None:
-    """Delete what an interrupted ``atomic_write_bytes(path, ...)`` left (a killed run), saying so."""
+    """Delete every temporary of ``path`` (``--overwrite`` replacing a run), saying so."""
     for stale in temporaries(path):
         log.warning(f"removing {stale}, left half-written by an interrupted run")
         stale.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=path.parent)
+def _writer_is_gone(name: str) -> bool:
+    """Whether the temporary ``name`` belongs to a process of this host that no longer runs."""
+    found = _TEMPORARY.search(name)
+    if found is None or found[2] != _HOST:
+        return False  # not a temporary, or another host's (its writer cannot be seen from here)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results unreadable to others
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        os.kill(int(found[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # another user's live process; not a pid
+        return False
+    return False
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Delete the temporary files and folders that killed writers left in ``folder``, saying so; those of live
+    writers (other processes writing now) stay."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        if entry.name.startswith(".") and _writer_is_gone(entry.name):
+            log.warning(f"removing {entry.path}, left half-written by an interrupted run")
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                Path(entry.path).unlink(missing_ok=True)
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+@contextmanager
+def _space_checked(folder: Path, needed: int) -> Iterator[None]:
+    """A full disk or quota while writing into ``folder`` is one line naming it and the space needed."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        raise LabelspaceError(f"{NO_SPACE[e.errno]} writing into {str(folder)!r}: about {_size(needed)} needed, "
+                              f"{_size(shutil.disk_usage(existing).free)} free on its device; the previous files are "
+                              "kept; free space there or write elsewhere (--out, LABELSPACE_CACHE)") from e
+
+
+class FileWriter:
+    """An open file written through ``os.write``: a full disk is an ``OSError`` (into a memory map, a SIGBUS)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        while done < len(view):
+            done += os.write(self.fd, view[done:])
+        return done
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Overwrite bytes already written (a header whose contents are known last)."""
+        os.pwrite(self.fd, data, offset)
+
+    def reserve(self, size: int) -> None:
+        """Allocate ``size`` bytes now, so a full disk is found before the work that fills them, not after."""
+        if hasattr(os, "posix_fallocate"):  # Linux; elsewhere the writes find it
+            os.posix_fallocate(self.fd, 0, size)
+
+
+@contextmanager
+def _written(fd: int) -> Iterator[FileWriter]:
+    """``fd`` as a ``FileWriter``; then cut to what was written (``reserve`` may allocate more), synced, closed."""
+    try:
+        yield FileWriter(fd)
+        os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_file(path: str | os.PathLike):
+    """A new file inside an ``atomic_folder`` temporary (a ``FileWriter``, synced when the block ends)."""
+    return _written(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+@contextmanager
+def _beside(path: Path, needed: int) -> Iterator[None]:
+    """Writing a temporary beside ``path``: its folder made, what killed writers left there removed, a full disk or
+    quota one line."""
+    with _space_checked(path.parent, needed):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path.parent)
+        yield
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike, needed: int) -> Iterator[FileWriter]:
+    """The one writer of files: ``path`` is the old file or the complete new one. Bytes go into a temporary
+    beside it (``FileWriter``), synced and renamed over it; the temporary goes on any error, and a full disk or
+    quota is one line naming the folder and the ``needed`` bytes (``_beside``)."""
+    path = Path(path)
+    with _beside(path, needed):
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=path.parent)
+        try:
+            with _written(fd) as f:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make results unreadable to others
+                yield f
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike, needed: int) -> Iterator[Path]:
+    """A cache entry folder, whole or absent: filled in a temporary folder beside ``path`` (``new_file``), then
+    renamed to ``path``, unless another writer's entry got there first; that one stays (same key, same content)
+    and the caller reads ``path`` either way. Errors and a full disk as ``atomic_file``."""
+    path = Path(path)
+    with _beside(path, needed):
+        tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(path), dir=path.parent))
+        try:
+            yield tmp
+            try:
+                os.rename(tmp, path)
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # nothing there once renamed
+
+
+def remove_folder(path: str | os.PathLike) -> None:
+    """Delete a (bad) cache entry folder at once for its readers: renamed aside, then removed."""
+    path = Path(path)
+    aside = tempfile.mkdtemp(prefix=_temporary_prefix(path), dir=path.parent)
+    try:
+        os.rename(path, aside)  # over the empty folder
+    except FileNotFoundError:
+        pass  # a concurrent remover's rename came first
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_file(path, len(data)) as f:
+        f.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

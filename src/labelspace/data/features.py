@@ -2,19 +2,19 @@
 
 Features are keyed by the encoder's ``cache_key`` (model, weights and preprocessing) and the
 dataset's fingerprint, so a second run reads them back and any change to either recomputes.
-Files are written into a temporary folder and renamed into place: an interrupted run never
-leaves a half-written cache entry behind. Images are decoded in DataLoader workers (``data.loader``)
+An entry is written batch by batch with ordinary writes into a temporary folder and renamed into
+place (``io.atomic_folder``): an interrupted run never leaves a half-written entry, a full disk is
+one line, and of two processes writing one entry both get it. Images are decoded in DataLoader workers (``data.loader``)
 and encoded on the encoder's device; the key never names the device (features agree across devices
 within the precision's tolerance, see the README), but features resized on the device are kept apart from
 those of the PIL transform.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from labelspace.data.datasets import ImageDataset
 from labelspace.data.loader import choose_preprocess, decoded_batches, device_transform, image_batches, uint8_pixels
 from labelspace.devices import out_of_memory
 from labelspace.errors import LabelspaceError
+from labelspace.io import atomic_folder, new_file, remove_folder
 
 log = logging.getLogger("labelspace")
 
@@ -132,63 +133,85 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     # resizing on the device differs from the PIL transform (about 1e-3): its features are their own entry
     key = digest(encoder.cache_key, dataset.fingerprint, *(["preprocess=device"] if on_device else []))
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
-    if use_cache and (entry / "meta.json").exists():
+    if use_cache and entry.exists():
         try:
             found = _read_entry(entry, True, encoder.feature_dim)
             report_skipped(found, dataset.name)
             return found
         except (OSError, ValueError, KeyError, TypeError) as e:  # json errors are ValueErrors
             log.warning(f"feature cache entry {entry} is unreadable ({type(e).__name__}: {str(e)[:120]}); recomputing it")
+            remove_folder(entry)
 
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=entry.parent))
-    try:
-        out = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
-                                        shape=(len(dataset), encoder.feature_dim))
-        kept, skipped = [], []
-        to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
-        if decode == "device":  # batches come decoded and preprocessed on the device
-            batches, to_input = decoded_batches(dataset, to_input, batch_size, device, workers), (lambda batch: batch)
-        else:
-            batches = image_batches(dataset, uint8_pixels if on_device else encoder.preprocess, batch_size, workers,
-                                    pin_memory=device.type == "cuda")
-        with _progress(not progress) as bar:
-            task = bar.add_task(f"{encoder.name} on {dataset.name}", total=len(dataset), rate="")
-            for positions, batch, batch_skipped in batches:
-                skipped += batch_skipped
-                if batch is not None:
-                    try:
-                        features = encoder.encode(to_input(batch.to(device, non_blocking=True)))
-                    except torch.OutOfMemoryError as e:
-                        raise out_of_memory(e, batch_size) from e
-                    out[len(kept):len(kept) + len(positions)] = features.float().cpu().numpy()
-                    kept.extend(positions)
-                bar.update(task, advance=len(positions) + len(batch_skipped),
-                           rate=f"{bar.tasks[0].speed or 0:.0f} img/s")
-        out.flush()
-        del out
-        indices = np.asarray(kept, dtype=np.int64)
-        if skipped:  # shrink to the readable rows
-            full = np.load(tmp / "features.npy", mmap_mode="r")
-            np.save(tmp / "features.tmp.npy", full[:len(indices)])
-            del full
-            os.replace(tmp / "features.tmp.npy", tmp / "features.npy")
-        np.save(tmp / "indices.npy", indices)
-        np.save(tmp / "targets.npy", dataset.targets[indices])
-        meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
-                "class_names": dataset.class_names, "skipped": len(skipped), "skipped_images": skipped,
-                "count": len(indices)}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if use_cache:
-            if entry.exists():
-                shutil.rmtree(entry)
-            os.replace(tmp, entry)
-            found = _read_entry(entry, False, encoder.feature_dim)
-        else:
-            found = Features(np.load(tmp / "features.npy"), dataset.targets[indices], indices, dataset.class_names,
-                             len(skipped), skipped_images=skipped)
-        report_skipped(found, dataset.name)
-        return found
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    skipped: list[str] = []
+    batches = _encoded_batches(encoder, dataset, device, batch_size, progress, workers, on_device, decode, skipped)
+    if use_cache:
+        with atomic_folder(entry, len(dataset) * (4 * encoder.feature_dim + 16) + _HEADER) as tmp:
+            _write_entry(tmp, batches, encoder, dataset, skipped)
+        found = _read_entry(entry, False, encoder.feature_dim)  # ours, or a concurrent writer's of the same key
+    else:
+        rows = io.BytesIO()
+        indices = _collect(batches, rows.write)
+        found = Features(np.frombuffer(rows.getbuffer(), dtype=np.float32).reshape(-1, encoder.feature_dim),
+                         dataset.targets[indices], indices, dataset.class_names, len(skipped), skipped_images=skipped)
+    report_skipped(found, dataset.name)
+    return found
+
+
+def _encoded_batches(encoder, dataset: ImageDataset, device: torch.device, batch_size: int, progress: bool,
+                     workers: int | None, on_device: bool, decode: str, skipped: list[str]):
+    """(dataset positions, their features as a float32 array) batch by batch; each skipped image's message is
+    appended to ``skipped``."""
+    to_input = device_transform(encoder.transform) if on_device else (lambda batch: batch)
+    if decode == "device":  # batches come decoded and preprocessed on the device
+        batches, to_input = decoded_batches(dataset, to_input, batch_size, device, workers), (lambda batch: batch)
+    else:
+        batches = image_batches(dataset, uint8_pixels if on_device else encoder.preprocess, batch_size, workers,
+                                pin_memory=device.type == "cuda")
+    with _progress(not progress) as bar:
+        task = bar.add_task(f"{encoder.name} on {dataset.name}", total=len(dataset), rate="")
+        for positions, batch, batch_skipped in batches:
+            skipped += batch_skipped
+            if batch is not None:
+                try:
+                    features = encoder.encode(to_input(batch.to(device, non_blocking=True)))
+                except torch.OutOfMemoryError as e:
+                    raise out_of_memory(e, batch_size) from e
+                yield positions, np.ascontiguousarray(features.float().cpu().numpy())
+            bar.update(task, advance=len(positions) + len(batch_skipped), rate=f"{bar.tasks[0].speed or 0:.0f} img/s")
+
+
+def _collect(batches, write) -> np.ndarray:
+    """``write`` each batch's features in order; the dataset positions they come from."""
+    kept: list[int] = []
+    for positions, features in batches:
+        write(features)
+        kept.extend(positions)
+    return np.asarray(kept, dtype=np.int64)
+
+
+_HEADER = 128  # bytes: a padded .npy header (version 1.0), long enough for any float32 matrix's shape
+
+
+def _npy_header(rows: int, dim: int) -> bytes:
+    """The ``.npy`` header of a (rows, dim) float32 matrix in ``_HEADER`` bytes: the rows are written before their
+    count (the readable images) is known."""
+    text = repr({"descr": "<f4", "fortran_order": False, "shape": (rows, dim)}).encode()
+    return b"\x93NUMPY\x01\x00" + (_HEADER - 10).to_bytes(2, "little") + text.ljust(_HEADER - 11) + b"\n"
+
+
+def _write_entry(folder: Path, batches, encoder, dataset: ImageDataset, skipped: list[str]) -> None:
+    """A cache entry's files in ``folder``: features written batch by batch with ordinary writes (a full disk is
+    an error, not a memory map's SIGBUS), their space reserved first, so a full disk stops the run at once."""
+    with new_file(folder / "features.npy") as f:
+        f.reserve(_HEADER + len(dataset) * 4 * encoder.feature_dim)
+        f.write(bytes(_HEADER))
+        indices = _collect(batches, f.write)
+        f.write_at(0, _npy_header(len(indices), encoder.feature_dim))
+    for name, array in (("indices.npy", indices), ("targets.npy", dataset.targets[indices])):
+        with new_file(folder / name) as f:
+            np.save(f, array)
+    meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
+            "class_names": dataset.class_names, "skipped": len(skipped), "skipped_images": skipped,
+            "count": len(indices)}
+    with new_file(folder / "meta.json") as f:
+        f.write(json.dumps(meta, indent=1).encode())

@@ -15,7 +15,8 @@ from safetensors.torch import save
 
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
-from labelspace.io import atomic_write_bytes, check_output_dir, remove_temporaries, temporaries, write_json
+from labelspace.io import (atomic_write_bytes, check_output_dir, remove_stale_temporaries, remove_temporaries,
+                           temporaries, write_json)
 
 WEIGHTS, CONFIG = "checkpoint.safetensors", "config.json"
 
@@ -46,11 +47,10 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
 
 
 def prepare_folder(folder: str | Path) -> Path:
-    """Before training: ``folder`` must be a usable folder, and files an interrupted save left half-written
-    (a killed run) are removed."""
+    """Before training: ``folder`` must be a usable folder, and files a killed run left half-written there
+    (checkpoints, exports, metrics) are removed."""
     folder = check_output_dir(folder)
-    for name in (WEIGHTS, CONFIG):
-        remove_temporaries(folder / name)
+    remove_stale_temporaries(folder)
     return folder
 
 

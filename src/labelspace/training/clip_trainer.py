@@ -9,8 +9,9 @@
   one safetensors file holding weights and AdamW state, the step (data position and schedule), every
   rank's torch RNG state and the history in its metadata, replaced by an atomic rename; ``config.json``
   holds the model spec, the training config and the data name, and resuming with any of them changed
-  (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save; when it fails,
-  ``metrics.json`` says so and ``FinalEvaluationError`` is raised, the weights kept. A
+  (other than ``RESUMABLE_CHANGES``) is refused. The final evaluation runs after the final save, and again when a
+  finished run is resumed (the checkpoint was saved without it), so its ``metrics.json`` keeps every key; when it
+  fails, ``metrics.json`` says so and ``FinalEvaluationError`` is raised, the weights kept. A
   non-finite loss stops training with an error before anything is written, so the last good checkpoint stays.
 - fp16 (where the device runs it) scales the loss with ``torch.amp.GradScaler``, saved in the checkpoint so a
   resumed run equals an uninterrupted one. A step whose gradients (or loss) are non-finite is skipped by the
@@ -255,6 +256,11 @@ def train_clip(model, data, config: ClipTrainConfig, out_dir: str | Path | None 
                                   pin_memory=run.device.type == "cuda")
         stack.callback(batches.close)  # stops the input workers, errors included
         _step_loop(run, batches, progress, log_every)
+        if run.state.step == config.steps:  # after the final save, so a failing evaluation keeps the trained
+            try:  # weights; a resumed finished run (or one killed in it or the export) evaluates again
+                run.run_eval()
+            except Exception as e:  # raised below once metrics.json is written
+                run.evaluation_error = e
         if world > 1:
             torch.distributed.barrier()
         if run.folder is not None and rank == 0 and run.state.step == config.steps:
@@ -377,11 +383,6 @@ def _step_loop(run: _Run, batches, progress: bool, log_every: int) -> None:
                 run.run_eval()
             if state.step % config.checkpoint_every == 0 or state.step == last:
                 run.save()
-                if state.step == config.steps:  # after the save: a failing evaluation keeps the trained weights
-                    try:
-                        run.run_eval()
-                    except Exception as e:  # raised by train_clip once metrics.json is written
-                        run.evaluation_error = e
 
 
 def _train_step(run: _Run, batches) -> dict | None:
