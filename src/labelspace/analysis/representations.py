@@ -71,7 +71,7 @@ def text_representations(encoder, class_names: Sequence[str], model: str | None 
     """Class-name vectors from ``encoder.encode(labels)``; ``templates`` enables prompt ensembling."""
     names = list(class_names)
     model = model or getattr(encoder, "name", type(encoder).__name__)
-    vectors = np.asarray(label_vectors(encoder, names, list(templates) if templates else None), dtype=np.float32)
+    vectors = np.asarray(label_vectors(encoder, class_names, list(templates) if templates else None), dtype=np.float32)
     if vectors.shape[0] != len(names):
         raise LabelspaceError(f"text model {model!r} returned {vectors.shape[0]} vectors for {len(names)} class names")
     return ClassRepresentations(names, vectors, model, "language")

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ class Features:
     features: np.ndarray
     targets: np.ndarray
     indices: np.ndarray
-    class_names: list[str]
+    class_names: Sequence[str]  # the dataset's (a WordNet LabelSet for ImageNet folders with names=wordnet)
     skipped: int
     cached: bool = False
     skipped_images: list[str] = field(default_factory=list)
@@ -92,15 +93,16 @@ def _progress(disable: bool) -> Progress:
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
 
 
-def _read_entry(entry: Path, cached: bool, feature_dim: int) -> Features:
-    """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder."""
+def _read_entry(entry: Path, cached: bool, feature_dim: int, class_names: Sequence[str]) -> Features:
+    """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder; its
+    ``class_names`` are the dataset's own (a ``LabelSet`` stays one: the entry's key holds the names)."""
     meta = json.loads((entry / "meta.json").read_text())
     features = np.load(entry / "features.npy", mmap_mode="r")
     targets, indices = np.load(entry / "targets.npy"), np.load(entry / "indices.npy")
     count = meta["count"]
     if features.shape != (count, feature_dim) or targets.shape != (count,) or indices.shape != (count,):
         raise ValueError(f"arrays {features.shape}, {targets.shape}, {indices.shape} do not fit {count} x {feature_dim}")
-    return Features(features, targets, indices, meta["class_names"], meta["skipped"], cached=cached,
+    return Features(features, targets, indices, class_names, meta["skipped"], cached=cached,
                     skipped_images=meta.get("skipped_images", []))
 
 
@@ -134,7 +136,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and (entry / "meta.json").exists():
         try:
-            found = _read_entry(entry, True, encoder.feature_dim)
+            found = _read_entry(entry, True, encoder.feature_dim, dataset.class_names)
             report_skipped(found, dataset.name)
             return found
         except (OSError, ValueError, KeyError, TypeError) as e:  # json errors are ValueErrors
@@ -176,14 +178,14 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
         np.save(tmp / "indices.npy", indices)
         np.save(tmp / "targets.npy", dataset.targets[indices])
         meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
-                "class_names": dataset.class_names, "skipped": len(skipped), "skipped_images": skipped,
+                "class_names": list(dataset.class_names), "skipped": len(skipped), "skipped_images": skipped,
                 "count": len(indices)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if use_cache:
             if entry.exists():
                 shutil.rmtree(entry)
             os.replace(tmp, entry)
-            found = _read_entry(entry, False, encoder.feature_dim)
+            found = _read_entry(entry, False, encoder.feature_dim, dataset.class_names)
         else:
             found = Features(np.load(tmp / "features.npy"), dataset.targets[indices], indices, dataset.class_names,
                              len(skipped), skipped_images=skipped)

@@ -16,7 +16,7 @@ from labelspace.methods.base import Classifier, MethodOptions
 from labelspace.metrics.calibration import checked_scores
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
-from labelspace.vocab import LabelSet
+from labelspace.vocab import label_texts
 from labelspace.zeroshot.classifier import build_classifier
 
 
@@ -34,8 +34,7 @@ class CLIPClassifier(Classifier):
         self.exclusive = model.logit_bias is None
 
     def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
-        texts = labels.texts if isinstance(labels, LabelSet) else list(labels)  # lemmas, never a wnid, in prompts
-        return build_classifier(self.model, texts, templates or self.templates, cache_dir=self.cache_dir)
+        return build_classifier(self.model, label_texts(labels), templates or self.templates, cache_dir=self.cache_dir)
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) logits: the model's logit scale times cosine similarity (plus SigLIP's bias)."""

@@ -31,6 +31,8 @@ from labelspace.metrics import mean_per_class_accuracy
 from labelspace.registry import METHODS as METHOD_REGISTRY
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
 from labelspace.training.checkpoint import CONFIG, WEIGHTS, check_resumable
+from labelspace.vocab import labels_like
+from labelspace.zeroshot import label_vectors
 
 METHODS = ("devise", "softmax")
 VALIDATION_WEIGHTS = "validation.safetensors"
@@ -58,8 +60,9 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
         mask, y = class_rows(targets, class_names, labels)
         cfg = replace(config, lr=params["lr"], epochs=params.get("epochs", config.epochs))
         if method == "devise":
-            return train_devise(features[mask], y, text_encoder.encode(list(labels)), cfg, params["margin"],
-                                first_violation, validate=validate, device=device, **fit_options)
+            vectors = label_vectors(text_encoder, labels_like(class_names, labels))  # an ImageNet set's: synsets
+            return train_devise(features[mask], y, vectors, cfg, params["margin"], first_violation, validate=validate,
+                                device=device, **fit_options)
         return train_softmax(features[mask], y, len(labels), cfg, validate=validate, device=device, **fit_options)
 
     val_mask, val_y = class_rows(targets, class_names, split.validation)
@@ -74,7 +77,8 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
     elif method == "devise":
         def run(params):
             def validate(head):
-                scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask], split.validation)
+                scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask],
+                                                                     labels_like(class_names, split.validation))
                 return mean_per_class_accuracy(scores, val_y)
             return train(split.train, params, validate)[1]
         chosen, rows = grid_search(grid, run)
@@ -93,7 +97,7 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
     held_head = train(split.train, chosen)[0] if split.validation else None  # the same setting, without them
     held_out = build(method, held_head, split.train, text_encoder) if held_head is not None else None
     if method == "devise" and len(split.validation) > 1:  # temperature scaling where the labels are new to it
-        held_out.calibrate(features[val_mask], val_y, split.validation)
+        held_out.calibrate(features[val_mask], val_y, labels_like(class_names, split.validation))
     config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
                    "validation_labels": list(split.train),
                    "temperature": held_out.temperature if held_out is not None else 1.0}
