@@ -22,7 +22,9 @@ from labelspace.zeroshot.classifier import build_classifier
 
 class CLIPClassifier(Classifier):
     """Scores are the model's logits (T = 1); a sigmoid-trained model (SigLIP) gives independent per-label
-    probabilities, as it was trained (``exclusive`` False)."""
+    probabilities, as it was trained (``exclusive`` False). Calibrated: the logit scale was trained with them."""
+
+    calibrated = True
 
     def __init__(self, model, templates="openai", cache_dir=None, device="cpu", precision: str = "fp32"):
         if isinstance(model, str):
