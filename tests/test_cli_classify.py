@@ -120,6 +120,19 @@ def test_classify_prints_no_third_party_lines(args, notes):
     assert {r["label"] for r in json.loads(result.stdout)[0]["labels"]} == {"cat", "dog"}
 
 
+@pytest.mark.parametrize("args,name", [
+    ([], "score (uncalibrated)"),  # ConSE: a softmax of cosines at T = 0.05 ranks, but is no probability
+    (["--method", "clip", "--image-model", "open_clip:ls-clip-tiny"], "probability"),  # CLIP's trained logit scale
+])
+def test_classify_calls_only_calibrated_numbers_probabilities(args, name, cli_main):
+    code, out, _ = cli_main("classify", CAT, "--labels", "cat,dog", "--json", *args)
+    [result] = json.loads(out)
+    assert code == 0 and result["score_name"] == name and sum(r["score"] for r in result["labels"]) == pytest.approx(1)
+    code, out, _ = cli_main("classify", CAT, "--labels", "cat,dog", *args)
+    header = next(line for line in out.splitlines() if "rank" in line)
+    assert code == 0 and re.findall(r"probability|score \(uncalibrated\)", header) == [name]
+
+
 def test_classify_over_a_wordnet_subtree_shows_synsets_and_hedges(cli_main):
     """wordnet:n02121808 is domestic cat and its 18 hyponyms: every one is answered with its synset, the
     probabilities sum to 1 over the 19, and the hedged answer holds the mass of its subtree's answers."""

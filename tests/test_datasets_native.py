@@ -1,4 +1,6 @@
 """ImageNet, torchvision, Hugging Face and webdataset readers on fixtures in their real formats."""
+import re
+
 import numpy as np
 import pytest
 from dataset_fixtures import paint, write_cifar10, write_shards
@@ -24,24 +26,32 @@ def synset_root(tmp_path):
 def test_synset_folders_match_imagefolder_with_wordnet_names(synset_root):
     from torchvision.datasets import ImageFolder
 
-    ours = load_dataset(f"imagenet:{synset_root}")
+    ours = load_dataset(f"imagenet:{synset_root},names=wordnet")
     reference = ImageFolder(str(synset_root))
     assert [str(p) for p in ours.paths] == [p for p, _ in reference.samples]
     assert ours.targets.tolist() == reference.targets
     assert ours.wnids == reference.classes == list(WNIDS)
-    assert ours.class_names == list(WNIDS.values())  # two cranes kept apart by their wnids
+    assert list(ours.class_names) == list(WNIDS.values())  # two cranes kept apart by their wnids
+    assert ours.class_names.wnids == list(WNIDS) and ours.class_names.texts == ["tench", "crane", "crane"]
     assert np.array_equal(np.asarray(ours.load(3)), np.asarray(reference[3][0]))
 
 
-def test_synset_folders_with_clip_names(synset_root, tmp_path):
+def test_synset_folders_are_named_by_clip_by_default_within_imagenet_1k(synset_root):
     from labelspace.prompts import dataset_preset
 
-    ours = load_dataset(f"imagenet:{synset_root},names=clip")
     clip = dataset_preset("imagenet1k")["classes"]
     # ImageNet-1k indices (sorted wnids): tench 0, crane the bird 134, crane the machine 517
-    assert ours.class_names == [clip[0], clip[134], clip[517]] == ["tench", "crane bird", "construction crane"]
-    (synset_root / "n00001740").mkdir()
+    for spec in (f"imagenet:{synset_root}", f"imagenet:{synset_root},names=clip", f"imagenet:{synset_root}@1"):
+        ours = load_dataset(spec)
+        assert ours.class_names == [clip[0], clip[134], clip[517]] == ["tench", "crane bird", "construction crane"]
+        assert ours.wnids == list(WNIDS)
+
+
+def test_a_synset_outside_imagenet_1k_names_every_class_by_wordnet(synset_root):
+    (synset_root / "n00001740").mkdir()  # entity: no ImageNet-1k class, so CLIP has no name for it
     paint((4, 4), [], 0).save(synset_root / "n00001740" / "a.png")
+    ours = load_dataset(f"imagenet:{synset_root}")
+    assert list(ours.class_names) == ["entity", *WNIDS.values()] and ours.class_names.texts[2:] == ["crane", "crane"]
     with pytest.raises(LabelspaceError, match="'n00001740' is not an ImageNet-1k class"):
         load_dataset(f"imagenet:{synset_root},names=clip")
 
@@ -85,7 +95,7 @@ def test_ilsvrc_validation_layout_by_devkit_and_by_list(tmp_path):
     for ours in (by_devkit, by_list):
         assert [p.name for p in ours.paths] == [f for f, _ in files]
         assert [ours.wnids[t] for t in ours.targets] == [w for _, w in files]
-        assert ours.class_names == ["tench", "crane (n02012849)", "crane (n03126707)"]
+        assert ours.class_names == ["tench", "crane bird", "construction crane"]  # CLIP's: all in ImageNet-1k
     (tmp_path / "bad.txt").write_text("ILSVRC2012_val_00000001.JPEG cat\n")
     with pytest.raises(LabelspaceError, match="needs lines '<file> <wnid>'"):
         load_dataset(f"imagenet:{val},labels={tmp_path / 'bad.txt'}")
@@ -233,6 +243,66 @@ class MeanColour:
 
     def encode(self, batch):
         return batch
+
+
+class RecordingText:
+    """A stand-in text encoder: a seeded random unit vector per text, every text it is given recorded."""
+
+    name, dim = "recording", 8
+
+    def __init__(self):
+        import uuid
+
+        self.cache_key, self.texts = f"recording-{uuid.uuid4()}", []  # never an earlier run's cached vectors
+
+    def encode(self, labels, on_unknown="error"):
+        self.texts += list(labels)
+        return np.stack([np.random.default_rng(sum(map(ord, t))).normal(size=self.dim) for t in labels])
+
+
+def test_wordnet_named_classes_reach_text_encoders_as_synsets_never_as_wnids(synset_root):
+    """names=wordnet names the two cranes apart by their wnids; zero-shot eval (plain and over a split, features
+    read back from the cache), DeViSE training and CLIP-training captions encode the synsets' lemmas and say the
+    bare lemma: no wnid reaches a text model, and label vectors follow the synset rule."""
+    import torch
+
+    from labelspace.data import extract_features
+    from labelspace.data.captions import TemplateCaptions
+    from labelspace.data.splits import make_split
+    from labelspace.evaluation import evaluate_split
+    from labelspace.evaluation.tasks import zeroshot_classification
+    from labelspace.methods.devise import DeViSE, DeViSEClassifier
+    from labelspace.methods.trained import fit_on_split
+    from labelspace.numeric import unit_rows
+    from labelspace.training import TrainConfig
+    from labelspace.zeroshot.synsets import synset_bank
+
+    (synset_root / "n01443537").mkdir()  # goldfish: a third seen class for the split
+    for k in range(2):
+        paint((20, 16), [(0, 0, 10, 10, 5)], 70 + k).save(synset_root / "n01443537" / f"{k}.JPEG")
+    data, text, wnid = load_dataset(f"imagenet:{synset_root},names=wordnet"), RecordingText(), re.compile(r"n\d{8}")
+    torch.manual_seed(0)
+    devise = DeViSEClassifier(DeViSE(3, text.dim), text, MeanColour())
+    assert zeroshot_classification(devise, data, progress=False, workers=0)["images"] == 11
+    lemmas = {lemma for synset in data.class_names.lemmas() for lemma in synset}
+    assert "crane" in lemmas and set(text.texts) == lemmas and not any(wnid.search(t) for t in text.texts)
+    bank = synset_bank(text, data.class_names)[0]  # the synset rule: the mean of each synset's unit lemma vectors
+    probe = np.eye(3, dtype=np.float32)
+    np.testing.assert_allclose(devise.scores(probe, data.class_names), unit_rows(devise.embed(probe)) @ bank.T,
+                               rtol=1e-5)
+
+    split = make_split("cranes", ["tench", "goldfish", "crane (n02012849)"], ["crane (n03126707)"],
+                       validation=["crane (n02012849)"])
+    feats = extract_features(MeanColour(), data, progress=False, workers=0)
+    assert feats.cached and feats.class_names.wnids == ["n01440764", "n01443537", "n02012849", "n03126707"]
+    text.texts.clear()
+    metrics = evaluate_split(devise, feats.features, feats.targets, feats.class_names, split, hp_ks=())
+    assert metrics["seen"]["images"] == 8 and metrics["zsl"]["images"] == 3
+    fit_on_split("devise", np.asarray(feats.features), feats.targets, feats.class_names, split, TrainConfig(epochs=1),
+                 {"lr": [0.01], "margin": [0.1]}, text)
+    assert "crane" in text.texts and not any(wnid.search(t) for t in text.texts)
+    prompts = [p for class_prompts in TemplateCaptions(data).prompts for p in class_prompts]
+    assert "itap of a crane." in prompts and not any(wnid.search(p) for p in prompts)
 
 
 def _rank(rank, pattern, classes, cache, out, port):

@@ -134,4 +134,9 @@ def test_devise_temperature_is_fitted_on_the_validation_classes_and_loaded_back(
     held = np.isin(targets, [3, 4])
     expected = fit_temperature(model.validation_model.scores(features[held], ["d", "e"]), targets[held] - 3)
     assert model.temperature == pytest.approx(expected, rel=1e-4) and model.temperature != COSINE_TEMPERATURE
+    assert model.calibrated and model.validation_model.calibrated and model.score_name == "probability"
     np.testing.assert_allclose(model.probabilities(features[:3], names).sum(axis=1), 1.0, rtol=1e-6)
+    one = make_split("six-one", names[:5], names[5:], validation=["e"])  # one class: no temperature to fit
+    unfitted, _ = fit_on_split("devise", features.astype(np.float32), targets, names, one, TrainConfig(epochs=2, seed=0),
+                               {"lr": [0.01], "margin": [0.1]}, text)
+    assert unfitted.temperature == COSINE_TEMPERATURE and unfitted.score_name == "score (uncalibrated)"

@@ -113,6 +113,23 @@ def test_classify_ranks_labels_by_score(client):
     assert {r["label"]: r["score"] for r in body["labels"]} == pytest.approx(expected, abs=1e-4)
 
 
+def test_answers_say_whether_their_scores_are_probabilities(model):
+    """An uncalibrated classifier's answers are scores; after ``calibrate`` (a temperature fitted on labelled
+    images) and for CLIP (its trained logit scale) they are probabilities."""
+    from labelspace.methods.clip import CLIPClassifier
+
+    features = np.array([[1.0, 0.1, 0.0], [0.1, 1.0, 0.0], [0.0, 0.1, 1.0], [1.0, 0.0, 0.2]], dtype=np.float32)
+    with TestClient(create_app({"colour": model, "clip": CLIPClassifier("open_clip:ls-clip-tiny")})) as c:
+        shown = post(c, png((200, 30, 30))).json()
+        assert shown["score_name"] == "score (uncalibrated)" and shown["labels"][0]["label"] == "red"
+        temperature = model.calibrate(features, [0, 1, 2, 0], ["red", "green", "blue"])
+        calibrated = post(c, png((200, 30, 30))).json()
+        assert calibrated["score_name"] == "probability" and temperature != 1.0
+        assert calibrated["labels"][0]["score"] != pytest.approx(shown["labels"][0]["score"], abs=1e-3)
+        with open(CAT, "rb") as f:
+            assert post(c, f.read(), labels="cat, dog", model="clip").json()["score_name"] == "probability"
+
+
 def test_templates_ensemble_unit_prompt_vectors_like_a_plain_loop(model):
     data, labels, templates = png((150, 120, 30)), ["red", "green"], ["{} light", "dark {} and blue"]
     ranked = {r["label"]: r["score"] for r in predict(model, data, labels, templates, Limits())["labels"]}

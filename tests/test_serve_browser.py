@@ -115,8 +115,10 @@ def test_pick_a_21k_label_set_and_read_synset_answers(page, tmp_path):
     assert page.locator("#results .gloss").first.text_content() == "a cat having a striped coat"
     assert page.get_attribute("#results .synset >> nth=0", "title") == "a cat having a striped coat"
     hedged = page.text_content("#hedged")
-    assert re.search(r"\(n\d{8}\), subtree probability (0\.[5-9]\d\d|1\.000) \u00b7 .+ < ", hedged), hedged
+    # the default model is ConSE, whose numbers are uncalibrated scores, and the page says so
+    assert re.search(r"\(n\d{8}\), subtree score \(uncalibrated\) (0\.[5-9]\d\d|1\.000) \u00b7 .+ < ", hedged), hedged
     assert "the best 10 of 21,841 synsets of imagenet-21k+1k (1 without a word" in page.text_content("#status")
+    assert page.text_content("#status").endswith("; each number: score (uncalibrated)")
     assert page.is_hidden("#error")
     shot = tmp_path / "serve-21k.png"
     page.screenshot(path=str(shot), full_page=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from PIL import Image
@@ -46,12 +47,23 @@ def check_hedged(labels, hedge: float | None) -> None:
                               "of labels")
 
 
+class Answers(NamedTuple):
+    """``answers``: ranked ``{"label", "score"}`` per image (and ``wnid``, ``gloss``, ``path`` for a WordNet set), the
+    hedged answer per image or None, the candidates scored (a WordNet set without the synsets the text model has
+    no word for), and what the scores are (``Classifier.score_name``: "probability" or "score (uncalibrated)")."""
+
+    ranked: list[list[dict]]
+    hedged: list[dict] | None
+    candidates: Sequence[str]
+    score_name: str
+
+
 def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
             text_model: str | None = None, top: int = 5, top_t: int | None = None, templates=None,
             checkpoint: str | None = None, device="cpu", precision: str = "fp32",
-            hedge: float | None = None) -> tuple[list[list[dict]], list[dict] | None, Sequence[str]]:
-    """``classify``'s ranked answers, the hedged answer per image where ``hedge`` is given (``hedged``), and the
-    candidate labels scored (a WordNet set without the synsets the text model has no word for)."""
+            hedge: float | None = None) -> Answers:
+    """``classify``'s ``Answers``: the ranked labels, the hedged answer per image where ``hedge`` is given
+    (``hedged``), the candidate labels scored and what the scores are."""
     labels = resolve_labels(labels)
     check_hedged(labels, hedge)
     pictures = [open_image(image) for image in images]  # bad files fail before any model loads
@@ -60,10 +72,9 @@ def answers(images: Sequence, labels: str | Sequence[str], method: str = "conse"
 
 
 def answer_features(model, features, labels: Sequence[str], top: int | None = None, hedge: float | None = None,
-                    templates=None) -> tuple[list[list[dict]], list[dict] | None, Sequence[str]]:
-    """``answers`` for encoded images, in one scoring pass of ``model``: ranked ``{"label", "score"}`` (and
-    ``wnid``, ``gloss``, ``path`` for a WordNet set), the hedged answers or None, and the candidates scored;
-    ``templates`` (optional) prompt-ensemble the labels. ``check_hedged`` comes first."""
+                    templates=None) -> Answers:
+    """``answers`` for encoded images, in one scoring pass of ``model``; ``templates`` (optional) prompt-ensemble
+    the labels. ``check_hedged`` comes first."""
     labels = model.candidates(labels)
     scores = model.scores(features, labels, templates)
     probabilities = model.as_probabilities(scores)
@@ -76,7 +87,7 @@ def answer_features(model, features, labels: Sequence[str], top: int | None = No
     if hedge is not None:
         hedged = [{"label": synset_names([wnid])[0], "probability": mass, **describe(wnid)}
                   for wnid, mass in hedger(synsets).answer(probabilities, hedge)]
-    return ranked, hedged, labels
+    return Answers(ranked, hedged, labels, model.score_name)
 
 
 def classify(images: Sequence, labels: str | Sequence[str], method: str = "conse", image_model: str | None = None,
@@ -86,18 +97,19 @@ def classify(images: Sequence, labels: str | Sequence[str], method: str = "conse
 
     ``labels``: a list of names, or a label-set spec (``"imagenet-21k"``, ``"wordnet:n02084071"``; ``labelspace
     list``), whose answers also carry ``wnid``, ``gloss`` and ``path`` (hypernyms, "tabby < domestic cat < cat").
-    Each score is the label's probability among ``labels`` (``Classifier.probabilities``: they sum to 1 over all
-    the labels, except for SigLIP's independent per-label ones). ``checkpoint`` holds local weights for a
+    Each score is ``Classifier.probabilities``' value for the label: they sum to 1 over all the labels (except for
+    SigLIP's independent per-label ones), and are calibrated probabilities where the classifier is ``calibrated``
+    (CLIP, DeViSE), scores on that scale otherwise (ConSE's default). ``checkpoint`` holds local weights for a
     ``timm:<name>`` image model.
     """
     return answers(images, labels, method, image_model, text_model, top, top_t, templates, checkpoint, device,
-                   precision)[0]
+                   precision).ranked
 
 
 def hedged(images: Sequence, labels: str | Sequence[str], p: float = 0.5, **options) -> list[dict]:
     """Per image, the most specific WordNet synset whose subtree holds probability >= ``p`` (Deng et al. 2012,
     ``vocab.hedging``): ``{"label", "probability", "wnid", "gloss", "path"}``; options as ``classify``'s."""
-    return answers(images, labels, hedge=p, **options)[1]
+    return answers(images, labels, hedge=p, **options).hedged
 
 
 __getattr__ = moved_names(__name__, {"METHODS": "moved: the methods are labelspace.registry.METHODS.list()"})

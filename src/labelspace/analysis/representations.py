@@ -118,8 +118,7 @@ def text_representations(encoder, class_names: Sequence[str], model: str | None 
     ``LabelSet``'s synset vectors by the lemma rule (``zeroshot.synsets``)."""
     names = list(class_names)
     model = model or getattr(encoder, "name", type(encoder).__name__)
-    labels = class_names if isinstance(class_names, LabelSet) else names
-    vectors = np.asarray(label_vectors(encoder, labels, list(templates) if templates else None), dtype=np.float32)
+    vectors = np.asarray(label_vectors(encoder, class_names, list(templates) if templates else None), dtype=np.float32)
     if vectors.shape[0] != len(names):
         raise LabelspaceError(f"text model {model!r} returned {vectors.shape[0]} vectors for {len(names)} class names")
     return ClassRepresentations(names, vectors, model, "language")

@@ -49,7 +49,7 @@ def classify(
     from labelspace.notes import note
     from labelspace.vocab import is_label_set_spec
 
-    ranked, hedged, candidates = answers(
+    ranked, hedged, candidates, score_name = answers(
         images, labels if is_label_set_spec(labels) else split_labels(labels), method=method, image_model=image_model,
         text_model=text_model, top=top, templates=templates, checkpoint=checkpoint, device=device, precision=precision,
         hedge=hedge)
@@ -58,24 +58,24 @@ def classify(
         note(f"{candidates.excluded:,} of the {len(candidates) + candidates.excluded:,} synsets of {candidates.spec} "
              "left out: the text model has no word for them")
     if as_json:
-        out.print_json(json.dumps([{"image": str(p), "labels": r, "hedge": h}
+        out.print_json(json.dumps([{"image": str(p), "labels": r, "hedge": h, "score_name": score_name}
                                    for p, r, h in zip(images, ranked, hedged)]))
         return
     for path, answered, hedged_answer in zip(images, ranked, hedged):
-        out.print(answer_table(path.name, answered))
+        out.print(answer_table(path.name, answered, score_name))
         if hedged_answer is not None:
-            out.print(f"hedged (p >= {hedge:g}): {hedged_answer['label']} {hedged_answer['wnid']}, subtree probability "
+            out.print(f"hedged (p >= {hedge:g}): {hedged_answer['label']} {hedged_answer['wnid']}, subtree {score_name} "
                       f"{hedged_answer['probability']:.3f}\n  {hedged_answer['path']}")
 
 
-def answer_table(title: str, answered: list[dict]) -> Table:
-    """Rank, label and probability; the synset, its hypernym path and gloss where the labels are WordNet's
-    (long cells fold at word boundaries rather than being cut)."""
+def answer_table(title: str, answered: list[dict], score_name: str) -> Table:
+    """Rank, label and its score under ``score_name`` ("probability" where calibrated); the synset, its hypernym
+    path and gloss where the labels are WordNet's (long cells fold at word boundaries rather than being cut)."""
     synsets = bool(answered) and "wnid" in answered[0]
     table = Table(title=title, title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("label", overflow="fold")
-    table.add_column("probability", justify="right")
+    table.add_column(score_name, justify="right")
     if synsets:
         table.add_column("wnid", no_wrap=True)
         table.add_column("path / gloss", overflow="fold")

@@ -36,6 +36,7 @@ from labelspace.data.pairs import CaptionData, CaptionSet
 from labelspace.errors import LabelspaceError, moved_names
 from labelspace.prompts import class_prompts
 from labelspace.registry import CAPTION_SOURCES, split_count
+from labelspace.vocab import label_texts
 
 log = logging.getLogger("labelspace")
 
@@ -62,7 +63,7 @@ class TemplateCaptions(CaptionData):
 
     def __init__(self, dataset, templates="simple", seed: int = 0, class_names: Sequence[str] | None = None):
         self.dataset, self.name = dataset, f"templates:{dataset.name}"
-        self.prompts = class_prompts(list(class_names or dataset.class_names), templates)
+        self.prompts = class_prompts(label_texts(class_names or dataset.class_names), templates)  # never a wnid
         self.choice = np.random.default_rng(seed).integers(0, 1 << 30, len(dataset))
 
     def __len__(self) -> int:

@@ -24,6 +24,7 @@ from labelspace.data.images import open_image
 from labelspace.errors import LabelspaceError
 from labelspace.io import read_text
 from labelspace.registry import DATASETS, split_count
+from labelspace.vocab import LabelSet
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 FASHION_MNIST_CLASSES = [
@@ -90,7 +91,9 @@ class SpecOptions:
 class ImageDataset:
     """Base class: subclasses set ``name``, ``class_names``, ``targets`` and implement ``load``.
 
-    ``wnids`` (one WordNet id per class, or None) lets hP@k use a dataset's true synsets.
+    ``wnids`` (one WordNet id per class, or None) lets hP@k use a dataset's true synsets; ``class_names`` may be
+    a WordNet ``vocab.LabelSet`` (ImageNet folders with ``names=wordnet``), which label encoders and prompts read
+    by its synsets and lemmas rather than its display names.
     """
 
     name: str
@@ -148,7 +151,7 @@ class FileImages(ImageDataset):
             raise LabelspaceError(f"dataset {name!r} has no images (accepted suffixes: {', '.join(sorted(IMAGE_SUFFIXES))})")
         self.name, self.paths = name, [Path(p) for p in paths]
         self.targets = np.asarray(targets, dtype=np.int64)
-        self.class_names = list(class_names)
+        self.class_names = class_names if isinstance(class_names, LabelSet) else list(class_names)
 
     def load(self, index: int) -> Image.Image:
         return open_image(self.paths[index])
@@ -158,7 +161,7 @@ class FileImages(ImageDataset):
 
     @property
     def fingerprint(self) -> str:
-        return digest(file_stats(self.paths), self.targets.tobytes(), self.class_names)
+        return digest(file_stats(self.paths), self.targets.tobytes(), list(self.class_names))
 
 
 @DATASETS.register("folder", argument="<dir>", description="one sub-folder of images per class", options=())

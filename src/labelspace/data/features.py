@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class Features:
     features: np.ndarray
     targets: np.ndarray
     indices: np.ndarray
-    class_names: list[str]
+    class_names: Sequence[str]  # the dataset's (a WordNet LabelSet for ImageNet folders with names=wordnet)
     skipped: int
     cached: bool = False
     skipped_images: list[str] = field(default_factory=list)
@@ -93,15 +94,16 @@ def _progress(disable: bool) -> Progress:
                     TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), disable=disable, transient=True)
 
 
-def _read_entry(entry: Path, cached: bool, feature_dim: int) -> Features:
-    """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder."""
+def _read_entry(entry: Path, cached: bool, feature_dim: int, class_names: Sequence[str]) -> Features:
+    """A cache entry, checked: parseable metadata, and arrays whose shapes agree with it and the encoder; its
+    ``class_names`` are the dataset's own (a ``LabelSet`` stays one: the entry's key holds the names)."""
     meta = json.loads((entry / "meta.json").read_text())
     features = np.load(entry / "features.npy", mmap_mode="r")
     targets, indices = np.load(entry / "targets.npy"), np.load(entry / "indices.npy")
     count = meta["count"]
     if features.shape != (count, feature_dim) or targets.shape != (count,) or indices.shape != (count,):
         raise ValueError(f"arrays {features.shape}, {targets.shape}, {indices.shape} do not fit {count} x {feature_dim}")
-    return Features(features, targets, indices, meta["class_names"], meta["skipped"], cached=cached,
+    return Features(features, targets, indices, class_names, meta["skipped"], cached=cached,
                     skipped_images=meta.get("skipped_images", []))
 
 
@@ -135,7 +137,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     entry = Path(cache_dir or default_cache_dir()) / "features" / key
     if use_cache and entry.exists():
         try:
-            found = _read_entry(entry, True, encoder.feature_dim)
+            found = _read_entry(entry, True, encoder.feature_dim, dataset.class_names)
             report_skipped(found, dataset.name)
             return found
         except (OSError, ValueError, KeyError, TypeError) as e:  # json errors are ValueErrors
@@ -147,7 +149,7 @@ def extract_features(encoder, dataset: ImageDataset, batch_size: int = 64, cache
     if use_cache:
         with atomic_folder(entry, len(dataset) * (4 * encoder.feature_dim + 16) + _HEADER) as tmp:
             _write_entry(tmp, batches, encoder, dataset, skipped)
-        found = _read_entry(entry, False, encoder.feature_dim)  # ours, or a concurrent writer's of the same key
+        found = _read_entry(entry, False, encoder.feature_dim, dataset.class_names)  # ours, or a concurrent writer's
     else:
         rows = io.BytesIO()
         indices = _collect(batches, rows.write)
@@ -211,7 +213,7 @@ def _write_entry(folder: Path, batches, encoder, dataset: ImageDataset, skipped:
         with new_file(folder / name) as f:
             np.save(f, array)
     meta = {"encoder": encoder.name, "cache_key": encoder.cache_key, "dataset": dataset.name,
-            "class_names": dataset.class_names, "skipped": len(skipped), "skipped_images": skipped,
+            "class_names": list(dataset.class_names), "skipped": len(skipped), "skipped_images": skipped,
             "count": len(indices)}
     with new_file(folder / "meta.json") as f:
         f.write(json.dumps(meta, indent=1).encode())

@@ -6,9 +6,11 @@ ground-truth file, either lines ``<file name> <wnid>`` or Kaggle's ``LOC_val_sol
 ``imagenet:<folder>,devkit=<ILSVRC2012_devkit_t12>``: the official ground truth (one ILSVRC2012 id per
 image in file-name order, mapped to wnids by the devkit's ``meta.mat`` as torchvision's ``ImageNet`` maps them).
 
-Class names and synsets come from WordNet 3.0 (``metrics.hierarchy``): each class's ``wnid`` is its
-true synset (hP@k uses it), its name the synset's first lemma (two synsets sharing a lemma get their
-wnid appended, e.g. ``crane (n03126707)``); ``names=clip`` takes CLIP's ImageNet-1k names instead.
+Each class's ``wnid`` is its true synset (hP@k uses it). Its name (option ``names``): ``auto`` (the default)
+CLIP's ImageNet-1k names where every class is an ImageNet-1k one ("tench", "crane bird", "construction
+crane"), else WordNet's; ``clip`` CLIP's (others are refused); ``wordnet`` the synsets' first lemmas, as a
+``vocab.LabelSet`` with the wnids: two synsets sharing a lemma are named apart (``crane (n03126707)``), but
+what encoders and prompts get is the synset (``zeroshot.synsets``: its lemmas) and the bare lemma, never a wnid.
 """
 from __future__ import annotations
 
@@ -16,39 +18,23 @@ import csv
 import io
 import os
 import re
-from collections import Counter
 from pathlib import Path
 
 from labelspace.data.datasets import IMAGE_SUFFIXES, FileImages, SpecOptions
 from labelspace.data.objects import missing_images
 from labelspace.errors import LabelspaceError
 from labelspace.io import read_text
+from labelspace.vocab.labelsets import packaged_wnids, synset_set
 
 WNID = re.compile(r"n\d{8}")
 
 
-def wordnet_names(wnids: list[str]) -> list[str]:
-    """Each wnid's first WordNet 3.0 lemma (``_`` as a space); an unknown wnid is a one-line error."""
-    from labelspace.metrics.hierarchy import wordnet
-
-    net = wordnet()
-    unknown = [w for w in wnids if w not in net.lemmas]
-    if unknown:
-        raise LabelspaceError(f"{unknown[0]!r} is not a WordNet 3.0 noun synset ({len(unknown)} unknown wnid(s))")
-    names = [net.name(w).replace("_", " ") for w in wnids]
-    twice = {n for n, k in Counter(names).items() if k > 1}
-    return [f"{n} ({w})" if n in twice else n for n, w in zip(names, wnids)]
-
-
 def clip_names(wnids: list[str]) -> list[str]:
-    """CLIP's ImageNet-1k class names (``presets/datasets/imagenet1k.json``) of wnids, by timm's list of the
-    1000 synsets in class-index order; a wnid outside ImageNet-1k is a one-line error."""
-    from importlib import resources
-
+    """CLIP's ImageNet-1k class names (``presets/datasets/imagenet1k.json``, in the 1K's class order) of wnids; a
+    wnid outside ImageNet-1k is a one-line error."""
     from labelspace.prompts import dataset_preset
 
-    order = (resources.files("timm.data") / "_info" / "imagenet_synsets.txt").read_text().split()
-    names = dict(zip(order, dataset_preset("imagenet1k")["classes"]))
+    names = dict(zip(packaged_wnids("imagenet-1k"), dataset_preset("imagenet1k")["classes"]))
     outside = [w for w in wnids if w not in names]
     if outside:
         raise LabelspaceError(f"{outside[0]!r} is not an ImageNet-1k class ({len(outside)} wnid(s) outside it); "
@@ -57,17 +43,19 @@ def clip_names(wnids: list[str]) -> list[str]:
 
 
 class SynsetImages(FileImages):
-    """Files labelled with WordNet synsets: ``wnids`` per class, names from WordNet (or CLIP's)."""
+    """Files labelled with WordNet synsets: ``wnids`` per class, names by ``names`` (module docstring)."""
 
-    def __init__(self, name: str, paths, wnid_of_path: list[str], names: str = "wordnet"):
+    def __init__(self, name: str, paths, wnid_of_path: list[str], names: str = "auto"):
         self.wnids = sorted(set(wnid_of_path))
         index = {w: i for i, w in enumerate(self.wnids)}
-        class_names = clip_names(self.wnids) if names == "clip" else wordnet_names(self.wnids)
+        if names == "auto":
+            names = "clip" if set(self.wnids) <= set(packaged_wnids("imagenet-1k")) else "wordnet"
+        class_names = clip_names(self.wnids) if names == "clip" else synset_set(name, self.wnids)
         super().__init__(name + (",names=clip" if names == "clip" else ""), paths, [index[w] for w in wnid_of_path],
                          class_names)
 
 
-def synset_folders(root: Path, names: str = "wordnet") -> SynsetImages:
+def synset_folders(root: Path, names: str = "auto") -> SynsetImages:
     folders = sorted(d.name for d in root.iterdir() if d.is_dir())
     bad = [d for d in folders if not WNID.fullmatch(d)]
     if not folders or bad:
@@ -120,7 +108,7 @@ def _devkit_truth(root: Path, devkit: Path) -> list[tuple[str, str]]:
 
 
 def imagenet(path: str | os.PathLike, labels: str | os.PathLike | None = None,
-             devkit: str | os.PathLike | None = None, names: str = "wordnet") -> SynsetImages:
+             devkit: str | os.PathLike | None = None, names: str = "auto") -> SynsetImages:
     root = Path(path)
     if not root.is_dir():
         raise LabelspaceError(f"ImageNet folder {str(root)!r} does not exist (expected synset sub-folders "
@@ -137,6 +125,6 @@ def imagenet(path: str | os.PathLike, labels: str | os.PathLike | None = None,
 def imagenet_spec(spec: str, arg: str) -> SynsetImages:
     options = SpecOptions(spec, arg)
     kwargs = dict(labels=options.get("labels", None), devkit=options.get("devkit", None),
-                  names=options.get("names", "wordnet", str, ("wordnet", "clip")))
+                  names=options.get("names", "auto", str, ("auto", "clip", "wordnet")))
     options.done()
     return imagenet(options.path, **kwargs)

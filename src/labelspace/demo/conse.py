@@ -28,7 +28,7 @@ def section(context) -> str:
     lines = ["## ConSE zero-shot (EfficientNet-Lite0 ImageNet head + GloVe 6B-50d, T=10)\n",
              f"### Bundled photos against {len(PHOTO_LABELS)} labels\n",
              f"Labels: {', '.join(PHOTO_LABELS)}.\n"]
-    lines += photo_table(photos, ranked, f"probability among the {len(PHOTO_LABELS)} labels")
+    lines += photo_table(photos, ranked, f"score among the {len(PHOTO_LABELS)} labels, uncalibrated")
 
     test = fashion_mnist("test", context.root).per_class(context.per_class)
     lines.append(f"### Fashion-MNIST test, {len(test)} images ({context.per_class} per class), "

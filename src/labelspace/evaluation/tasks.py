@@ -34,7 +34,7 @@ def classification_metrics(scores, targets) -> dict[str, float]:
 def zeroshot_classification(classifier, dataset, class_names: Sequence[str] | None = None, **kwargs) -> dict:
     """Score every image against the class names (or ``class_names``, one per class index)."""
     feats = gathered_features(classifier.image_encoder, dataset, **kwargs)
-    names = list(class_names or dataset.class_names)
+    names = dataset.class_names if class_names is None else list(class_names)  # a LabelSet stays one
     if len(names) != len(dataset.class_names):
         raise LabelspaceError(f"{len(names)} class names given for {len(dataset.class_names)} classes")
     return {**classification_metrics(classifier.scores(feats.features, names), feats.targets),

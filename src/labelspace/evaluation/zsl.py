@@ -38,6 +38,7 @@ from labelspace.methods.hubness import choose_csls_k, csls as csls_scores
 from labelspace.metrics.gzsl import ausuc, calibrated_gzsl, choose_gamma, seen_unseen_curve
 from labelspace.metrics.hubness import hubness
 from labelspace.metrics.zsl import gzsl
+from labelspace.vocab import labels_like
 
 
 def validation_view(classifier, features, targets, labels: Sequence[str], split: ClassSplit):
@@ -46,7 +47,7 @@ def validation_view(classifier, features, targets, labels: Sequence[str], split:
         raise LabelspaceError(f"split {split.name!r} has no validation classes: calibration and CSLS choose their "
                               "settings on them (add a 'validation' list of seen classes)")
     held_out = getattr(classifier, "validation_model", None) or classifier
-    val_labels = [*split.train, *split.validation]
+    val_labels = labels_like(labels, [*split.train, *split.validation])
     mask, y = class_rows(targets, labels, val_labels)
     scores = np.asarray(held_out.scores(np.asarray(features)[mask], val_labels), dtype=np.float64)
     return scores, y, np.arange(len(split.train), len(val_labels))
@@ -60,9 +61,8 @@ def evaluate_split(classifier, features, targets, class_names: Sequence[str], sp
     """Metrics as a JSON-able dict; ``hp_ks=()`` skips WordNet (labels need not be nouns then). hit@k with k
     at or above the number of seen labels (always 1) and hP@k with k above it are left out, with a ``note``
     in the seen view saying so."""
-    class_names = list(class_names)
-    seen = list(split.seen) if split else class_names
-    labels = split.labels if split else class_names
+    seen = list(split.seen) if split else list(class_names)
+    labels = labels_like(class_names, split.labels if split else class_names)  # an ImageNet set's keep their synsets
     if split is not None:
         split.check(class_names)
     mask, y = class_rows(targets, class_names, labels)

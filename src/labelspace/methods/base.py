@@ -7,6 +7,9 @@ the candidates of ``scores / temperature``, so each row sums to 1 (CLIP: its log
 baseline: its log-probabilities, T = 1, renormalised over the candidates it knows; DeViSE: cosines, T fitted
 by temperature scaling on the validation classes; ConSE: cosines at ``COSINE_TEMPERATURE``, uncalibrated).
 The one exception is ``exclusive = False`` (SigLIP): independent per-label probabilities, as the model was trained.
+``calibrated`` says whether those numbers are calibrated probabilities (CLIP, the softmax baseline, DeViSE with a
+fitted temperature, any classifier after ``calibrate``) or a ranking score on a [0, 1] scale (ConSE);
+``score_name`` is what the CLI, the JSON answers and the web page call them.
 
 Methods are entries of ``labelspace.registry.METHODS``; ``create_classifier`` builds any of them from one spec
 (``conse:efficientnet-lite0+minilm``, ``clip:open_clip:ViT-B-32/openai``, ``devise:runs/x``, a checkpoint folder)
@@ -37,6 +40,7 @@ class Classifier:
     image_encoder: object = None
     temperature: float = 1.0
     exclusive: bool = True  # one label per image: probabilities sum to 1 over the candidates
+    calibrated: bool = False  # whether ``probabilities`` are calibrated probabilities, not just scores on [0, 1]
     validation_model: Classifier | None = None
 
     def scores(self, features: np.ndarray, labels: Sequence[str], templates=None) -> np.ndarray:
@@ -51,9 +55,14 @@ class Classifier:
     def as_probabilities(self, scores: np.ndarray) -> np.ndarray:
         return label_softmax(scores, self.temperature)
 
+    @property
+    def score_name(self) -> str:
+        """What the shown numbers are called: "probability" where ``calibrated``, else "score (uncalibrated)"."""
+        return "probability" if self.calibrated else "score (uncalibrated)"
+
     def rank(self, features: np.ndarray, labels: Sequence[str], templates=None, top: int | None = None):
-        """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best first; the score shown is the
-        label's probability (one scoring pass)."""
+        """Per image, the ``top`` labels as ``{"label", "score"}`` dicts, best first; the score shown is what
+        ``probabilities`` gives (one scoring pass)."""
         scores = self.scores(features, labels, templates)
         return rank_labels(scores, labels, top, shown=self.as_probabilities(scores))
 
@@ -68,8 +77,10 @@ class Classifier:
         return self.probabilities(features, labels, templates)
 
     def calibrate(self, features: np.ndarray, targets, labels: Sequence[str]) -> float:
-        """Fit ``temperature`` on held-out images whose ``targets`` index ``labels``; rankings do not change."""
+        """Fit ``temperature`` on held-out images whose ``targets`` index ``labels``; rankings do not change, and the
+        probabilities shown are calibrated from then on."""
         self.temperature = fit_temperature(self.scores(features, labels), targets)
+        self.calibrated = True
         return self.temperature
 
 

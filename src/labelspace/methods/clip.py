@@ -16,13 +16,15 @@ from labelspace.methods.base import Classifier, MethodOptions
 from labelspace.metrics.calibration import checked_scores
 from labelspace.numeric import unit_rows
 from labelspace.registry import METHODS
-from labelspace.vocab import LabelSet
+from labelspace.vocab import label_texts
 from labelspace.zeroshot.classifier import build_classifier
 
 
 class CLIPClassifier(Classifier):
     """Scores are the model's logits (T = 1); a sigmoid-trained model (SigLIP) gives independent per-label
-    probabilities, as it was trained (``exclusive`` False)."""
+    probabilities, as it was trained (``exclusive`` False). Calibrated: the logit scale was trained with them."""
+
+    calibrated = True
 
     def __init__(self, model, templates="openai", cache_dir=None, device="cpu", precision: str = "fp32"):
         if isinstance(model, str):
@@ -34,8 +36,7 @@ class CLIPClassifier(Classifier):
         self.exclusive = model.logit_bias is None
 
     def label_weights(self, labels: Sequence[str], templates=None) -> np.ndarray:
-        texts = labels.texts if isinstance(labels, LabelSet) else list(labels)  # lemmas, never a wnid, in prompts
-        return build_classifier(self.model, texts, templates or self.templates, cache_dir=self.cache_dir)
+        return build_classifier(self.model, label_texts(labels), templates or self.templates, cache_dir=self.cache_dir)
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) logits: the model's logit scale times cosine similarity (plus SigLIP's bias)."""

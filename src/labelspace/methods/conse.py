@@ -60,7 +60,7 @@ class ConSEClassifier(Classifier):
     ``seen`` is any object with ``labels`` and ``seen_probabilities(features)`` (e.g. a softmax trained on
     a split's seen classes); by default it is the image model's own ImageNet head, whose 1,000 labels are
     embedded by their synsets (``zeroshot.synsets``: the mean of their lemmas' vectors). Scores are cosines, shown
-    as probabilities at ``COSINE_TEMPERATURE`` unless ``calibrate`` fits one.
+    as a softmax at ``COSINE_TEMPERATURE``: uncalibrated scores (``calibrated`` False) unless ``calibrate`` fits T.
     """
 
     temperature = COSINE_TEMPERATURE

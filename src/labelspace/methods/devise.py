@@ -88,7 +88,8 @@ def train_devise(features, targets, label_vectors, config: TrainConfig, margin: 
 
 class DeViSEClassifier(Classifier):
     """A trained DeViSE head as a ``Classifier``: cosine between mapped features and label vectors; its
-    ``temperature`` is fitted on the validation classes by ``fit_on_split`` (``COSINE_TEMPERATURE`` before)."""
+    ``temperature`` is fitted on the validation classes by ``fit_on_split`` (``COSINE_TEMPERATURE`` before, and where
+    the split has one validation class: ``calibrated`` False then)."""
 
     temperature = COSINE_TEMPERATURE
 

@@ -34,7 +34,9 @@ def train_softmax(features, targets, n_labels: int, config: TrainConfig, **fit_o
 
 
 class SoftmaxClassifier(Classifier):
-    """A trained softmax layer over ``labels`` as a ``Classifier``."""
+    """A trained softmax layer over ``labels`` as a ``Classifier``: its probabilities are its own (calibrated)."""
+
+    calibrated = True
 
     def __init__(self, head: nn.Linear, labels: Sequence[str], image_encoder=None):
         if head.out_features != len(labels):

@@ -32,6 +32,8 @@ from labelspace.metrics import mean_per_class_accuracy
 from labelspace.registry import METHODS as METHOD_REGISTRY
 from labelspace.training import TrainConfig, grid_search, load_checkpoint, read_config
 from labelspace.training.checkpoint import CONFIG, WEIGHTS, check_resumable
+from labelspace.vocab import labels_like
+from labelspace.zeroshot import label_vectors
 
 METHODS = ("devise", "softmax")
 VALIDATION_WEIGHTS = "validation.safetensors"
@@ -59,8 +61,9 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
         mask, y = class_rows(targets, class_names, labels)
         cfg = replace(config, lr=params["lr"], epochs=params.get("epochs", config.epochs))
         if method == "devise":
-            return train_devise(features[mask], y, text_encoder.encode(list(labels)), cfg, params["margin"],
-                                first_violation, validate=validate, device=device, **fit_options)
+            vectors = label_vectors(text_encoder, labels_like(class_names, labels))  # an ImageNet set's: synsets
+            return train_devise(features[mask], y, vectors, cfg, params["margin"], first_violation, validate=validate,
+                                device=device, **fit_options)
         return train_softmax(features[mask], y, len(labels), cfg, validate=validate, device=device, **fit_options)
 
     val_mask, val_y = class_rows(targets, class_names, split.validation)
@@ -75,7 +78,8 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
     elif method == "devise":
         def run(params):
             def validate(head):
-                scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask], split.validation)
+                scores = DeViSEClassifier(head, text_encoder).scores(features[val_mask],
+                                                                     labels_like(class_names, split.validation))
                 return mean_per_class_accuracy(scores, val_y)
             return train(split.train, params, validate)[1]
         chosen, rows = grid_search(grid, run)
@@ -93,11 +97,12 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
         chosen, rows = grid_search({"lr": grid["lr"]}, run)
     held_head = train(split.train, chosen)[0] if split.validation else None  # the same setting, without them
     held_out = build(method, held_head, split.train, text_encoder) if held_head is not None else None
-    if method == "devise" and len(split.validation) > 1:  # temperature scaling where the labels are new to it
-        held_out.calibrate(features[val_mask], val_y, split.validation)
+    fitted = method == "devise" and len(split.validation) > 1  # temperature scaling where the labels are new to it
+    if fitted:
+        held_out.calibrate(features[val_mask], val_y, labels_like(class_names, split.validation))
     config_json = {**settings, "max_epochs": config.epochs, "chosen": chosen, "selection": rows,
                    "validation_labels": list(split.train),
-                   "temperature": held_out.temperature if held_out is not None else 1.0}
+                   "temperature": held_out.temperature if held_out is not None else 1.0, "temperature_fitted": fitted}
     if checkpoint is not None and held_head is not None:
         from safetensors.torch import save
 
@@ -105,18 +110,20 @@ def fit_on_split(method: str, features, targets, class_names, split: ClassSplit,
     head, result = train(split.seen, chosen, checkpoint=checkpoint, model_config=config_json, resume=resume)
     report = {"chosen": chosen, "selection": rows, "history": result.history}
     return build(method, head, split.seen, text_encoder, validation_model=held_out,
-                 temperature=config_json["temperature"]), report
+                 temperature=config_json["temperature"], fitted=fitted), report
 
 
 def build(method: str, head, labels, text_encoder=None, image_encoder=None, validation_model=None,
-          temperature: float | None = None):
-    """The ``Classifier`` around a trained head, with its ``validation_model`` (None: not known) and the
-    ``temperature`` fitted for it (None: the method's default)."""
+          temperature: float | None = None, fitted: bool = False):
+    """The ``Classifier`` around a trained head, with its ``validation_model`` (None: not known) and its
+    ``temperature`` (None: the method's default); ``fitted``: that temperature was fitted by temperature scaling,
+    so the probabilities shown are calibrated."""
     model = DeViSEClassifier(head, text_encoder, image_encoder) if method == "devise" \
         else SoftmaxClassifier(head, labels, image_encoder)
     model.validation_model = validation_model
     if temperature is not None:
         model.temperature = temperature
+    model.calibrated = model.calibrated or fitted
     return model
 
 
@@ -156,8 +163,9 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, devi
         validation = Path(folder) / VALIDATION_WEIGHTS
         held_head = _head(method, config, config["validation_labels"], _validation_weights(validation), validation)
         held_out = build(method, held_head, config["validation_labels"], text_encoder, image_encoder,
-                         temperature=config.get("temperature"))
-    return build(method, head, config["labels"], text_encoder, image_encoder, held_out, config.get("temperature"))
+                         temperature=config.get("temperature"), fitted=config.get("temperature_fitted", False))
+    return build(method, head, config["labels"], text_encoder, image_encoder, held_out, config.get("temperature"),
+                 config.get("temperature_fitted", False))
 
 
 def _validation_weights(path: Path) -> dict:

@@ -56,7 +56,7 @@ class Ranked(BaseModel):
 
 class Hedged(BaseModel):
     label: str
-    probability: float  # of the synset's subtree
+    probability: float  # of the synset's subtree (a score where score_name says the scores are)
     wnid: str
     gloss: str
     path: str
@@ -71,6 +71,7 @@ class ScoredSet(BaseModel):
 class Classification(BaseModel):
     model: str
     labels: list[Ranked]
+    score_name: str  # what each label's score is: "probability" (calibrated) or "score (uncalibrated)"
     label_set: ScoredSet | None = None
     hedge: Hedged | None = None
     seconds: float
@@ -96,9 +97,10 @@ def predict(model, data: bytes, labels: str | list[str], templates: list[str], l
     image = decode_image(data, limits)
     features = model.image_encoder.encode(model.image_encoder.preprocess(image)[None])
     named = isinstance(labels, LabelSet)
-    ranked, hedged, labels = answer_features(model, features, labels, limits.set_top if named and top is None else top,
-                                             hedge, None if templates == ["{}"] else templates)
-    return {"labels": ranked[0], "hedge": hedged and hedged[0],
+    ranked, hedged, labels, score_name = answer_features(
+        model, features, labels, limits.set_top if named and top is None else top, hedge,
+        None if templates == ["{}"] else templates)
+    return {"labels": ranked[0], "score_name": score_name, "hedge": hedged and hedged[0],
             "label_set": {"spec": labels.spec, "size": len(labels), "excluded": labels.excluded} if named else None}
 
 

@@ -87,6 +87,20 @@ class LabelSet(Sequence):
         return kept
 
 
+def label_texts(labels: Sequence[str]) -> list[str]:
+    """What a prompt says for each label: a ``LabelSet``'s ``texts`` (lemmas, never a wnid), else the labels."""
+    return labels.texts if isinstance(labels, LabelSet) else list(labels)
+
+
+def labels_like(labels: Sequence[str], names: Sequence[str]) -> Sequence[str]:
+    """``names``, some of ``labels``, as labels of their kind: of a WordNet ``LabelSet``, a ``LabelSet`` with their
+    synsets (what encoders embed; a split's seen or unseen classes of an ImageNet set), else a plain list."""
+    if not isinstance(labels, LabelSet) or labels.wnids is None:
+        return list(names)
+    wnid = dict(zip(labels.names, labels.wnids))
+    return LabelSet(labels.spec, names, [wnid[n] for n in names])
+
+
 def wordnet():
     from labelspace.metrics.hierarchy import wordnet as load
 

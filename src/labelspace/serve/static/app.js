@@ -85,11 +85,12 @@ function render(result) {
     bar.className = "bar";
     const fill = document.createElement("div");
     fill.className = "fill";
-    fill.style.width = `${Math.max(1, 100 * score)}%`; // a probability: the bar is its share
+    fill.style.width = `${Math.max(1, 100 * score)}%`; // its share of the candidates
     bar.append(fill);
     const value = document.createElement("span");
     value.className = "score";
     value.textContent = score.toFixed(3);
+    value.title = result.score_name;
     row.append(name, bar, value, ...(answer.wnid ? synsetLines(answer) : []));
     return row;
   });
@@ -98,11 +99,12 @@ function render(result) {
   const ranked = set ? `the best ${result.labels.length} of ${set.size.toLocaleString("en")} synsets of ${set.spec}` +
     (set.excluded ? ` (${set.excluded.toLocaleString("en")} without a word in the text model left out)` : "")
     : `${result.labels.length} labels`;
-  $("status").textContent = `${ranked} ranked by ${result.model} in ${result.seconds.toFixed(2)} s`;
+  $("status").textContent = `${ranked} ranked by ${result.model} in ${result.seconds.toFixed(2)} s; ` +
+    `each number: ${result.score_name}`;
   const hedge = result.hedge;
   $("hedged").hidden = !hedge;
   if (hedge) {
-    $("hedged").textContent = `Hedged answer: ${hedge.label} (${hedge.wnid}), subtree probability ` +
+    $("hedged").textContent = `Hedged answer: ${hedge.label} (${hedge.wnid}), subtree ${result.score_name} ` +
       `${hedge.probability.toFixed(3)} \u00b7 ${hedge.path}`;
     $("hedged").title = hedge.gloss;
   }
