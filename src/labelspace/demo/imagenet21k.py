@@ -24,14 +24,15 @@ def section(context) -> str:
     truths = net.synsets([photos.class_names[t] for t in photos.targets], load_overrides())
     lines = [f"## Open vocabulary: ConSE over {LABELS}\n",
              f"The {len(photos)} bundled photos, each against all 21,842 synsets; truth = the WordNet synset of the "
-             f"photo's subject; hedged at P = {HEDGE}. ConSE T=10, probabilities at its uncalibrated T = 0.05.\n"]
+             f"photo's subject; hedged at P = {HEDGE} of the shown scores. ConSE T=10, scores at its uncalibrated "
+             "T = 0.05.\n"]
     for text_model in ("glove-6b-50d", "minilm"):
         model = classifier("conse", "efficientnet-lite0", text_model)
         with torch.inference_mode():
             features = model.image_encoder.encode(torch.stack([model.image_encoder.preprocess(open_image(p))
                                                                for p in photos.paths]))
         candidates = model.candidates(label_set(LABELS))
-        ranked, hedged, candidates = answer_features(model, features, candidates, TOP, HEDGE)
+        ranked, hedged, candidates, score_name = answer_features(model, features, candidates, TOP, HEDGE)
         column = {wnid: i for i, wnid in enumerate(candidates.wnids)}
         targets = [column[w] for w in truths]
         hp = hierarchical_precision_per_image(model.scores(features, candidates), targets, candidates.wnids, net,
@@ -45,7 +46,7 @@ def section(context) -> str:
         hits = sum(r[3] == "yes" for r in rows)
         lines += [f"### EfficientNet-Lite0 + {text_model} ({len(candidates):,} candidates, {candidates.excluded} "
                   "without a word left out)\n",
-                  *markdown_table(["photo", "truth", f"top {TOP} (probability: path)", f"hit@{TOP}", f"hP@{TOP}",
+                  *markdown_table(["photo", "truth", f"top {TOP} ({score_name}: path)", f"hit@{TOP}", f"hP@{TOP}",
                                    f"hedged at {HEDGE}"], rows),
                   f"\nhit@{TOP} {hits}/{len(photos)}, mean hP@{TOP} {hp.mean():.3f} "
                   f"(chance hit@{TOP} {TOP / len(candidates):.1e}).\n"]
