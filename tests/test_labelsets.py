@@ -186,3 +186,24 @@ def test_label_set_behaves_as_a_list_of_names():
     kept = labels.keep([True, False, True])
     assert list(kept) == ["a", "c"] and kept.wnids == ["n1", "n3"] and kept.excluded == 1 and kept[1] == "c"
     assert Path(resources.files("labelspace").joinpath("presets", "labelsets", "README.md")).is_file()
+
+
+def test_devise_over_a_label_set_scores_the_synset_vectors(tmp_path, monkeypatch):
+    import torch
+
+    from labelspace.encoders import load_text_encoder
+    from labelspace.methods.devise import DeViSE, DeViSEClassifier
+    from labelspace.zeroshot import label_vectors
+
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path))
+    glove = load_text_encoder("glove-6b-50d")
+    torch.manual_seed(0)
+    head = DeViSE(16, glove.dim)
+    model = DeViSEClassifier(head, glove)
+    features = np.random.default_rng(0).standard_normal((3, 16)).astype(np.float32)
+    labels = model.candidates(label_set("imagenet-3hops"))  # sou'wester has no GloVe word: left out, counted
+    scores = model.scores(features, labels)
+    mapped = head(torch.from_numpy(features)).detach().numpy()
+    mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
+    assert labels.excluded == 1 and scores.shape == (3, 7859)
+    np.testing.assert_allclose(scores, mapped @ label_vectors(glove, labels).T, atol=1e-5)
