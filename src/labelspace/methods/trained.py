@@ -211,8 +211,9 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     spec (``open_clip:...``, ``hf:...``, a file) scored zero-shot with ``templates``. ``checkpoint`` holds
     local weights for a ``timm:<name>`` image model; models run on ``device`` in ``precision``."""
     from labelspace.encoders import load_image_encoder, load_text_encoder
+    from labelspace.models import is_clip_spec
 
-    clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
+    clip = is_clip_spec(model)
     if templates is not None and not clip:
         raise LabelspaceError("--templates applies to CLIP models only (ConSE and DeViSE encode the bare class names)")
     if model == "conse":
@@ -228,7 +229,7 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
                                  device=device, precision=precision), info
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
-                              "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
+                              "(open_clip:<arch>[/<tag>], hf:<dir>, run:<folder>, a file)")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}
