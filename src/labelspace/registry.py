@@ -80,6 +80,11 @@ class Registry:
     def accepted(self) -> str:
         return ", ".join(e.spec for e in self.list())
 
+    def names(self, spec: str) -> bool:
+        """Whether ``spec`` is ``name`` or ``name:...`` of one of the entries (the fallback does not count)."""
+        importlib.import_module(self.home)
+        return str(spec).partition(":")[0] in self.entries
+
     def parse(self, spec: str) -> tuple[Entry, str]:
         """The entry a spec names and its argument; a one-line error naming the accepted specs otherwise."""
         importlib.import_module(self.home)

@@ -28,15 +28,16 @@ import numpy as np
 from labelspace.analysis.domains import shifted
 from labelspace.analysis.presets import apply_preset, load_preset
 from labelspace.analysis.representations import (
-    ClassRepresentations, align_classes, head_representations, text_representations, vision_representations,
-    wordnet_groups, wordnet_representations,
+    CLIP_TEMPLATES, ClassRepresentations, align_classes, head_representations, side_name, text_representations,
+    vision_representations, wordnet_groups, wordnet_representations,
 )
 from labelspace.analysis.similarity import Comparison, SimilarityMatrix, bootstrap_triangles, compare, cosine_similarity
-from labelspace.encoders import load_image_encoder
 from labelspace.data import extract_features, load_dataset
 from labelspace.data.datasets import ImageDataset
-from labelspace.encoders import load_text_encoder
+from labelspace.encoders import load_image_encoder, load_text_encoder
 from labelspace.errors import LabelspaceError
+from labelspace.models import ImageTextModel, is_clip_spec, load_clip
+from labelspace.registry import CLIP_MODELS, IMAGE_ENCODERS, TEXT_ENCODERS
 from labelspace.vocab import LabelSet, label_set
 
 
@@ -89,6 +90,34 @@ def run_analysis(reps: Sequence[ClassRepresentations], permutations: int = 999, 
     return Analysis(list(reps[0].class_names), list(reps), matrices, comparisons, settings)
 
 
+def load_model(spec, side: str, checkpoint: str | None = None, device="cpu", precision: str = "fp32"):
+    """The ``side`` ("image" or "text") model behind ``spec``: an image or text encoder entry, or any CLIP model
+    (``is_clip_spec``), which serves either side; an object is taken as it is."""
+    if not isinstance(spec, str):
+        return spec
+    encoders = IMAGE_ENCODERS if side == "image" else TEXT_ENCODERS
+    if encoders.names(spec):
+        return load_image_encoder(spec, checkpoint, device=device, precision=precision) if side == "image" \
+            else load_text_encoder(spec, device)
+    if not is_clip_spec(spec):
+        raise LabelspaceError(f"unknown {encoders.kind} {spec!r} (accepted: {encoders.accepted()}; or a CLIP model: "
+                              f"{CLIP_MODELS.accepted()})")
+    if checkpoint is not None:
+        raise LabelspaceError(f"--checkpoint applies to timm:<name> image models; CLIP model {spec!r} names its weights")
+    return load_clip(spec, device, precision)
+
+
+def clip_sources(reps: Sequence[ClassRepresentations], encoders: Sequence, templates) -> dict[str, str]:
+    """What each CLIP side's class vectors are, for the report."""
+    prompts = templates or CLIP_TEMPLATES
+    prompts = f"set {prompts!r}" if isinstance(prompts, str) and "{}" not in prompts else repr(prompts)
+    described = {"image": "mean image embedding of each class",
+                 "text": f"prompt-ensembled label embeddings (its zero-shot classifier weights), templates {prompts}"}
+    clip = {side_name(e, side): described[side] for e in encoders if isinstance(e, ImageTextModel)
+            for side in described}
+    return {r.label: clip[r.model] for r in reps if r.model in clip}
+
+
 def _check_checkpoint(checkpoint: str | None, image_models: Sequence) -> None:
     if checkpoint is not None and len(image_models) != 1:
         raise LabelspaceError(f"--checkpoint goes with exactly one --image-model (a timm:<name>), got {len(image_models)}")
@@ -139,22 +168,21 @@ def analyze(datasets: Sequence[str | ImageDataset], image_models: Sequence, text
         if empty:
             raise LabelspaceError(f"dataset {name!r} has no images of class(es) {', '.join(empty)}")
     reps, used = [], {name: f"{d.name} ({len(d)} images)" for name, d in domains.items()}
-    for spec in image_models:
-        encoder = load_image_encoder(spec, checkpoint, device=device, precision=precision) \
-            if isinstance(spec, str) else spec
+    image_encoders = [load_model(spec, "image", checkpoint, device, precision) for spec in image_models]
+    text_encoders = [load_model(spec, "text", device=device, precision=precision) for spec in text_models]
+    for encoder in image_encoders:
         for name, dataset in domains.items():
             features = extract_features(encoder, dataset, progress=progress, workers=workers, preprocess=preprocess)
             if features.skipped:  # the same files fail for every image model
                 used[name] = (f"{dataset.name} ({len(features.targets)} images used, {features.skipped} unreadable "
                               f"skipped: {'; '.join(features.skipped_images)})")
-            reps.append(vision_representations(features, encoder.name, name, normalize, dataset.name))
-    for spec in text_models:
-        encoder = load_text_encoder(spec, device) if isinstance(spec, str) else spec
+            reps.append(vision_representations(features, side_name(encoder, "image"), name, normalize, dataset.name))
+    for spec, encoder in zip(text_models, text_encoders):
         reps.append(text_representations(encoder, first.class_names, spec if isinstance(spec, str) else None,
                                          templates))
     result = run_analysis(reps, permutations, bootstrap, seed)
     result.settings.update(preset=preset, shifts=list(shifts), normalize=normalize, templates=templates,
-                           datasets=used)
+                           datasets=used, sources=clip_sources(reps, image_encoders + text_encoders, templates))
     return _reported(result, out_dir)
 
 
@@ -181,15 +209,16 @@ def analyze_classes(classes: str | LabelSet, image_models: Sequence = (), text_m
     if len(image_models) + len(text_models) + wordnet < 2:
         raise LabelspaceError("analyze --classes needs at least two of: image models, text models, --wordnet")
     _check_checkpoint(checkpoint, image_models)
-    reps = [head_representations(load_image_encoder(spec, checkpoint, device=device, precision=precision)
-                                 if isinstance(spec, str) else spec, labels) for spec in image_models]
-    reps += [text_representations(load_text_encoder(spec, device) if isinstance(spec, str) else spec, labels,
-                                  spec if isinstance(spec, str) else None, templates) for spec in text_models]
+    text_encoders = [load_model(spec, "text", device=device, precision=precision) for spec in text_models]
+    reps = [head_representations(load_model(spec, "image", checkpoint, device, precision), labels)
+            for spec in image_models]
+    reps += [text_representations(encoder, labels, spec if isinstance(spec, str) else None, templates)
+             for spec, encoder in zip(text_models, text_encoders)]
     if wordnet:
         reps.append(wordnet_representations(labels))
     result = run_analysis(reps, permutations, bootstrap=0, seed=seed)
-    result.settings.update(classes=labels.spec, templates=templates,
-                           sources={r.label: SOURCES[r.modality] for r in reps})
+    result.settings.update(classes=labels.spec, templates=templates, sources={
+        **{r.label: SOURCES[r.modality] for r in reps}, **clip_sources(reps, text_encoders, templates)})
     result.class_groups = wordnet_groups(labels)
     return _reported(result, out_dir)
 

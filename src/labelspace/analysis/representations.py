@@ -5,9 +5,14 @@ of class i, optionally of unit-normalised features. The per-image ``Features`` s
 (memory-mapped when cached) so the bootstrap can resample images within classes.
 
 Language: the class name's vector from any object with ``.encode(labels) -> (n, dim)`` (word
-vectors, sentence encoders, CLIP text towers). With ``templates`` ("a photo of a {}.") each
+vectors, sentence encoders). With ``templates`` ("a photo of a {}.") each
 class vector is the mean of its unit-normalised prompt vectors (prompt ensembling, as open_clip's
 ``build_zero_shot_classifier`` does), so only the direction matters.
+
+A CLIP model (``models.ImageTextModel``) serves both sides: as an image model its class vectors are mean
+image embeddings, named ``<model> (image)``; as a text model they are its zero-shot classifier weights
+(``zeroshot.build_classifier``: prompt-ensembled label embeddings, ``CLIP_TEMPLATES`` unless ``templates``
+are given), named ``<model> (text)``.
 
 Without images, over a WordNet label set (``--classes imagenet-1k``): a network's class vectors are the
 rows of its ImageNet classifier's ``head.weight`` (its class weights, not mean image features; the bias is
@@ -24,8 +29,12 @@ import numpy as np
 from labelspace.data.features import Features, group_sums
 from labelspace.errors import LabelspaceError
 from labelspace.metrics.hierarchy import wordnet
+from labelspace.models import ImageTextModel
 from labelspace.vocab import LabelSet
 from labelspace.zeroshot import label_vectors
+from labelspace.zeroshot.classifier import build_classifier
+
+CLIP_TEMPLATES = "openai"  # a CLIP text side's prompts when none are given: CLIP's 80 ImageNet templates, as zero-shot
 
 
 @dataclass
@@ -67,6 +76,11 @@ class ClassRepresentations:
                           normalize=self.normalize)
         counts = np.bincount(targets, minlength=n_classes)
         return (sums.reshape(len(draws), n_classes, -1) / counts[None, :, None]).astype(np.float32)
+
+
+def side_name(encoder, side: str) -> str:
+    """The name of a model's representations: a CLIP model's says which side, ``run:clip (image)``."""
+    return f"{encoder.name} ({side})" if isinstance(encoder, ImageTextModel) else encoder.name
 
 
 def vision_representations(features: Features, model: str, domain: str = "", normalize: bool = False,
@@ -115,10 +129,17 @@ def wordnet_groups(labels: LabelSet) -> list[str]:
 def text_representations(encoder, class_names: Sequence[str], model: str | None = None,
                          templates: Sequence[str] | None = None) -> ClassRepresentations:
     """Class-name vectors from ``encoder.encode(labels)``; ``templates`` enables prompt ensembling; a WordNet
-    ``LabelSet``'s synset vectors by the lemma rule (``zeroshot.synsets``)."""
+    ``LabelSet``'s synset vectors by the lemma rule (``zeroshot.synsets``). A CLIP model's are its prompt-ensembled
+    label embeddings (a ``LabelSet``'s label texts, as zero-shot prompts them), over ``CLIP_TEMPLATES`` by default."""
     names = list(class_names)
+    if isinstance(encoder, ImageTextModel):
+        model = side_name(encoder, "text")
+        texts = class_names.texts if isinstance(class_names, LabelSet) else names
+        vectors = np.asarray(build_classifier(encoder, texts, templates or CLIP_TEMPLATES), dtype=np.float32)
+        return ClassRepresentations(names, vectors, model, "language")
     model = model or getattr(encoder, "name", type(encoder).__name__)
-    vectors = np.asarray(label_vectors(encoder, class_names, list(templates) if templates else None), dtype=np.float32)
+    prompts = (templates if isinstance(templates, str) else list(templates)) if templates else None  # str: a set, a file
+    vectors = np.asarray(label_vectors(encoder, class_names, prompts), dtype=np.float32)
     if vectors.shape[0] != len(names):
         raise LabelspaceError(f"text model {model!r} returned {vectors.shape[0]} vectors for {len(names)} class names")
     return ClassRepresentations(names, vectors, model, "language")

@@ -22,16 +22,22 @@ def analyze(
                                           "ImageNet classifier rows, text models their synset vectors."),
     wordnet: bool = typer.Option(False, "--wordnet", help="With --classes: WordNet's Wu-Palmer similarity as one "
                                  "more representation."),
-    image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable."),
-    text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable."),
+    image_model: List[str] = typer.Option([], "--image-model", "-i", help="Image encoder spec, repeatable: "
+                                          "efficientnet-lite0, timm:<name>, or any CLIP model (open_clip:<arch>, "
+                                          "hf:<dir>, run:<folder>, a file): its mean image embeddings."),
+    text_model: List[str] = typer.Option([], "--text-model", "-t", help="Text encoder spec, repeatable: "
+                                         "glove-6b-50d, minilm, wordvec:<file>, ..., or any CLIP model: its "
+                                         "prompt-ensembled label embeddings."),
     out_dir: Path = typer.Option(Path("runs/analysis"), "--out", help="Where to write report.md, results.json, PNGs."),
     preset: Optional[str] = typer.Option(None, help="Class preset: voc, pascal-5i-0..3, coco, coco-20i-0..3, "
                                          "fashion-mnist (keeps and renames the datasets' classes)."),
     shift: List[str] = typer.Option([], "--shift", help="Shifted copy of the first dataset as another domain, "
                                     "repeatable: inverted, blurred, noisy, colour-jittered."),
     normalize: bool = typer.Option(False, help="Average unit-normalised image features."),
-    template: List[str] = typer.Option([], "--template", help="Prompt template for text models, repeatable "
-                                       "(ensembled), e.g. 'a photo of a {}.'"),
+    template: List[str] = typer.Option([], "--template", "--templates", help="Prompt templates for text models: "
+                                       "template strings holding {}, repeatable (ensembled), e.g. 'a photo of a {}.', "
+                                       "or one set name (openai, simple, photo, ...) or .txt/.json file. Default: "
+                                       "bare names, and CLIP's openai set for a CLIP model's text side."),
     permutations: int = typer.Option(999, min=0, help="Mantel test permutations."),
     bootstrap: int = typer.Option(200, min=0, help="Bootstrap resamples of images within classes (0: none; "
                                   "--dataset only)."),
@@ -47,11 +53,12 @@ def analyze(
     from labelspace.analysis.report import p_value
 
     check_output_dir(out_dir)
+    templates = (template[0] if len(template) == 1 else template) or None  # one value may name a set or a file
     if classes is None:
         if wordnet:
             raise LabelspaceError("--wordnet goes with --classes (a WordNet label set such as imagenet-1k)")
         result = run(dataset, image_model, text_model, preset=preset, shifts=shift, normalize=normalize,
-                     templates=template or None, permutations=permutations, bootstrap=bootstrap, seed=seed,
+                     templates=templates, permutations=permutations, bootstrap=bootstrap, seed=seed,
                      out_dir=out_dir, root=root, checkpoint=checkpoint, device=device, precision=precision,
                      workers=workers, preprocess=preprocess)
     else:
@@ -59,7 +66,7 @@ def analyze(
                                                ("--normalize", normalize), ("--root", root)) if given]
         if image_only:
             raise LabelspaceError(f"--classes uses no images; leave out {', '.join(image_only)}")
-        result = analyze_classes(classes, image_model, text_model, wordnet, templates=template or None,
+        result = analyze_classes(classes, image_model, text_model, wordnet, templates=templates,
                                  permutations=permutations, seed=seed, out_dir=out_dir, checkpoint=checkpoint,
                                  device=device, precision=precision)
     table = Table(title="comparisons", title_justify="left")

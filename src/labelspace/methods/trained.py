@@ -230,13 +230,14 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
     (``conse:<image>+<text>``, ``devise:<folder>``, ``clip:<model>``: ``labelspace list``). ``checkpoint`` holds
     local weights for a ``timm:<name>`` image model; models run on ``device`` in ``precision``."""
     from labelspace.encoders import load_image_encoder, load_text_encoder
+    from labelspace.models import is_clip_spec
 
     method, colon, _ = model.partition(":")
     if colon and method in METHOD_REGISTRY.entries:
         classifier = create_classifier(model, image_model=image_model, text_model=text_model, top_t=top_t,
                                        checkpoint=checkpoint, templates=templates, device=device, precision=precision)
         return classifier, describe(method, classifier)
-    clip = model.startswith(("open_clip:", "hf:")) or Path(model).is_file()
+    clip = is_clip_spec(model)
     if templates is not None and not clip:
         raise LabelspaceError("--templates applies to CLIP models only (ConSE and DeViSE encode the bare class names)")
     if model == "conse":
@@ -252,7 +253,7 @@ def load_classifier(model: str, image_model: str | None = None, text_model: str 
                                  device=device, precision=precision), info
     if not Path(model).is_dir():
         raise LabelspaceError(f"model {model!r} is neither 'conse', a checkpoint folder nor a CLIP spec "
-                              "(open_clip:<arch>[/<tag>], hf:<dir>, a file)")
+                              "(open_clip:<arch>[/<tag>], hf:<dir>, run:<folder>, a file)")
     config = read_config(model)
     info = {"method": config.get("method"),
             "image_model": image_model or config.get("image_model", "efficientnet-lite0")}

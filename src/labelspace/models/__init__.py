@@ -1,5 +1,5 @@
 """Image-text models (CLIP and relatives) behind spec strings."""
 from labelspace.models import trainable  # noqa: F401  (registers run:<folder>)
-from labelspace.models.clip import HFModel, ImageTextModel, OpenCLIPModel, load_clip, save_clip
+from labelspace.models.clip import HFModel, ImageTextModel, OpenCLIPModel, is_clip_spec, load_clip, save_clip
 
-__all__ = ["HFModel", "ImageTextModel", "OpenCLIPModel", "load_clip", "save_clip"]
+__all__ = ["HFModel", "ImageTextModel", "OpenCLIPModel", "is_clip_spec", "load_clip", "save_clip"]

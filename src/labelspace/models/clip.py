@@ -445,6 +445,12 @@ def _file_spec(argument: str) -> OpenCLIPModel:
     return _checkpoint_file(argument)
 
 
+def is_clip_spec(spec: str) -> bool:
+    """Whether ``spec`` names a CLIP model: one of ``CLIP_MODELS``' entries (``open_clip:``, ``hf:``, ``run:``) or,
+    its fallback, an existing file. The one test of it, for every command that also takes other models."""
+    return CLIP_MODELS.names(spec) or os.path.isfile(spec)
+
+
 def load_clip(spec: str, device="cpu", precision: str = "fp32") -> ImageTextModel:
     """The image-text model behind ``spec`` (see the module docstring) on ``device`` in ``precision``.
 
