@@ -49,7 +49,7 @@ def test_checkpoint_with_nan_weights_is_refused_at_load(tmp_path):
 def test_malformed_config_json_is_one_line(tmp_path, cli_main):
     save_checkpoint(tmp_path, torch.nn.Linear(3, 2))
     (tmp_path / "config.json").write_text('{"method": "devise", ')
-    code, _, err = cli_main("eval", "--model", str(tmp_path), "--dataset", "synthetic")
+    code, _, err = cli_main("eval", "--model", str(tmp_path), "--dataset", "synthetic", "--no-hp")
     one_line_error(code, err, "config.json", "is not valid JSON")
 
 

@@ -94,9 +94,10 @@ def test_bad_label_sets_are_one_line_errors(tmp_path, spec, contents, message):
 
 def test_synset_vectors_are_the_mean_of_unit_lemma_vectors(tmp_path, monkeypatch):
     from labelspace.encoders import load_text_encoder
-    from labelspace.zeroshot import covered_labels, label_vectors, synset_bank
+    from labelspace.zeroshot import clear_memory, covered_labels, label_vectors, synset_bank
 
     monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path))
+    clear_memory()
     glove = load_text_encoder("glove-6b-50d")
     labels = label_set("wordnet:n02121808")
     vectors = label_vectors(glove, labels)

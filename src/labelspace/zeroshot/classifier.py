@@ -36,8 +36,11 @@ log = logging.getLogger("labelspace")
 
 
 def clear_memory() -> None:
-    """Forget the weights kept in memory; the next build reads the disk cache (or encodes again)."""
+    """Forget the weights and label banks kept in memory; the next build reads the disk cache (or encodes again)."""
+    from labelspace.zeroshot.synsets import forget_banks
+
     _MEMORY.clear()
+    forget_banks()
 
 
 LARGE_BUILD = 50_000  # prompts from which a build says its size and estimated time, and shows progress

@@ -30,6 +30,11 @@ _MEMORY: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 log = logging.getLogger("labelspace")
 
 
+def forget_banks() -> None:
+    """Forget the banks kept in memory (``zeroshot.clear_memory``)."""
+    _MEMORY.clear()
+
+
 def _encode_lemmas(text_encoder, lemmas: list[str], templates) -> np.ndarray:
     """(lemmas, dim) vectors, zero rows for lemmas the encoder has no word for."""
     if templates is None:
