@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
 import re
 from functools import lru_cache
@@ -237,6 +238,36 @@ def _transform_for(net, preprocess_cfg: dict | None = None):
     return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
+def _numbers(value, positive: bool) -> bool:
+    """``value`` is a JSON list of 3 finite numbers (one per RGB channel), above 0 when ``positive``."""
+    return isinstance(value, list) and len(value) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        for v in value)
+
+
+def _checked_preprocess(source: str, cfg: dict, net) -> dict:
+    """A file's ``preprocess_cfg`` when each field is one open_clip's eval transform takes and its size is the
+    model's own image size (absent fields take open_clip's defaults)."""
+    from open_clip.utils import to_2tuple
+
+    height, width = to_2tuple(net.visual.image_size)
+    sizes = [[height, width], *([height] if height == width else [])]
+    accepted = {"size": (lambda v: repr(v) in map(repr, sizes), " or ".join(map(repr, sizes))),
+                "mode": (lambda v: v == "RGB", "'RGB'"),
+                "mean": (lambda v: _numbers(v, positive=False), "a list of 3 finite numbers"),
+                "std": (lambda v: _numbers(v, positive=True), "a list of 3 positive finite numbers"),
+                "interpolation": (lambda v: v in ("bicubic", "bilinear", "random"), "bicubic, bilinear or random"),
+                "resize_mode": (lambda v: v in ("shortest", "longest", "squash"), "shortest, longest or squash"),
+                "fill_color": (lambda v: type(v) is int and 0 <= v <= 255, "an integer from 0 to 255")}
+    for key, value in cfg.items():
+        if key not in accepted:
+            raise LabelspaceError(f"{source} has unknown field preprocess_cfg.{key} (accepted: {', '.join(accepted)})")
+        valid, what = accepted[key]
+        if not valid(value):
+            raise LabelspaceError(f"{source} declares preprocess_cfg.{key} = {value!r} (accepted: {what})")
+    return cfg
+
+
 def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
     """Load ``state`` into ``net``; keys or shapes that don't fit are a clear error naming them."""
     from open_clip.model import convert_to_custom_text_state_dict
@@ -380,6 +411,7 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         probe_fit(lambda: _open_clip_from_config(model_cfg), shapes(state), path, target, _integers(model_cfg, "model_cfg"))
         net = _open_clip_from_config(model_cfg)
         _fit_state_dict(net, state, path, target)
+        preprocess_cfg = _checked_preprocess(f"checkpoint {path!r} metadata", preprocess_cfg, net)
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
                              f"file:{path}", file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
