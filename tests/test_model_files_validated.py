@@ -10,6 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 import clip_helpers as h
+from labelspace.methods.devise import DeViSE
+from labelspace.training.checkpoint import save_checkpoint
 
 CAT = str(Path(skimage.__file__).parent / "data" / "chelsea.png")
 PREPROCESS = {"size": 32, "mode": "RGB", "mean": [0.5] * 3, "std": [0.5] * 3, "interpolation": "bicubic",
@@ -56,3 +58,48 @@ def test_clip_file_with_bad_metadata_is_one_line(tmp_path, cli_main, tiny_state,
     save_file(tiny_state, str(path), metadata={k: v for k, v in entries.items() if v is not None})
     err = refused(cli_main, "classify", CAT, "--labels", "a,b", "--method", "clip", "--image-model", path)
     assert str(path) in err and all(word in err for word in words), err
+
+
+def checkpoint_folder(folder: Path, method: str, config: dict) -> Path:
+    """A DeViSE (1280 -> 16) or softmax (1280 -> 2 labels) checkpoint whose config.json is changed by ``config``
+    (None: the key removed; a string under ``"raw"``: the whole file)."""
+    head = DeViSE(1280, 16) if method == "devise" else torch.nn.Linear(1280, 2)
+    base = {"method": method, "labels": ["cat", "dog"], "feature_dim": 1280, "image_model": "efficientnet-lite0",
+            "temperature": 0.5, "temperature_fitted": True,
+            **({"label_dim": 16, "text_model": "random:16"} if method == "devise" else {})}
+    changed = {**base, **config}
+    save_checkpoint(folder, head, config={k: v for k, v in changed.items() if v is not None and k != "raw"})
+    if "raw" in config:
+        (folder / "config.json").write_text(config["raw"])
+    return folder
+
+
+@pytest.mark.parametrize("method, config, words", [
+    ("devise", {"feature_dim": 512}, ["does not fit", "feature_dim = 512"]),  # held
+    ("softmax", {"feature_dim": 512}, ["does not fit", "feature_dim = 512"]),  # held
+    ("devise", {"feature_dim": "1280"}, ["feature_dim = '1280'", "a positive integer"]),  # held (as a TypeError's line)
+    ("devise", {"label_dim": None}, ["no label_dim", "a positive integer"]),  # held (as a TypeError's line)
+    ("devise", {"temperature": "hot"}, ["temperature = 'hot'", "a positive finite number"]),
+    ("softmax", {"temperature": "hot"}, ["temperature = 'hot'", "a positive finite number"]),
+    ("devise", {"temperature": float("nan")}, ["temperature = nan"]),  # held (without naming the file)
+    ("devise", {"temperature": True}, ["temperature = True"]),
+    ("devise", {"temperature_fitted": "no"}, ["temperature_fitted = 'no'", "true or false"]),
+    ("devise", {"labels": None}, ["no labels", "a non-empty list of label strings"]),
+    ("softmax", {"labels": "ab"}, ["labels = 'ab'"]),
+    ("devise", {"labels": [1, 2]}, ["labels = [1, 2]"]),
+    ("devise", {"text_model": None}, ["no text_model"]),
+    ("devise", {"validation_labels": "x"}, ["validation_labels = 'x'"]),
+    ("devise", {"raw": "{nope"}, ["is not valid JSON"]),  # held
+    ("softmax", {"raw": "[1]"}, ["holds a JSON list"]),  # held
+], ids=repr)
+def test_checkpoint_folder_with_bad_config_is_one_line(tmp_path, cli_main, method, config, words):
+    folder = checkpoint_folder(tmp_path / "run", method, config)
+    err = refused(cli_main, "classify", CAT, "--labels", "cat,dog", "--method", f"{method}:{folder}")
+    assert str(folder) in err and all(word in err for word in words), err
+
+
+@pytest.mark.parametrize("config", [{"labels": None}, {"temperature": "hot"}], ids=repr)
+def test_eval_of_checkpoint_folder_with_bad_config_is_one_line(tmp_path, cli_main, config):
+    folder = checkpoint_folder(tmp_path / "run", "devise", config)
+    err = refused(cli_main, "eval", "--model", folder, "--dataset", "synthetic", "--no-hp", "--out", tmp_path / "runs")
+    assert f"checkpoint {str(folder)!r} config.json has" in err
