@@ -2,6 +2,8 @@
 config.json, a model folder holding pickles, and NaN margins are each one error line (exit 2, no traceback)
 naming what is wrong. Cases marked "held" already did so before these checks and stay as regression tests."""
 import json
+import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 import clip_helpers as h
+from labelspace.encoders.text import minilm_dir
 from labelspace.methods.devise import DeViSE
 from labelspace.training.checkpoint import save_checkpoint
 
@@ -103,3 +106,39 @@ def test_eval_of_checkpoint_folder_with_bad_config_is_one_line(tmp_path, cli_mai
     folder = checkpoint_folder(tmp_path / "run", "devise", config)
     err = refused(cli_main, "eval", "--model", folder, "--dataset", "synthetic", "--no-hp", "--out", tmp_path / "runs")
     assert f"checkpoint {str(folder)!r} config.json has" in err
+
+
+class Marker:
+    """Unpickling it creates the file at ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return Path.touch, (Path(self.path),)
+
+
+@pytest.mark.parametrize("weights, words", [
+    ("code pickle", ["holds its weights as a pickle (pytorch_model.bin)", "model.safetensors"]),
+    ("tensor pickle", ["holds its weights as a pickle (pytorch_model.bin)", "model.safetensors"]),
+    ("none", ["could not load sentence encoder", "model.safetensors"]),
+])
+def test_sentence_folder_with_pickled_or_no_weights_is_refused_and_never_unpickled(tmp_path, cli_main, weights, words):
+    folder, marker = tmp_path / "minilm", tmp_path / "unpickled"
+    shutil.copytree(minilm_dir(), folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    if weights == "code pickle":
+        (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": Marker(marker)}))
+    if weights == "tensor pickle":
+        torch.save({"embeddings.word_embeddings.weight": torch.zeros(2, 2)}, folder / "pytorch_model.bin")
+    err = refused(cli_main, "classify", CAT, "--labels", "cat,dog", "--text-model", f"sentence:{folder}")
+    assert str(folder) in err and all(word in err for word in words), err
+    assert not marker.exists()
+
+
+def test_hf_clip_folder_with_pickled_weights_is_refused(tmp_path, cli_main, capsys):
+    folder = h.hf_clip_folder(tmp_path / "clip")
+    (folder / "model.safetensors").unlink()
+    torch.save({"logit_scale": torch.zeros(())}, folder / "pytorch_model.bin")
+    capsys.readouterr()  # save_pretrained's progress bar
+    err = refused(cli_main, "classify", CAT, "--labels", "cat,dog", "--method", "clip", "--image-model", f"hf:{folder}")
+    assert "holds its weights as a pickle (pytorch_model.bin)" in err

@@ -26,7 +26,6 @@ import json
 import logging
 import math
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from labelspace.encoders.checkpoints import (asks_for_code, check_ceilings, chec
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.hub import offline_unless_reachable
-from labelspace.notes import note, quiet
+from labelspace.notes import load_failed, note, quiet
 from labelspace.registry import CLIP_MODELS
 
 FORMAT = "labelspace-clip-v1"
@@ -437,12 +436,12 @@ def _hf(source: str) -> HFModel:
         offline_unless_reachable()
     try:
         with quiet(transformers=True):  # never the code of a hub repository either: no prompt, refused
-            net = AutoModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)  # precision: autocast's
+            net = AutoModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False,  # precision: autocast's
+                                            use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
             image_processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
     except Exception as e:  # missing files, no hub, or weights refused (a pickle where safetensors belong)
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(e).splitlines()[0][:160] if str(e) else "")  # no terminal colours
-        raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: {reason})") from e
+        raise load_failed(f"Hugging Face model {source!r}", e) from e
     if not (hasattr(net, "get_image_features") and hasattr(net, "get_text_features")):
         raise LabelspaceError(f"Hugging Face model {source!r} is a {type(net).__name__}, not an image-text dual encoder "
                               "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")
