@@ -142,3 +142,14 @@ def test_hf_clip_folder_with_pickled_weights_is_refused(tmp_path, cli_main, caps
     capsys.readouterr()  # save_pretrained's progress bar
     err = refused(cli_main, "classify", CAT, "--labels", "cat,dog", "--method", "clip", "--image-model", f"hf:{folder}")
     assert "holds its weights as a pickle (pytorch_model.bin)" in err
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "devise", "--margin", "nan"],  # held
+    ["train", "devise", "--margin", "0.1,nan"],  # held
+    ["eval", "--task", "zeroshot_classification", "--dataset", "voc:{root},margin=nan"],  # held
+], ids=" ".join)
+def test_nan_margin_is_one_line(tmp_path, cli_main, args):
+    args = [a.format(root=tmp_path) for a in args]
+    err = refused(cli_main, *args, *(["--out", tmp_path / "run"] if args[0] == "train" else []))
+    assert "margin" in err and "nan" in err
