@@ -2,7 +2,8 @@
 
 - ``load_state_dict``: weights without running untrusted pickles;
 - ``refuse_custom_code``: a model folder (Hugging Face, sentence-transformers) that asks to run its own
-  Python code is refused before any library reads it (loaders also pass ``trust_remote_code=False``);
+  Python code, or holds its weights only as a pickle (unpickling runs code), is refused before any library reads
+  it (loaders also pass ``trust_remote_code=False`` and ``use_safetensors=True``);
 - ``within``: a size a file declares, against a stated ceiling (``CEILINGS``);
 - ``probe_fit``: a model a file describes is built first on the meta device (shapes, no memory) and
   refused unless its tensors are the file's, so no declared size chooses how much memory is allocated.
@@ -73,8 +74,9 @@ def asks_for_code(data) -> str | None:
 
 def refuse_custom_code(folder: str | Path) -> None:
     """Refuse ``folder`` when it asks to run Python code of its own: a JSON file with an ``auto_map``
-    (or ``custom_pipelines``, ``trust_remote_code``), or a sentence-transformers module from elsewhere than
-    sentence_transformers/transformers; the modules' own folders are checked the same way."""
+    (or ``custom_pipelines``, ``trust_remote_code``), a sentence-transformers module from elsewhere than
+    sentence_transformers/transformers, or weights only as a pickle (``pytorch_model*.bin`` and no
+    ``model.safetensors``, which libraries would unpickle); the modules' own folders are checked the same way."""
     root = Path(folder)
     folders, modules = [root], root / "modules.json"
     try:
@@ -87,6 +89,12 @@ def refuse_custom_code(folder: str | Path) -> None:
             raise LabelspaceError(f"model folder {str(folder)!r} names module {kind!r} in modules.json: labelspace "
                                   "runs no code from model folders (accepted: sentence_transformers.* and transformers.*)")
         folders.append(root / str(entry.get("path", "")))
+    for sub in folders:
+        pickles = sorted(sub.glob("pytorch_model*.bin"))
+        if pickles and not any(sub.glob("model.safetensors*")):
+            raise LabelspaceError(f"model folder {str(folder)!r} holds its weights as a pickle "
+                                  f"({pickles[0].relative_to(root)}), which labelspace never unpickles (accepted: "
+                                  "model.safetensors; convert the weights with safetensors)")
     for path in sorted(p for sub in folders if sub.is_dir() for p in sub.glob("*.json")):
         try:
             found = asks_for_code(json.loads(path.read_text()))

@@ -25,7 +25,7 @@ import numpy as np
 from labelspace.cache import file_stat
 from labelspace.encoders.checkpoints import refuse_custom_code, within
 from labelspace.errors import LabelspaceError
-from labelspace.notes import quiet
+from labelspace.notes import load_failed, quiet
 from labelspace.prompts import fill
 from labelspace.words import MAX_PIECE, segment
 
@@ -171,8 +171,12 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
 
         self.name, self.template = name, template
-        with quiet(transformers=True):  # embeddings equal across devices to ~1e-5
-            self.model = SentenceTransformer(model_dir, device=device, trust_remote_code=False)
+        try:
+            with quiet(transformers=True):  # embeddings equal across devices to ~1e-5
+                self.model = SentenceTransformer(model_dir, device=device, trust_remote_code=False,
+                                                 model_kwargs={"use_safetensors": True})
+        except Exception as e:  # files missing or unreadable
+            raise load_failed(f"sentence encoder {model_dir!r}", e) from e
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
         self.cache_key = f"{name}|{model_dir}|{template}"

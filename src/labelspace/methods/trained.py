@@ -13,6 +13,7 @@ to it, so GZSL calibration and CSLS choose their settings on it (``evaluation.ev
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -140,6 +141,35 @@ def _head(method: str, config: dict, labels, weights: dict, path: Path) -> torch
     return head
 
 
+def _labels(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def _size(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _check_config(folder: str | Path, config: dict, method: str) -> None:
+    """Every field ``load_trained`` reads from ``config`` holds what ``fit_on_split`` writes (a missing
+    ``temperature``, ``temperature_fitted`` or ``validation_labels``: the method's default, none fitted or held
+    out); else one line naming the first field that does not. Sizes that don't fit the weights: ``probe_fit``."""
+    devise = {"label_dim": (_size, "a positive integer"),
+              "text_model": (lambda v: isinstance(v, str), "a text model spec string")} if method == "devise" else {}
+    fields = {"labels": (_labels, "a non-empty list of label strings"), "feature_dim": (_size, "a positive integer"),
+              **devise,
+              "temperature": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf,
+                              "a positive finite number"),
+              "temperature_fitted": (lambda v: isinstance(v, bool), "true or false"),
+              "validation_labels": (_labels, "a non-empty list of label strings")}
+    optional = ("temperature", "temperature_fitted", "validation_labels")
+    for key, (valid, accepted) in fields.items():
+        if key not in config and key in optional:
+            continue
+        if key not in config or not valid(config[key]):
+            found = f"{key} = {config[key]!r}" if key in config else f"no {key}"
+            raise LabelspaceError(f"checkpoint {str(folder)!r} {CONFIG} has {found} (accepted: {accepted})")
+
+
 def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, device="cpu"):
     """A ``Classifier`` from a checkpoint folder written by ``fit_on_split`` (best weights). The label-space
     text encoder it names runs on ``device``; the heads stay on the CPU, where encoders hand their features."""
@@ -151,6 +181,7 @@ def load_trained(folder: str | Path, image_encoder=None, text_encoder=None, devi
     method = config.get("method")
     if method not in METHODS:
         raise LabelspaceError(f"checkpoint {str(folder)!r} holds method {method!r} (accepted: {', '.join(METHODS)})")
+    _check_config(folder, config, method)
     head = _head(method, config, config["labels"], weights, Path(folder) / WEIGHTS)
     if method == "devise":
         text_encoder = text_encoder or load_text_encoder(config["text_model"], device)

@@ -24,8 +24,8 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import os
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +38,7 @@ from labelspace.encoders.checkpoints import (asks_for_code, check_ceilings, chec
 from labelspace.errors import LabelspaceError
 from labelspace.finite import require_finite_tensors
 from labelspace.hub import offline_unless_reachable
-from labelspace.notes import note, quiet
+from labelspace.notes import load_failed, note, quiet
 from labelspace.registry import CLIP_MODELS
 
 FORMAT = "labelspace-clip-v1"
@@ -237,6 +237,36 @@ def _transform_for(net, preprocess_cfg: dict | None = None):
     return image_transform_v2(PreprocessCfg(**cfg), is_train=False)
 
 
+def _numbers(value, positive: bool) -> bool:
+    """``value`` is a JSON list of 3 finite numbers (one per RGB channel), above 0 when ``positive``."""
+    return isinstance(value, list) and len(value) == 3 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (v > 0 or not positive)
+        for v in value)
+
+
+def _checked_preprocess(source: str, cfg: dict, net) -> dict:
+    """A file's ``preprocess_cfg`` when each field is one open_clip's eval transform takes and its size is the
+    model's own image size (absent fields take open_clip's defaults)."""
+    from open_clip.utils import to_2tuple
+
+    height, width = to_2tuple(net.visual.image_size)
+    sizes = [[height, width], *([height] if height == width else [])]
+    accepted = {"size": (lambda v: repr(v) in map(repr, sizes), " or ".join(map(repr, sizes))),
+                "mode": (lambda v: v == "RGB", "'RGB'"),
+                "mean": (lambda v: _numbers(v, positive=False), "a list of 3 finite numbers"),
+                "std": (lambda v: _numbers(v, positive=True), "a list of 3 positive finite numbers"),
+                "interpolation": (lambda v: v in ("bicubic", "bilinear", "random"), "bicubic, bilinear or random"),
+                "resize_mode": (lambda v: v in ("shortest", "longest", "squash"), "shortest, longest or squash"),
+                "fill_color": (lambda v: type(v) is int and 0 <= v <= 255, "an integer from 0 to 255")}
+    for key, value in cfg.items():
+        if key not in accepted:
+            raise LabelspaceError(f"{source} has unknown field preprocess_cfg.{key} (accepted: {', '.join(accepted)})")
+        valid, what = accepted[key]
+        if not valid(value):
+            raise LabelspaceError(f"{source} declares preprocess_cfg.{key} = {value!r} (accepted: {what})")
+    return cfg
+
+
 def _fit_state_dict(net, state: dict, source: str, target: str) -> None:
     """Load ``state`` into ``net``; keys or shapes that don't fit are a clear error naming them."""
     from open_clip.model import convert_to_custom_text_state_dict
@@ -380,6 +410,7 @@ def _checkpoint_file(path: str) -> OpenCLIPModel:
         probe_fit(lambda: _open_clip_from_config(model_cfg), shapes(state), path, target, _integers(model_cfg, "model_cfg"))
         net = _open_clip_from_config(model_cfg)
         _fit_state_dict(net, state, path, target)
+        preprocess_cfg = _checked_preprocess(f"checkpoint {path!r} metadata", preprocess_cfg, net)
         return OpenCLIPModel(net, _transform_for(net, preprocess_cfg), _tokenizer_for(model_cfg.get("text_cfg", {})),
                              f"file:{path}", file_digest(path), {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg})
     if "text_projection" in state and ("visual.proj" in state or "visual.attnpool.positional_embedding" in state):
@@ -405,12 +436,12 @@ def _hf(source: str) -> HFModel:
         offline_unless_reachable()
     try:
         with quiet(transformers=True):  # never the code of a hub repository either: no prompt, refused
-            net = AutoModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False)  # precision: autocast's
+            net = AutoModel.from_pretrained(source, dtype=torch.float32, trust_remote_code=False,  # precision: autocast's
+                                            use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
             image_processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
     except Exception as e:  # missing files, no hub, or weights refused (a pickle where safetensors belong)
-        reason = re.sub(r"\x1b\[[0-9;]*m", "", str(e).splitlines()[0][:160] if str(e) else "")  # no terminal colours
-        raise LabelspaceError(f"could not load Hugging Face model {source!r} ({type(e).__name__}: {reason})") from e
+        raise load_failed(f"Hugging Face model {source!r}", e) from e
     if not (hasattr(net, "get_image_features") and hasattr(net, "get_text_features")):
         raise LabelspaceError(f"Hugging Face model {source!r} is a {type(net).__name__}, not an image-text dual encoder "
                               "(accepted: CLIPModel, SiglipModel, VisionTextDualEncoderModel)")
