@@ -12,7 +12,7 @@ demo: install data
 	$(VENV)/bin/labelspace demo
 
 test: install-dev data browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
