@@ -153,3 +153,16 @@ def test_nan_margin_is_one_line(tmp_path, cli_main, args):
     args = [a.format(root=tmp_path) for a in args]
     err = refused(cli_main, *args, *(["--out", tmp_path / "run"] if args[0] == "train" else []))
     assert "margin" in err and "nan" in err
+
+
+@pytest.mark.parametrize("model, words", [
+    ("x", ["'model' must be an object of model settings"]),
+    ({"model": "open_clip:ls-clip-tiny", "embed_dim": "64"}, ["model.embed_dim = '64'", "accepted: a int"]),
+    ({"model": "open_clip:ls-clip-tiny", "lock_image": 1}, ["model.lock_image = 1", "accepted: a bool"]),
+    ({"model": "towers", "image": 3, "text": "minilm"}, ["model.image = 3", "accepted: a str"]),
+])
+def test_a_run_config_with_a_malformed_model_entry_is_one_line(tmp_path, cli_main, model, words):
+    save_checkpoint(tmp_path, torch.nn.Linear(3, 2))
+    (tmp_path / "config.json").write_text(json.dumps({"model": model}))
+    err = refused(cli_main, "classify", CAT, "--labels", "cat,dog", "--method", "clip", "--image-model", f"run:{tmp_path}")
+    assert all(w in err for w in words), err

@@ -76,7 +76,15 @@ class ModelSpec:
 
     @classmethod
     def from_json(cls, data: dict) -> "ModelSpec":
-        known = {f.name for f in fields(cls)}
+        """The spec a run's config.json ``model`` object holds, each field of its default's type (a file is data)."""
+        if not isinstance(data, dict):
+            raise LabelspaceError(f"a run's config.json 'model' must be an object of model settings, got {data!r:.60}")
+        known = {f.name: f.default for f in fields(cls)}
+        for name, value in data.items():
+            default = known.get(name, value)
+            if not (value is None is default or type(value) is (str if default is None else type(default))):
+                raise LabelspaceError(f"a run's config.json has model.{name} = {value!r:.60} (accepted: a "
+                                      f"{'str' if default is None else type(default).__name__}, as {default!r})")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_json(self) -> dict:
