@@ -49,9 +49,7 @@ class ConSE:
 
     def scores(self, probs, candidate_vectors: np.ndarray) -> np.ndarray:
         """Cosine similarity of each image's embedding to each candidate label vector, (images, candidates)."""
-        candidate_vectors = np.asarray(candidate_vectors, dtype=np.float32)
-        norms = np.sqrt(np.einsum("ij,ij->i", candidate_vectors, candidate_vectors))  # no normalised copy of a 82K bank
-        return (unit_rows(self.embed(probs)) @ candidate_vectors.T) / np.maximum(norms, 1e-12)
+        return unit_rows(self.embed(probs)) @ unit_rows(candidate_vectors).T
 
 
 class ConSEClassifier(Classifier):
@@ -87,7 +85,8 @@ class ConSEClassifier(Classifier):
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) cosine scores for any candidate label set (label vectors prompt-ensembled over
         ``templates`` when given)."""
-        return self.conse.scores(self.seen_probabilities(features), label_vectors(self.text_encoder, labels, templates))
+        vectors = label_vectors(self.text_encoder, labels, templates)  # unit rows: no renormalised copy of a bank
+        return unit_rows(self.conse.embed(self.seen_probabilities(features))) @ vectors.T
 
 
 @METHODS.register("conse", argument="<image>+<text>", optional=True,

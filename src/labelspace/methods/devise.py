@@ -109,4 +109,4 @@ class DeViSEClassifier(Classifier):
 
     def scores(self, features, labels: Sequence[str], templates=None) -> np.ndarray:
         """(images, labels) cosines of the mapped features to the label vectors (ensembled over ``templates``)."""
-        return unit_rows(self.embed(features)) @ unit_rows(label_vectors(self.text_encoder, labels, templates)).T
+        return unit_rows(self.embed(features)) @ label_vectors(self.text_encoder, labels, templates).T

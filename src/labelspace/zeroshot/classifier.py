@@ -108,14 +108,14 @@ def ensemble(encode, prompts: Sequence[Sequence[str]]) -> np.ndarray:
 
 
 def label_vectors(text_encoder, labels: Sequence[str], templates=None) -> np.ndarray:
-    """A text encoder's vectors of ``labels``: bare, or prompt-ensembled over ``templates`` (``class_prompts``);
-    a WordNet ``LabelSet``'s by the synset rule (``zeroshot.synsets``)."""
+    """A text encoder's unit vectors of ``labels``: bare, or prompt-ensembled over ``templates``
+    (``class_prompts``); a WordNet ``LabelSet``'s by the synset rule (``zeroshot.synsets``)."""
     if isinstance(labels, LabelSet) and labels.wnids is not None:
         from labelspace.zeroshot.synsets import synset_vectors
 
         return synset_vectors(text_encoder, labels, templates)
     if templates is None:
-        return text_encoder.encode(list(labels))
+        return unit_rows(text_encoder.encode(list(labels)))
     return ensemble(text_encoder.encode, class_prompts(list(labels), templates))
 
 
