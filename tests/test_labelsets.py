@@ -208,3 +208,12 @@ def test_devise_over_a_label_set_scores_the_synset_vectors(tmp_path, monkeypatch
     mapped /= np.linalg.norm(mapped, axis=1, keepdims=True)
     assert labels.excluded == 1 and scores.shape == (3, 7859)
     np.testing.assert_allclose(scores, mapped @ label_vectors(glove, labels).T, atol=1e-5)
+
+
+@pytest.mark.parametrize("labels", ["imagenet-22k", "cat"])
+def test_classify_with_an_unknown_set_or_a_single_label_lists_the_sets(cli_main, labels):
+    from labelspace.data import bundled_photos
+
+    code, out, err = cli_main("classify", str(bundled_photos().paths[0]), "--labels", labels)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not out
+    assert f"unknown label set {labels!r} (accepted: imagenet-1k, imagenet-2hops" in err and "comma-separated" in err

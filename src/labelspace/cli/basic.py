@@ -49,8 +49,9 @@ def classify(
     from labelspace.notes import note
     from labelspace.vocab import is_label_set_spec
 
+    one_spec = is_label_set_spec(labels) or "," not in labels  # one name with no comma: a label set, never 1 label
     ranked, hedged, candidates, score_name = answers(
-        images, labels if is_label_set_spec(labels) else split_labels(labels), method=method, image_model=image_model,
+        images, labels if one_spec else split_labels(labels), method=method, image_model=image_model,
         text_model=text_model, top=top, templates=templates, checkpoint=checkpoint, device=device, precision=precision,
         hedge=hedge)
     hedged = hedged or [None] * len(images)

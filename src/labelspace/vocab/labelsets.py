@@ -160,9 +160,10 @@ def _wordnet_subtree(argument: str) -> LabelSet:
                      description="a text file, one label per line: all wnids (n02084071) or all plain names")
 def label_file(argument: str) -> LabelSet:
     path = Path(argument.removeprefix("file:"))
-    if not path.is_file():
+    if not is_label_set_spec(str(path)):
         raise LabelspaceError(f"unknown label set {argument!r} (accepted: {LABEL_SETS.accepted()}; a WordNet set "
-                              "+1k adds the ImageNet-1K labels)")
+                              "+1k adds the ImageNet-1K labels; plain labels are a list: on the command line two or "
+                              "more, comma-separated)")
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
@@ -233,8 +234,5 @@ def as_labels(labels: str | Sequence[str]) -> LabelSet | list[str]:
     if isinstance(labels, LabelSet):
         return labels
     if isinstance(labels, str):
-        if is_label_set_spec(labels):
-            return label_set(labels)
-        raise LabelspaceError(f"labels {labels!r} name no label set (accepted: {LABEL_SETS.accepted()}); "
-                              "pass a list for plain labels")
+        return label_set(labels)
     return list(labels)
