@@ -208,4 +208,5 @@ def test_a_large_build_is_chunked_announced_and_equals_open_clip(tmp_path, caplo
     ref = open_clip.build_zero_shot_classifier(model.net, model.tokenizer, classes, open_clip.OPENAI_IMAGENET_TEMPLATES)
     np.testing.assert_allclose(weights, ref.T.numpy(), atol=1e-5)
     notes = [r.getMessage() for r in caplog.records if "prompts" in r.getMessage()]
-    assert len(notes) == 1 and "encoding 960 prompts (12 labels x 80 templates): about" in notes[0]
+    assert len(notes) == 2 and notes[0].startswith("encoding 960 prompts (12 labels x 80 templates) in batches")
+    assert notes[1].startswith("about ") and "min left for the 960 prompts" in notes[1]

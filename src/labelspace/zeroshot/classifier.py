@@ -75,14 +75,15 @@ def encode_prompts(model, prompts: Sequence[str], batch_size: int = 256, progres
 
 @contextmanager
 def _build_progress(total: int, what: str | None):
-    """A callback counting encoded prompts: silent below ``LARGE_BUILD``, else a note after the first batch
-    (count and estimated time) and a transient progress bar."""
+    """A callback counting encoded prompts: silent below ``LARGE_BUILD``, else a note of the count before any
+    encoding, one of the estimated time after the first batch, and a transient progress bar."""
     if total < LARGE_BUILD:
         yield lambda done: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    note(f"encoding {total:,} prompts ({what or 'label texts'}) in batches; cached once built")
     start, seen = time.perf_counter(), [0]
     with Progress(TextColumn("label embeddings"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
@@ -91,8 +92,8 @@ def _build_progress(total: int, what: str | None):
         def advance(done: int) -> None:
             if not seen[0]:
                 rate = done / max(time.perf_counter() - start, 1e-9)
-                note(f"encoding {total:,} prompts ({what or 'label texts'}): about {(total - done) / rate / 60:.1f} "
-                     f"min at {rate:.0f} prompts/s (timed on the first batch); cached once built")
+                note(f"about {(total - done) / rate / 60:.1f} min left for the {total:,} prompts, at {rate:.0f} "
+                     "prompts/s (timed on the first batch)")
             seen[0] += done
             bar.advance(task, done)
 
