@@ -145,6 +145,9 @@ class Net:
                 stack.append(up)
         return seen
 
+    def max_depth(self, node):
+        return 1 + max((self.max_depth(up) for up in self.parents[node]), default=-1)
+
 
 @pytest.mark.parametrize("probabilities, p, answer, mass", [
     ([0.3, 0.3, 0.2, 0.1, 0.1], 0.5, "cat", 0.8),  # spread over breeds: the breeds' parent

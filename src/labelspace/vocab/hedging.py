@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from labelspace.errors import LabelspaceError
+from labelspace.metrics.hierarchy import wordnet
 
 
 def check_hedge(p: float) -> float:
@@ -24,33 +25,19 @@ def check_hedge(p: float) -> float:
 
 
 class Hedger:
-    """Hedged answers over fixed candidate synsets of a hierarchy (``parents``: node -> hypernyms)."""
+    """Hedged answers over fixed candidate synsets of a hierarchy with ``ancestors`` and ``max_depth`` (WordNet)."""
 
     def __init__(self, wnids: Sequence[str], net):
         from scipy.sparse import csr_matrix
 
-        self.net, index, rows, cols = net, {}, [], []
+        index, rows, cols = {}, [], []
         for i, wnid in enumerate(wnids):
             for up in net.ancestors(wnid):
                 cols.append(index.setdefault(up, len(index)))
                 rows.append(i)
         self.nodes = list(index)
         self.up = csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(wnids), len(index)))
-        depth = {}
-        self.depth = np.array([self._depth(n, depth) for n in self.nodes])
-
-    def _depth(self, node: str, memo: dict) -> int:
-        """Length of the longest hypernym path from ``node`` to a root (iterative: WordNet is deep)."""
-        stack = [node]
-        while stack:
-            top = stack[-1]
-            pending = [p for p in self.net.parents.get(top, ()) if p not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            memo[top] = 1 + max((memo[p] for p in self.net.parents.get(top, ())), default=-1)
-            stack.pop()
-        return memo[node]
+        self.depth = np.array([net.max_depth(n) for n in self.nodes])
 
     def answer(self, probabilities: np.ndarray, p: float) -> list[tuple[str, float]]:
         """Per image (a row of ``probabilities`` over the candidates), the hedged (wnid, subtree mass)."""
@@ -71,8 +58,6 @@ class Hedger:
 
 @lru_cache(maxsize=4)
 def _hedger(wnids: tuple[str, ...]) -> Hedger:
-    from labelspace.vocab.labelsets import wordnet
-
     return Hedger(wnids, wordnet())
 
 
@@ -83,8 +68,6 @@ def hedger(wnids: Sequence[str]) -> Hedger:
 
 def describe(wnid: str, length: int = 5) -> dict:
     """What an open-vocabulary answer shows of a synset: wnid, gloss and hypernym path (``a < b < c``)."""
-    from labelspace.vocab.labelsets import wordnet
-
     net = wordnet()
     return {"wnid": wnid, "gloss": net.glosses[wnid],
             "path": " < ".join(net.name(w).replace("_", " ") for w in net.path(wnid, length))}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from labelspace.cache import digest
 from labelspace.errors import LabelspaceError
+from labelspace.metrics.hierarchy import wordnet
 from labelspace.registry import LABEL_SETS
 
 WNID = re.compile(r"n\d{8}")
@@ -61,10 +62,7 @@ class LabelSet(Sequence):
     @property
     def texts(self) -> list[str]:
         """What a prompt says for each label: a synset's first lemma (no wnid), else the name."""
-        if self.wnids is None:
-            return list(self.names)
-        net = wordnet()
-        return [net.name(w).replace("_", " ") for w in self.wnids]
+        return [lemmas[0] for lemmas in self.lemmas()]
 
     def lemmas(self) -> list[list[str]]:
         """Each synset's WordNet lemmas, ``_`` as a space (a plain label is its own one lemma); looked up once per
@@ -99,12 +97,6 @@ def labels_like(labels: Sequence[str], names: Sequence[str]) -> Sequence[str]:
         return list(names)
     wnid = dict(zip(labels.names, labels.wnids))
     return LabelSet(labels.spec, names, [wnid[n] for n in names])
-
-
-def wordnet():
-    from labelspace.metrics.hierarchy import wordnet as load
-
-    return load()
 
 
 def synset_names(wnids: Sequence[str]) -> list[str]:
