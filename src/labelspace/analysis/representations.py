@@ -123,7 +123,8 @@ GROUPS = {"n02084071": "dog", "n00015388": "other animal", "n00021939": "artifac
 def wordnet_groups(labels: LabelSet) -> list[str]:
     """Each class's coarse WordNet group, for colouring maps: dog, other animal, artifact or other."""
     net = wordnet()
-    return [next((name for top, name in GROUPS.items() if top in net.ancestors(w)), "other") for w in _wnids(labels)]
+    above = [net.ancestors(w) for w in _wnids(labels)]
+    return [next((name for top, name in GROUPS.items() if top in up), "other") for up in above]
 
 
 def text_representations(encoder, class_names: Sequence[str], model: str | None = None,

@@ -28,11 +28,9 @@ def section(context) -> str:
              "T = 0.05.\n"]
     for text_model in ("glove-6b-50d", "minilm"):
         model = classifier("conse", "efficientnet-lite0", text_model)
-        with torch.inference_mode():
-            features = model.image_encoder.encode(torch.stack([model.image_encoder.preprocess(open_image(p))
-                                                               for p in photos.paths]))
-        candidates = model.candidates(label_set(LABELS))
-        ranked, hedged, candidates, score_name = answer_features(model, features, candidates, TOP, HEDGE)
+        features = model.image_encoder.encode(torch.stack([model.image_encoder.preprocess(open_image(p))
+                                                           for p in photos.paths]))
+        ranked, hedged, candidates, score_name = answer_features(model, features, label_set(LABELS), TOP, HEDGE)
         column = {wnid: i for i, wnid in enumerate(candidates.wnids)}
         targets = [column[w] for w in truths]
         hp = hierarchical_precision_per_image(model.scores(features, candidates), targets, candidates.wnids, net,

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from labelspace.errors import LabelspaceError
-from labelspace.metrics.classification import true_label_rank
+from labelspace.metrics.classification import averaged, true_label_rank
 from labelspace.metrics.hierarchy import hierarchical_precision_per_image, wordnet
 from labelspace.vocab import LabelSet, packaged_wnids
 
@@ -77,24 +77,20 @@ def evaluate_labels(classifier, features, targets, class_wnids: Sequence[str], l
     hit_ks, hp_used = [k for k in ks if k < n_labels], [k for k in hp_ks if k <= n_labels]
     net = wordnet() if hp_used else None
     ranks = np.empty(n, dtype=np.int64)
-    hp_sums = np.zeros((len(hp_used), len(class_wnids)))  # per class, the sum of its images' hP@k
+    hp = {k: np.empty(n) for k in hp_used}  # each image's hP@k
     features = np.asarray(features)
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
         scores = np.asarray(classifier.scores(features[rows], labels), dtype=np.float64)
         ranks[rows] = true_label_rank(scores, truth[rows])
-        if hp_used:  # per image, then summed per class; the correct sets are searched once per set and k
-            hp = hierarchical_precision_per_image(scores, truth[rows], labels.wnids, net, hp_used)
-            for i, k in enumerate(hp_used):
-                hp_sums[i] += np.bincount(targets[rows], hp[k], len(class_wnids))
-    counts = np.bincount(targets, minlength=len(class_wnids))
-    present = np.flatnonzero(counts)
-    hits = {f"hit@{k}": (ranks < k).astype(np.float64) for k in hit_ks}
-    sums = {**{name: np.bincount(targets, hit, len(class_wnids)) for name, hit in hits.items()},
-            **{f"hP@{k}": hp_sums[i] for i, k in enumerate(hp_used)}}
-    metrics = {"candidates": n_labels, "excluded": labels.excluded, "images": n, "classes": len(present),
-               "per_image": {name: float(s.sum() / n) for name, s in sums.items()},
-               "per_class": {name: float(np.mean(s[present] / counts[present])) for name, s in sums.items()},
+        if hp_used:  # the correct sets are searched once per set and k, then cached
+            for k, values in hierarchical_precision_per_image(scores, truth[rows], labels.wnids, net, hp_used).items():
+                hp[k][rows] = values
+    per_image = {**{f"hit@{k}": (ranks < k).astype(np.float64) for k in hit_ks},
+                 **{f"hP@{k}": values for k, values in hp.items()}}
+    metrics = {"candidates": n_labels, "excluded": labels.excluded, "images": n, "classes": len(np.unique(targets)),
+               "per_image": {name: averaged(v, targets, "images") for name, v in per_image.items()},
+               "per_class": {name: averaged(v, targets, "classes") for name, v in per_image.items()},
                "chance": {f"hit@{k}": k / n_labels for k in hit_ks}}
     skipped = [f"hit@{k}" for k in ks if k >= n_labels] + [f"hP@{k}" for k in hp_ks if k > n_labels]
     if skipped:

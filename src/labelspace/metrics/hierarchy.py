@@ -197,10 +197,6 @@ class WordNet(Hierarchy):
                 self.parents[wnid] = ["n" + pointers[i + 1] for i in range(0, len(pointers), 4)
                                       if pointers[i] in ("@", "@i") and pointers[i + 2] == "n"]
         super().__init__(self.parents)
-        self.children: dict[str, list[str]] = {}
-        for wnid, ups in self.parents.items():
-            for up in ups:
-                self.children.setdefault(up, []).append(wnid)
         self.senses: dict[str, list[str]] = {}
         with open(root / "index.noun", encoding="latin-1") as f:
             for line in f:
@@ -292,6 +288,15 @@ class WordNet(Hierarchy):
         while len(chain) < length and self.parents.get(chain[-1]):
             chain.append(self.parents[chain[-1]][0])
         return chain
+
+    @cached_property
+    def children(self) -> dict[str, list[str]]:
+        """Each synset's hyponyms and instances, built on first use (only subtrees ask for them)."""
+        children: dict[str, list[str]] = {}
+        for wnid, ups in self.parents.items():
+            for up in ups:
+                children.setdefault(up, []).append(wnid)
+        return children
 
     def descendants(self, wnid: str) -> list[str]:
         """``wnid``, then every synset under it (hyponyms and instances, any depth) once each, in WordNet order."""

@@ -21,12 +21,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 
 from labelspace.cache import digest
 from labelspace.errors import LabelspaceError
+from labelspace.io import read_text
 from labelspace.metrics.hierarchy import wordnet
 from labelspace.registry import LABEL_SETS
 
@@ -156,10 +157,7 @@ def label_file(argument: str) -> LabelSet:
         raise LabelspaceError(f"unknown label set {argument!r} (accepted: {LABEL_SETS.accepted()}; a WordNet set "
                               "+1k adds the ImageNet-1K labels; plain labels are a list: on the command line two or "
                               "more, comma-separated)")
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise LabelspaceError(f"label file {str(path)!r} is not UTF-8 text ({e.reason} at byte {e.start})") from e
+    lines = read_text(path, "label file").splitlines()
     labels = [line.split("#", 1)[0].strip() for line in lines]
     labels = [label for label in labels if label]
     if not labels:
@@ -199,8 +197,7 @@ def is_label_set_spec(text: str, files: bool = True) -> bool:
     optionally ``+1k``, or (with ``files``) an existing file; ``files=False`` never looks at the disk (what a
     web client may name)."""
     base = str(text).strip().removesuffix(PLUS_1K)
-    name = base.partition(":")[0]
-    if name in LABEL_SETS.entries:
+    if LABEL_SETS.names(base):
         return True
     try:
         return files and Path(base.removeprefix("file:")).is_file()
@@ -208,8 +205,9 @@ def is_label_set_spec(text: str, files: bool = True) -> bool:
         return False
 
 
-def packaged_label_sets() -> list[dict]:
-    """``{"spec", "size"}`` of each packaged set and its ``+1k`` form, counted from the wnid files (no WordNet
+@lru_cache(maxsize=1)
+def packaged_label_sets() -> tuple[dict, ...]:
+    """``{"spec", "size"}`` of each packaged set and its ``+1k`` form, counted once from the wnid files (no WordNet
     parse); ``imagenet-1k`` has no ``+1k``."""
     first = packaged_wnids("imagenet-1k")
     sets = []
@@ -218,7 +216,7 @@ def packaged_label_sets() -> list[dict]:
         sets.append({"spec": name, "size": len(wnids)})
         if name != "imagenet-1k":
             sets.append({"spec": name + PLUS_1K, "size": len(set(wnids) | set(first))})
-    return sets
+    return tuple(sets)
 
 
 def as_labels(labels: str | Sequence[str]) -> LabelSet | list[str]:
