@@ -109,6 +109,10 @@ def test_synset_vectors_are_the_mean_of_unit_lemma_vectors(tmp_path, monkeypatch
     every = label_set("imagenet-21k")
     kept = covered_labels(glove, every)  # GloVe 6B has no word for "sou'wester": left out and counted
     assert kept.excluded == 1 and len(kept) == 20841 and "sou'wester" not in kept
+    monkeypatch.setattr(glove, "encode", lambda *a, **k: pytest.fail("the kept set's bank was encoded again"))
+    assert label_vectors(glove, kept).shape == (20841, 50)
+    monkeypatch.undo()
+    monkeypatch.setenv("LABELSPACE_CACHE", str(tmp_path))
     with pytest.raises(LabelspaceError, match="no word for 1 synset"):
         label_vectors(glove, every)
     assert synset_bank(glove, every)[1].sum() == 20841

@@ -165,7 +165,7 @@ def probe_fit(build: Callable[[], torch.nn.Module], state: dict[str, torch.Size]
         raise LabelspaceError(f"{source!r} does not describe a buildable {target} ({type(e).__name__}: "
                               f"{' '.join(str(e).split())[:200]})") from e
     own = net.state_dict()
-    check_fit({k: v.shape for k, v in own.items()}, state, source, target, declared)
+    check_fit(shapes(own), state, source, target, declared)
     extra = sum(b.nelement() * b.element_size() for k, b in net.named_buffers() if k not in own)
     if extra > EXTRA_BUFFERS:
         raise LabelspaceError(f"{source!r} describes a {target} that builds {extra >> 20} MiB beyond its tensors "

@@ -44,10 +44,14 @@ def _encode_lemmas(text_encoder, lemmas: list[str], templates) -> np.ndarray:
     return label_vectors(text_encoder, lemmas, templates)
 
 
+def _bank_key(text_encoder, labels: LabelSet, templates) -> str:
+    return digest(RULE, text_encoder.cache_key, labels.fingerprint, templates)  # lemmas: WordNet 3.0's, fixed
+
+
 def synset_bank(text_encoder, labels: LabelSet, templates=None, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
     """(vectors, covered): unit synset vectors (labels, dim) by the module's rule, and which synsets have one
     (an uncovered synset's row is zero)."""
-    key = digest(RULE, text_encoder.cache_key, labels.fingerprint, templates)  # lemmas: WordNet 3.0's, fixed
+    key = _bank_key(text_encoder, labels, templates)
     if key in _MEMORY:
         return _MEMORY[key]
     path = Path(cache_dir or default_cache_dir()) / "label-banks" / f"{key}.npz"
@@ -90,12 +94,14 @@ def covered_labels(text_encoder, labels, templates=None):
     plain label lists are returned as they are."""
     if not isinstance(labels, LabelSet) or labels.wnids is None:
         return labels
-    _, covered = synset_bank(text_encoder, labels, templates)
+    vectors, covered = synset_bank(text_encoder, labels, templates)
     if covered.all():
         return labels
     if not covered.any():
         raise LabelspaceError(f"text model {text_encoder.name!r} has no word for any synset of {labels.spec!r}")
-    return labels.keep(covered)
+    kept = labels.keep(covered)  # its bank is the rows of this one: kept in memory, never encoded again
+    _MEMORY.setdefault(_bank_key(text_encoder, kept, templates), (vectors[covered], covered[covered]))
+    return kept
 
 
 def synset_vectors(text_encoder, labels: LabelSet, templates=None) -> np.ndarray:
